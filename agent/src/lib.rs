@@ -1,0 +1,7 @@
+//! Gatekeeper: collects facts into one snapshot, evaluates sandboxed WASM
+//! gates against it, and returns a verdict per phase.
+//!
+//! `main.rs` is thin; everything it calls lives here so tests drive the same code.
+
+pub mod builtin;
+pub mod runtime;

@@ -1,0 +1,103 @@
+//! Sandbox limits: named defaults, overridable per gate in config.
+
+use std::time::Duration;
+
+/// Fuel is wasmtime's instruction budget (about one unit per wasm instruction).
+/// The stream-topology gate uses ~2 M on a 50-stream/200-consumer snapshot;
+/// 200 M leaves two orders of magnitude of headroom and stops a spinning gate
+/// in well under a second.
+pub const DEFAULT_FUEL: u64 = 200_000_000;
+
+/// Wall-clock budget for one evaluation (epoch interruption). It backs up the
+/// fuel limit for time spent outside counted instructions (e.g. host calls).
+pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(500);
+
+/// Linear-memory cap; growing past it traps instead of returning failure.
+pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
+
+/// Maximum wasm stack. wasmtime's own default is 512 KiB.
+pub const DEFAULT_STACK_BYTES: usize = 512 << 10;
+
+/// Maximum size of an evaluation (sum of its strings); larger is an error.
+pub const DEFAULT_OUTPUT_BYTES: usize = 256 << 10;
+
+/// Log lines a gate may send per evaluation; the rest are counted and dropped.
+pub const MAX_LOG_LINES: usize = 100;
+
+/// Bytes of log text a gate may send per evaluation.
+pub const MAX_LOG_BYTES: usize = 16 << 10;
+
+/// Bytes of a gate's stderr kept (to report a panic message).
+pub const MAX_STDERR_BYTES: usize = 16 << 10;
+
+/// How often the epoch advances while an evaluation runs; deadlines are
+/// rounded up to whole ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The limits one gate's evaluation runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvaluationLimits {
+    pub fuel: u64,
+    pub deadline: Duration,
+    pub memory_bytes: usize,
+    pub stack_bytes: usize,
+    pub output_bytes: usize,
+}
+
+impl Default for EvaluationLimits {
+    fn default() -> Self {
+        EvaluationLimits {
+            fuel: DEFAULT_FUEL,
+            deadline: DEFAULT_DEADLINE,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            stack_bytes: DEFAULT_STACK_BYTES,
+            output_bytes: DEFAULT_OUTPUT_BYTES,
+        }
+    }
+}
+
+/// Optional overrides, as config gives them (runtime-wide, then per gate).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitOverrides {
+    pub fuel: Option<u64>,
+    pub deadline: Option<Duration>,
+    pub memory_bytes: Option<usize>,
+    pub stack_bytes: Option<usize>,
+    pub output_bytes: Option<usize>,
+}
+
+impl EvaluationLimits {
+    pub fn with(self, o: &LimitOverrides) -> Self {
+        EvaluationLimits {
+            fuel: o.fuel.unwrap_or(self.fuel),
+            deadline: o.deadline.unwrap_or(self.deadline),
+            memory_bytes: o.memory_bytes.unwrap_or(self.memory_bytes),
+            stack_bytes: o.stack_bytes.unwrap_or(self.stack_bytes),
+            output_bytes: o.output_bytes.unwrap_or(self.output_bytes),
+        }
+    }
+
+    /// Epoch ticks until the deadline, rounded up, plus one for the tick in progress.
+    pub fn deadline_ticks(&self) -> u64 {
+        let tick = EPOCH_TICK.as_nanos();
+        (self.deadline.as_nanos().div_ceil(tick) as u64).saturating_add(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_apply_field_by_field() {
+        let l = EvaluationLimits::default().with(&LimitOverrides { fuel: Some(7), ..Default::default() });
+        assert_eq!(l.fuel, 7);
+        assert_eq!(l.memory_bytes, DEFAULT_MEMORY_BYTES);
+    }
+
+    #[test]
+    fn deadline_rounds_up_to_ticks() {
+        let l = EvaluationLimits { deadline: Duration::from_millis(12), ..Default::default() };
+        assert_eq!(l.deadline_ticks(), 4);
+    }
+}

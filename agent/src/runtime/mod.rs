@@ -1,0 +1,446 @@
+//! The gate runtime: the one place that runs `bindgen!` and owns the wasmtime
+//! engines. Each evaluation gets a fresh `Store` from a pre-instantiated
+//! component, with fuel, an epoch deadline, a memory cap, a stack cap and an
+//! output cap. Gates see no files, network, environment, arguments or real
+//! clock: the clock is the snapshot's time and randomness is seeded, so the
+//! same input gives the same output.
+
+pub mod limits;
+mod sandbox;
+mod ticker;
+
+use crate::runtime::sandbox::GateState;
+use gatekeeper_model as model;
+pub use limits::{EvaluationLimits, LimitOverrides};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, Store, Trap};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "gate",
+    });
+}
+
+use bindings::gatekeeper::gate::types as w;
+
+/// How the runtime builds its engines.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Where compiled gates are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Use the pooling instance allocator (faster fresh instances).
+    pub pooling: bool,
+    /// The largest memory cap any gate will use (sizes the pool's slots).
+    pub max_memory_bytes: usize,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions { cache_dir: default_cache_dir(), pooling: true, max_memory_bytes: limits::DEFAULT_MEMORY_BYTES }
+    }
+}
+
+/// `$XDG_CACHE_HOME/gatekeeper` or `~/.cache/gatekeeper`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("gatekeeper").join("wasmtime"))
+}
+
+/// Why a gate could not be loaded. The phase treats it as that gate's error.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not a valid WebAssembly component.
+    #[error("not a valid wasm component: {0}")]
+    Compile(String),
+    /// The component imports something the host does not provide.
+    #[error("imports the host does not provide: {0}")]
+    Link(String),
+    /// The component does not export the `gatekeeper:gate@0.1.0` world.
+    #[error("does not implement gatekeeper:gate@0.1.0: {0}")]
+    Interface(String),
+    /// The `sha256` pin in config does not match the bytes.
+    #[error("sha256 mismatch: config pins {expected}, the gate is {actual}")]
+    DigestMismatch { expected: String, actual: String },
+    /// Calling `metadata` failed.
+    #[error("metadata call failed: {0}")]
+    Metadata(EvaluationError),
+    /// The metadata is unusable (bad name, unknown source, newer schema).
+    #[error("bad metadata: {0}")]
+    BadMetadata(String),
+    /// The engine could not be set up.
+    #[error("engine: {0}")]
+    Engine(String),
+}
+
+/// Why an evaluation gave no usable answer. Each becomes the gate's verdict
+/// `error` with this text as the reason; the host keeps running.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvaluationError {
+    #[error("ran out of fuel (limit {limit} units)")]
+    FuelExhausted { limit: u64 },
+    #[error("exceeded its deadline of {deadline_ms} ms")]
+    DeadlineExceeded { deadline_ms: u64 },
+    #[error("exceeded its memory limit of {limit_bytes} bytes")]
+    MemoryLimit { limit_bytes: usize },
+    #[error("overflowed its stack (limit {limit_bytes} bytes)")]
+    StackOverflow { limit_bytes: usize },
+    /// Any other trap, e.g. a panic (its message is included when the gate wrote one).
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("output of {bytes} bytes exceeds the limit of {limit} bytes")]
+    OutputTooLarge { bytes: usize, limit: usize },
+    #[error("malformed output: {0}")]
+    MalformedOutput(String),
+    /// The gate itself reported it could not decide.
+    #[error("gate error: {0}")]
+    Gate(model::GateError),
+    #[error("could not start the sandbox: {0}")]
+    Instantiate(String),
+}
+
+struct EngineEntry {
+    engine: Engine,
+    linker: Linker<GateState>,
+}
+
+/// Owns the engines (one per distinct stack limit, since wasmtime sets the
+/// stack size per engine) and the epoch ticker.
+pub struct GateRuntime {
+    options: RuntimeOptions,
+    engines: Mutex<BTreeMap<usize, Arc<EngineEntry>>>,
+    ticker: Arc<ticker::EpochTicker>,
+}
+
+impl GateRuntime {
+    pub fn new(options: RuntimeOptions) -> Self {
+        GateRuntime { options, engines: Mutex::default(), ticker: Arc::new(ticker::EpochTicker::start()) }
+    }
+
+    fn engine_for(&self, stack_bytes: usize) -> Result<Arc<EngineEntry>, LoadError> {
+        let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = engines.get(&stack_bytes) {
+            return Ok(Arc::clone(e));
+        }
+        let engine = Engine::new(&self.engine_config(stack_bytes)?).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        bindings::Gate::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        self.ticker.add_engine(&engine);
+        let entry = Arc::new(EngineEntry { engine, linker });
+        engines.insert(stack_bytes, Arc::clone(&entry));
+        Ok(entry)
+    }
+
+    fn engine_config(&self, stack_bytes: usize) -> Result<Config, LoadError> {
+        let mut config = Config::new();
+        // Gates are synchronous: concurrency support only slows calls down.
+        config.concurrency_support(false);
+        config.consume_fuel(true);
+        config.epoch_interruption(true);
+        config.max_wasm_stack(stack_bytes);
+        if let Some(dir) = &self.options.cache_dir {
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(dir);
+            let cache = wasmtime::Cache::new(cache).map_err(|e| LoadError::Engine(format!("compile cache at {}: {e:#}", dir.display())))?;
+            config.cache(Some(cache));
+        }
+        if self.options.pooling {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_component_instances(64)
+                .total_core_instances(128)
+                .total_memories(128)
+                .total_tables(128)
+                .max_memory_size(self.options.max_memory_bytes);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
+        Ok(config)
+    }
+
+    /// Compiles (or loads from the cache) and checks a gate.
+    pub fn load(
+        &self,
+        wasm: &[u8],
+        pinned_sha256: Option<&str>,
+        limits: EvaluationLimits,
+    ) -> Result<LoadedGate, LoadError> {
+        let digest = hex::encode(Sha256::digest(wasm));
+        if let Some(expected) = pinned_sha256 {
+            if !expected.eq_ignore_ascii_case(&digest) {
+                return Err(LoadError::DigestMismatch { expected: expected.to_owned(), actual: digest });
+            }
+        }
+        if limits.memory_bytes > self.options.max_memory_bytes && self.options.pooling {
+            return Err(LoadError::Engine(format!(
+                "memory limit {} exceeds the runtime's pool slot size {}",
+                limits.memory_bytes, self.options.max_memory_bytes
+            )));
+        }
+        let entry = self.engine_for(limits.stack_bytes)?;
+        let component = Component::new(&entry.engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let instance_pre = entry.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = bindings::GatePre::new(instance_pre).map_err(|e| LoadError::Interface(format!("{e:#}")))?;
+        let mut gate = LoadedGate {
+            entry,
+            pre,
+            digest,
+            limits,
+            ticker: Arc::clone(&self.ticker),
+            metadata: model::Metadata {
+                name: String::new(),
+                version: String::new(),
+                description: String::new(),
+                sources: vec![],
+                params: vec![],
+                snapshot_schema: 0,
+            },
+        };
+        gate.metadata = gate.call_metadata().map_err(LoadError::Metadata)?;
+        check_metadata(&gate.metadata).map_err(LoadError::BadMetadata)?;
+        Ok(gate)
+    }
+}
+
+fn check_metadata(md: &model::Metadata) -> Result<(), String> {
+    if !model::is_kebab_id(&md.name) {
+        return Err(format!("name {:?} is not kebab-case", md.name));
+    }
+    if let Some(s) = md.sources.iter().find(|s| !model::SOURCE_NAMES.contains(&s.as_str())) {
+        return Err(format!("unknown fact source {s:?} (known: {})", model::SOURCE_NAMES.join(", ")));
+    }
+    if md.snapshot_schema == 0 || md.snapshot_schema > model::SNAPSHOT_SCHEMA_VERSION {
+        return Err(format!(
+            "built for snapshot schema {}, this host provides schema {}",
+            md.snapshot_schema,
+            model::SNAPSHOT_SCHEMA_VERSION
+        ));
+    }
+    Ok(())
+}
+
+/// What one evaluation is given; the snapshot and history are JSON documents
+/// already projected to the gate's sources (see [`crate::check`]).
+#[derive(Debug, Clone)]
+pub struct EvaluationInput<'a> {
+    pub taken_at: model::Timestamp,
+    pub snapshot_json: &'a str,
+    pub history_json: &'a [String],
+    pub params_json: &'a str,
+}
+
+/// A compiled, checked gate, ready for many evaluations.
+pub struct LoadedGate {
+    entry: Arc<EngineEntry>,
+    pre: bindings::GatePre<GateState>,
+    digest: String,
+    limits: EvaluationLimits,
+    metadata: model::Metadata,
+    ticker: Arc<ticker::EpochTicker>,
+}
+
+impl LoadedGate {
+    pub fn metadata(&self) -> &model::Metadata {
+        &self.metadata
+    }
+
+    /// Hex sha256 of the component bytes.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    pub fn limits(&self) -> &EvaluationLimits {
+        &self.limits
+    }
+
+    fn new_store(&self, taken_at: model::Timestamp, seed: u64) -> Result<Store<GateState>, EvaluationError> {
+        let state = GateState::new(taken_at, seed, &self.limits, self.metadata.name.clone());
+        let mut store = Store::new(&self.entry.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_fuel(self.limits.fuel).map_err(|e| EvaluationError::Instantiate(format!("{e:#}")))?;
+        store.set_epoch_deadline(self.limits.deadline_ticks());
+        store.epoch_deadline_trap();
+        Ok(store)
+    }
+
+    fn call_metadata(&self) -> Result<model::Metadata, EvaluationError> {
+        let mut store = self.new_store(model::Timestamp::default(), 0)?;
+        let _running = self.ticker.running();
+        let gate = self.pre.instantiate(&mut store).map_err(|e| self.classify(e, &store))?;
+        let md = gate.call_metadata(&mut store).map_err(|e| self.classify(e, &store))?;
+        let size = md.name.len()
+            + md.version.len()
+            + md.description.len()
+            + md.sources.iter().map(String::len).sum::<usize>()
+            + md.params.iter().map(|p| p.name.len() + p.description.len() + p.default_json.as_ref().map_or(0, String::len)).sum::<usize>();
+        if size > self.limits.output_bytes {
+            return Err(EvaluationError::OutputTooLarge { bytes: size, limit: self.limits.output_bytes });
+        }
+        let params = md
+            .params
+            .into_iter()
+            .map(|p| {
+                let default = p
+                    .default_json
+                    .map(|d| serde_json::from_str(&d).map_err(|e| EvaluationError::MalformedOutput(format!("param {} default is not JSON: {e}", p.name))))
+                    .transpose()?;
+                Ok(model::ParamSpec { name: p.name, description: p.description, default })
+            })
+            .collect::<Result<Vec<_>, EvaluationError>>()?;
+        Ok(model::Metadata {
+            name: md.name,
+            version: md.version,
+            description: md.description,
+            sources: md.sources,
+            params,
+            snapshot_schema: md.snapshot_schema,
+        })
+    }
+
+    /// One evaluation in a fresh sandbox. Never panics on guest behaviour.
+    pub fn evaluate(&self, input: &EvaluationInput<'_>) -> Result<model::Evaluation, EvaluationError> {
+        let span = tracing::debug_span!("gate.evaluate", gate = %self.metadata.name);
+        let _enter = span.enter();
+        let started = Instant::now();
+        let seed = (input.taken_at.timestamp_millis() as u64) ^ u64::from_str_radix(&self.digest[..16], 16).unwrap_or(0);
+        let mut store = self.new_store(input.taken_at, seed)?;
+        let _running = self.ticker.running();
+        let gate = self.pre.instantiate(&mut store).map_err(|e| self.classify(e, &store))?;
+        let wit_input = w::GateInput {
+            snapshot: input.snapshot_json.to_owned(),
+            history: input.history_json.to_vec(),
+            params: input.params_json.to_owned(),
+        };
+        let result = gate.call_evaluate(&mut store, &wit_input).map_err(|e| self.classify(e, &store));
+        let fuel_used = self.limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        store.data_mut().flush_log_summary();
+        tracing::debug!(fuel_used, elapsed_us = started.elapsed().as_micros() as u64, "evaluated");
+        let evaluation = result?.map_err(|e| EvaluationError::Gate(from_wit_error(e)))?;
+        let bytes = output_size(&evaluation);
+        if bytes > self.limits.output_bytes {
+            return Err(EvaluationError::OutputTooLarge { bytes, limit: self.limits.output_bytes });
+        }
+        let evaluation = from_wit_evaluation(evaluation)?;
+        let problems = evaluation.problems();
+        if !problems.is_empty() {
+            let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            return Err(EvaluationError::MalformedOutput(text.join("; ")));
+        }
+        Ok(evaluation)
+    }
+
+    /// Turns a wasmtime error into the reason the gate failed.
+    fn classify(&self, error: wasmtime::Error, store: &Store<GateState>) -> EvaluationError {
+        if let Some(trap) = error.downcast_ref::<Trap>() {
+            match trap {
+                Trap::OutOfFuel => return EvaluationError::FuelExhausted { limit: self.limits.fuel },
+                Trap::Interrupt => {
+                    return EvaluationError::DeadlineExceeded { deadline_ms: self.limits.deadline.as_millis() as u64 };
+                }
+                Trap::StackOverflow => return EvaluationError::StackOverflow { limit_bytes: self.limits.stack_bytes },
+                _ => {}
+            }
+        }
+        if store.data().memory_limit_hit() {
+            return EvaluationError::MemoryLimit { limit_bytes: self.limits.memory_bytes };
+        }
+        // The trap itself (or the root cause), not wasmtime's backtrace header.
+        let mut message = match error.downcast_ref::<Trap>() {
+            Some(trap) => trap.to_string(),
+            None => error.root_cause().to_string(),
+        };
+        if let Some(stderr) = store.data().stderr_text() {
+            message = format!("{message}; gate stderr: {stderr}");
+        }
+        EvaluationError::Trap(message)
+    }
+}
+
+fn output_size(e: &w::Evaluation) -> usize {
+    let criteria: usize = e
+        .criteria
+        .iter()
+        .map(|c| {
+            c.id.len() + c.title.len() + c.message.len() + c.observed.as_ref().map_or(0, String::len) + c.expected.as_ref().map_or(0, String::len)
+        })
+        .sum();
+    let triggers: usize =
+        e.triggers.iter().map(|t| t.id.len() + t.reason.len() + t.since.as_ref().map_or(0, String::len)).sum();
+    criteria + triggers
+}
+
+fn from_wit_error(e: w::GateError) -> model::GateError {
+    match e {
+        w::GateError::BadParams(m) => model::GateError::BadParams(m),
+        w::GateError::BadInput(m) => model::GateError::BadInput(m),
+        w::GateError::Internal(m) => model::GateError::Internal(m),
+    }
+}
+
+fn from_wit_evaluation(e: w::Evaluation) -> Result<model::Evaluation, EvaluationError> {
+    let triggers = e
+        .triggers
+        .into_iter()
+        .map(|t| {
+            let since = t
+                .since
+                .map(|s| model::parse_timestamp(&s).map_err(|e| EvaluationError::MalformedOutput(format!("trigger {}: since: {e}", t.id))))
+                .transpose()?;
+            Ok(model::Trigger {
+                id: t.id,
+                severity: match t.severity {
+                    w::Severity::Automatic => model::Severity::Automatic,
+                    w::Severity::Manual => model::Severity::Manual,
+                },
+                reason: t.reason,
+                since,
+            })
+        })
+        .collect::<Result<Vec<_>, EvaluationError>>()?;
+    Ok(model::Evaluation {
+        decision: match e.decision {
+            w::Decision::Go => model::Decision::Go,
+            w::Decision::NoGo => model::Decision::NoGo,
+            w::Decision::Defer => model::Decision::Defer,
+        },
+        criteria: e
+            .criteria
+            .into_iter()
+            .map(|c| model::Criterion {
+                id: c.id,
+                title: c.title,
+                status: match c.status {
+                    w::CriterionStatus::Pass => model::CriterionStatus::Pass,
+                    w::CriterionStatus::Fail => model::CriterionStatus::Fail,
+                    w::CriterionStatus::Unknown => model::CriterionStatus::Unknown,
+                },
+                observed: c.observed,
+                expected: c.expected,
+                message: c.message,
+            })
+            .collect(),
+        triggers,
+    })
+}
+
+impl bindings::GateImports for GateState {
+    fn log(&mut self, level: w::LogLevel, message: String) {
+        let level = match level {
+            w::LogLevel::Debug => model::LogLevel::Debug,
+            w::LogLevel::Info => model::LogLevel::Info,
+            w::LogLevel::Warn => model::LogLevel::Warn,
+            w::LogLevel::Error => model::LogLevel::Error,
+        };
+        self.log_line(level, &message);
+    }
+}
+
+impl bindings::gatekeeper::gate::types::Host for GateState {}

@@ -1,0 +1,132 @@
+//! The Gatekeeper gate SDK.
+//!
+//! A gate is one type implementing [`Gate`]: metadata, and a function from a
+//! typed [`Input`] (snapshot, history window, params) to an [`Evaluation`].
+//! [`export_gate!`] turns it into a `gatekeeper:gate@0.1.0` component when
+//! built for `wasm32-wasip2`; natively the same code runs under plain
+//! `cargo test` through [`testing::Testcase`].
+//!
+//! ```text
+//! struct MyGate;
+//! impl gatekeeper_gate_sdk::Gate for MyGate { /* metadata, evaluate */ }
+//! gatekeeper_gate_sdk::export_gate!(MyGate);
+//! ```
+
+// The wit-bindgen glue names this crate by path, also from inside it.
+extern crate self as gatekeeper_gate_sdk;
+
+pub mod check;
+pub mod window;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod wasm;
+
+pub use gatekeeper_model as model;
+pub use gatekeeper_model::{
+    Criterion, CriterionStatus, Decision, Evaluation, GateError, LogLevel, Metadata, ParamSpec,
+    Severity, Snapshot, Timestamp, Trigger,
+};
+
+use serde::de::DeserializeOwned;
+
+/// What a gate is given for one evaluation.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub snapshot: Snapshot,
+    /// Earlier snapshots, oldest first.
+    pub history: Vec<Snapshot>,
+    /// The gate's params from config (a JSON object).
+    pub params: serde_json::Value,
+}
+
+impl Input {
+    /// Decodes the params into the gate's own type (use `#[serde(default)]`
+    /// and `deny_unknown_fields` there so typos are caught).
+    pub fn params<P: DeserializeOwned>(&self) -> Result<P, GateError> {
+        serde_json::from_value(self.params.clone()).map_err(|e| GateError::BadParams(e.to_string()))
+    }
+
+    /// The snapshot's time: the only clock a gate sees.
+    pub fn now(&self) -> Timestamp {
+        self.snapshot.taken_at
+    }
+}
+
+/// A gate: pure, deterministic, no I/O.
+pub trait Gate {
+    fn metadata() -> Metadata;
+    fn evaluate(input: &Input) -> Result<Evaluation, GateError>;
+}
+
+/// Decodes the wire form (JSON documents) and evaluates: exactly what the
+/// component does inside the sandbox, callable natively.
+pub fn evaluate_json<G: Gate>(
+    snapshot: &str,
+    history: &[String],
+    params: &str,
+) -> Result<Evaluation, GateError> {
+    let input = decode_input(snapshot, history, params)?;
+    G::evaluate(&input)
+}
+
+/// Decodes the documents that cross the sandbox boundary.
+pub fn decode_input(snapshot: &str, history: &[String], params: &str) -> Result<Input, GateError> {
+    let decode = |what: &str, text: &str| -> Result<Snapshot, GateError> {
+        let snap: Snapshot = serde_json::from_str(text)
+            .map_err(|e| GateError::BadInput(format!("{what}: {e}")))?;
+        if snap.schema_version == 0 {
+            return Err(GateError::BadInput(format!("{what}: schema_version 0 is not valid")));
+        }
+        Ok(snap)
+    };
+    let snapshot = decode("snapshot", snapshot)?;
+    let history = history
+        .iter()
+        .enumerate()
+        .map(|(i, text)| decode(&format!("history[{i}]"), text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let params: serde_json::Value = serde_json::from_str(params)
+        .map_err(|e| GateError::BadParams(format!("params are not JSON: {e}")))?;
+    if !params.is_object() {
+        return Err(GateError::BadParams("params must be a JSON object".to_owned()));
+    }
+    Ok(Input { snapshot, history, params })
+}
+
+/// Sends a line to the host's log, tagged with the gate's name.
+pub fn log(level: LogLevel, message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    wasm::log(level, message);
+    #[cfg(not(target_arch = "wasm32"))]
+    testing::record_log(level, message);
+}
+
+/// Turns a [`Gate`] into the exported component interface (wasm32 only; a
+/// no-op natively so gate crates build and test on the host too).
+#[macro_export]
+macro_rules! export_gate {
+    ($gate:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct GateExport;
+            impl $crate::wasm::bindings::Guest for GateExport {
+                fn metadata() -> $crate::wasm::bindings::gatekeeper::gate::types::Metadata {
+                    $crate::wasm::metadata::<$gate>()
+                }
+                fn evaluate(
+                    input: $crate::wasm::bindings::gatekeeper::gate::types::GateInput,
+                ) -> ::core::result::Result<
+                    $crate::wasm::bindings::gatekeeper::gate::types::Evaluation,
+                    $crate::wasm::bindings::gatekeeper::gate::types::GateError,
+                > {
+                    $crate::wasm::evaluate::<$gate>(input)
+                }
+            }
+            $crate::wasm::bindings::__export_gate_world!(GateExport with_types_in $crate::wasm::bindings);
+        };
+    };
+}

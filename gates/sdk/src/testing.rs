@@ -1,0 +1,60 @@
+//! Running gates natively in tests, without wasm.
+
+use crate::{Evaluation, Gate, GateError, Input, LogLevel, Snapshot};
+use std::cell::RefCell;
+
+thread_local! {
+    static LOGS: RefCell<Vec<(LogLevel, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+pub(crate) fn record_log(level: LogLevel, message: &str) {
+    LOGS.with(|l| l.borrow_mut().push((level, message.to_owned())));
+}
+
+/// Log lines the gate sent on this thread since the last call.
+pub fn take_logs() -> Vec<(LogLevel, String)> {
+    LOGS.with(|l| std::mem::take(&mut *l.borrow_mut()))
+}
+
+/// One gate run on a fixture: a snapshot, optional history, params.
+#[derive(Debug, Clone)]
+pub struct Testcase {
+    pub snapshot: Snapshot,
+    pub history: Vec<Snapshot>,
+    pub params: serde_json::Value,
+}
+
+impl Testcase {
+    pub fn new(snapshot: Snapshot, params: serde_json::Value) -> Self {
+        Testcase { snapshot, history: Vec::new(), params }
+    }
+
+    /// Loads a snapshot fixture from JSON text (e.g. `include_str!`).
+    pub fn from_json(snapshot_json: &str, params: serde_json::Value) -> Self {
+        let snapshot = serde_json::from_str(snapshot_json).unwrap_or_else(|e| panic!("fixture snapshot does not decode: {e}"));
+        Self::new(snapshot, params)
+    }
+
+    pub fn with_history(mut self, history: Vec<Snapshot>) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// Runs the gate through the same JSON path the sandbox uses, and checks
+    /// the result would pass the host's output validation.
+    pub fn run<G: Gate>(&self) -> Result<Evaluation, GateError> {
+        let snapshot = serde_json::to_string(&self.snapshot).expect("snapshot encodes");
+        let history: Vec<String> = self.history.iter().map(|s| serde_json::to_string(s).expect("encodes")).collect();
+        let result = crate::evaluate_json::<G>(&snapshot, &history, &self.params.to_string());
+        if let Ok(evaluation) = &result {
+            let problems = evaluation.problems();
+            assert!(problems.is_empty(), "the host would reject this evaluation: {problems:?}");
+        }
+        result
+    }
+
+    /// The typed input, for calling gate logic directly.
+    pub fn input(&self) -> Input {
+        Input { snapshot: self.snapshot.clone(), history: self.history.clone(), params: self.params.clone() }
+    }
+}

@@ -1,0 +1,314 @@
+//! What a gate answers: a decision, the criteria behind it, and rollback triggers.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A gate's or a phase's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    Go,
+    NoGo,
+    Defer,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Go => "go",
+            Decision::NoGo => "no-go",
+            Decision::Defer => "defer",
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The state of one criterion; `Unknown` is never a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CriterionStatus {
+    Pass,
+    Fail,
+    Unknown,
+}
+
+impl CriterionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CriterionStatus::Pass => "pass",
+            CriterionStatus::Fail => "fail",
+            CriterionStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// Who acts on a rollback trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// The daemon rolls back by itself.
+    Automatic,
+    /// A person decides; the daemon only alerts.
+    Manual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// One machine-checked line of a checklist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Criterion {
+    /// Stable, kebab-case identifier.
+    pub id: String,
+    pub title: String,
+    pub status: CriterionStatus,
+    pub observed: Option<String>,
+    pub expected: Option<String>,
+    pub message: String,
+}
+
+impl Criterion {
+    fn with_status(id: &str, title: &str, status: CriterionStatus, message: String) -> Self {
+        Criterion {
+            id: id.to_owned(),
+            title: title.to_owned(),
+            status,
+            observed: None,
+            expected: None,
+            message,
+        }
+    }
+
+    pub fn pass(id: &str, title: &str, message: impl Into<String>) -> Self {
+        Self::with_status(id, title, CriterionStatus::Pass, message.into())
+    }
+
+    pub fn fail(id: &str, title: &str, message: impl Into<String>) -> Self {
+        Self::with_status(id, title, CriterionStatus::Fail, message.into())
+    }
+
+    pub fn unknown(id: &str, title: &str, message: impl Into<String>) -> Self {
+        Self::with_status(id, title, CriterionStatus::Unknown, message.into())
+    }
+
+    pub fn observed(mut self, observed: impl Into<String>) -> Self {
+        self.observed = Some(observed.into());
+        self
+    }
+
+    pub fn expected(mut self, expected: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self
+    }
+}
+
+/// A condition that asks for a rollback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub id: String,
+    pub severity: Severity,
+    pub reason: String,
+    /// Since when the condition has held, when the gate can tell.
+    pub since: Option<crate::Timestamp>,
+}
+
+/// A gate's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub decision: Decision,
+    pub criteria: Vec<Criterion>,
+    pub triggers: Vec<Trigger>,
+}
+
+/// Why an evaluation returned by a gate cannot be trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvaluationProblem {
+    NoCriteria,
+    BadId { id: String },
+    DuplicateId { id: String },
+    /// `go` was returned although a criterion is not `pass` or a trigger fires.
+    GoWithoutAllPass { id: String },
+}
+
+impl fmt::Display for EvaluationProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvaluationProblem::NoCriteria => f.write_str("the evaluation has no criteria"),
+            EvaluationProblem::BadId { id } => {
+                write!(f, "id {id:?} is not kebab-case ([a-z0-9-], 1-64 chars)")
+            }
+            EvaluationProblem::DuplicateId { id } => write!(f, "id {id:?} appears twice"),
+            EvaluationProblem::GoWithoutAllPass { id } => {
+                write!(f, "decision is go but {id:?} is not a pass")
+            }
+        }
+    }
+}
+
+/// True for kebab-case ids: `[a-z0-9]` runs joined by single `-`, 1–64 chars.
+pub fn is_kebab_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+        && !id.contains("--")
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl Evaluation {
+    /// The decision the criteria imply: any fail → no-go, else any unknown →
+    /// defer, else go. A firing trigger is never a go.
+    pub fn from_parts(criteria: Vec<Criterion>, triggers: Vec<Trigger>) -> Self {
+        let decision = if criteria.iter().any(|c| c.status == CriterionStatus::Fail) {
+            Decision::NoGo
+        } else if criteria.iter().any(|c| c.status == CriterionStatus::Unknown) || criteria.is_empty()
+        {
+            Decision::Defer
+        } else if !triggers.is_empty() {
+            Decision::NoGo
+        } else {
+            Decision::Go
+        };
+        Evaluation { decision, criteria, triggers }
+    }
+
+    pub fn from_criteria(criteria: Vec<Criterion>) -> Self {
+        Self::from_parts(criteria, Vec::new())
+    }
+
+    /// Checks what the host must not take on trust: ids are well formed and
+    /// unique, there is at least one criterion, and `go` means everything passed
+    /// and nothing fires.
+    pub fn problems(&self) -> Vec<EvaluationProblem> {
+        let mut problems = Vec::new();
+        if self.criteria.is_empty() {
+            problems.push(EvaluationProblem::NoCriteria);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let ids = self.criteria.iter().map(|c| &c.id).chain(self.triggers.iter().map(|t| &t.id));
+        for id in ids {
+            if !is_kebab_id(id) {
+                problems.push(EvaluationProblem::BadId { id: id.clone() });
+            } else if !seen.insert(id.as_str()) {
+                problems.push(EvaluationProblem::DuplicateId { id: id.clone() });
+            }
+        }
+        if self.decision == Decision::Go {
+            let not_pass = self
+                .criteria
+                .iter()
+                .filter(|c| c.status != CriterionStatus::Pass)
+                .map(|c| &c.id)
+                .chain(self.triggers.iter().map(|t| &t.id));
+            problems.extend(not_pass.map(|id| EvaluationProblem::GoWithoutAllPass { id: id.clone() }));
+        }
+        problems
+    }
+}
+
+/// A parameter a gate accepts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamSpec {
+    pub name: String,
+    pub description: String,
+    /// The default; `None` means the param is required.
+    pub default: Option<serde_json::Value>,
+}
+
+/// What a gate says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// Fact sources read: `nats`, `postgres`, `kubernetes`, `http`, `metrics`, `ledger`.
+    pub sources: Vec<String>,
+    pub params: Vec<ParamSpec>,
+    /// The snapshot schema version the gate was built against.
+    pub snapshot_schema: u32,
+}
+
+/// A gate's own report that it could not decide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "message", rename_all = "kebab-case")]
+pub enum GateError {
+    BadParams(String),
+    BadInput(String),
+    Internal(String),
+}
+
+impl fmt::Display for GateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GateError::BadParams(m) => write!(f, "bad params: {m}"),
+            GateError::BadInput(m) => write!(f, "bad input: {m}"),
+            GateError::Internal(m) => write!(f, "internal error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for GateError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(id: &str, status: CriterionStatus) -> Criterion {
+        Criterion { status, ..Criterion::pass(id, "t", "m") }
+    }
+
+    #[test]
+    fn decision_follows_criteria() {
+        use CriterionStatus::*;
+        assert_eq!(Evaluation::from_criteria(vec![c("a", Pass)]).decision, Decision::Go);
+        assert_eq!(Evaluation::from_criteria(vec![c("a", Pass), c("b", Unknown)]).decision, Decision::Defer);
+        assert_eq!(Evaluation::from_criteria(vec![c("a", Unknown), c("b", Fail)]).decision, Decision::NoGo);
+        assert_eq!(Evaluation::from_criteria(vec![]).decision, Decision::Defer);
+        let trig = Trigger { id: "t".into(), severity: Severity::Manual, reason: "r".into(), since: None };
+        assert_eq!(Evaluation::from_parts(vec![c("a", Pass)], vec![trig]).decision, Decision::NoGo);
+    }
+
+    #[test]
+    fn problems_catch_untrustworthy_output() {
+        use CriterionStatus::*;
+        let mut e = Evaluation::from_criteria(vec![c("a", Pass), c("a", Pass), c("Bad Id", Pass)]);
+        assert_eq!(
+            e.problems(),
+            vec![
+                EvaluationProblem::DuplicateId { id: "a".into() },
+                EvaluationProblem::BadId { id: "Bad Id".into() }
+            ]
+        );
+        e = Evaluation { decision: Decision::Go, criteria: vec![c("x", Unknown)], triggers: vec![] };
+        assert_eq!(e.problems(), vec![EvaluationProblem::GoWithoutAllPass { id: "x".into() }]);
+        e.criteria.clear();
+        assert_eq!(e.problems(), vec![EvaluationProblem::NoCriteria]);
+    }
+
+    #[test]
+    fn kebab_ids() {
+        assert!(is_kebab_id("core-stream-ready"));
+        assert!(is_kebab_id("phase-2"));
+        for bad in ["", "-a", "a-", "a--b", "A", "a_b", "a b"] {
+            assert!(!is_kebab_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn json_names_are_the_documented_ones() {
+        assert_eq!(serde_json::to_string(&Decision::NoGo).unwrap(), "\"no-go\"");
+        assert_eq!(serde_json::to_string(&CriterionStatus::Unknown).unwrap(), "\"unknown\"");
+        assert_eq!(serde_json::to_string(&Severity::Automatic).unwrap(), "\"automatic\"");
+    }
+}
