@@ -84,13 +84,19 @@ fn deep_recursion_overflows_the_stack() {
 #[test]
 fn shadow_stack_overflow_is_an_out_of_bounds_trap() {
     let rt = runtime();
-    // A large native stack, so Rust's 1 MiB shadow stack in linear memory runs out first.
-    let gate = hostile(&rt, EvaluationLimits { stack_bytes: 8 << 20, ..Default::default() });
+    let gate = hostile(&rt, EvaluationLimits::default());
     assert_eq!(
         attack(&gate, "shadow-stack-overflow").unwrap_err(),
         EvaluationError::Trap("wasm trap: out of bounds memory access".into())
     );
     assert_recovers(&gate);
+}
+
+#[test]
+fn a_stack_limit_beyond_the_host_thread_is_refused() {
+    let rt = runtime();
+    let err = rt.load(&test_gate("hostile"), None, EvaluationLimits { stack_bytes: 8 << 20, ..Default::default() });
+    assert_eq!(err.err().unwrap().to_string(), "engine: stack limit 8388608 exceeds the maximum of 1048576 bytes");
 }
 
 #[test]

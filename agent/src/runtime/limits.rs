@@ -18,6 +18,11 @@ pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
 /// Maximum wasm stack. wasmtime's own default is 512 KiB.
 pub const DEFAULT_STACK_BYTES: usize = 512 << 10;
 
+/// The largest stack limit config may set. Wasm runs on the calling thread's
+/// native stack, so a limit above that thread's stack would crash the host
+/// instead of trapping; every thread that evaluates has at least 2 MiB.
+pub const MAX_STACK_BYTES: usize = 1 << 20;
+
 /// Maximum size of an evaluation (sum of its strings); larger is an error.
 pub const DEFAULT_OUTPUT_BYTES: usize = 256 << 10;
 

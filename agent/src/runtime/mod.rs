@@ -148,6 +148,9 @@ impl GateRuntime {
         config.consume_fuel(true);
         config.epoch_interruption(true);
         config.max_wasm_stack(stack_bytes);
+        // wasmtime requires max_wasm_stack <= async_stack_size (2 MiB by
+        // default) even though gates never run on async fibers.
+        config.async_stack_size(stack_bytes.max(2 << 20));
         if let Some(dir) = &self.options.cache_dir {
             let mut cache = wasmtime::CacheConfig::new();
             cache.with_directory(dir);
@@ -183,6 +186,13 @@ impl GateRuntime {
             return Err(LoadError::Engine(format!(
                 "memory limit {} exceeds the runtime's pool slot size {}",
                 limits.memory_bytes, self.options.max_memory_bytes
+            )));
+        }
+        if limits.stack_bytes > limits::MAX_STACK_BYTES {
+            return Err(LoadError::Engine(format!(
+                "stack limit {} exceeds the maximum of {} bytes",
+                limits.stack_bytes,
+                limits::MAX_STACK_BYTES
             )));
         }
         let entry = self.engine_for(limits.stack_bytes)?;

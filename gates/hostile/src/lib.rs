@@ -133,6 +133,7 @@ fn recurse(depth: u64) -> u64 {
 /// which traps on an out-of-bounds access below address 0.
 #[allow(unconditional_recursion, reason = "the point of the attack")]
 fn recurse_with_big_frames(depth: u64) -> u64 {
-    let frame = std::hint::black_box([depth; 64]);
-    std::hint::black_box(recurse(depth + 1)) + frame[depth as usize % 64]
+    // 32 KiB per frame: too big for wasm locals, so it lives on the shadow stack.
+    let frame = std::hint::black_box([depth; 4096]);
+    std::hint::black_box(recurse_with_big_frames(depth + 1)) + frame[depth as usize % 4096]
 }
