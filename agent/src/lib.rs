@@ -3,5 +3,10 @@
 //!
 //! `main.rs` is thin; everything it calls lives here so tests drive the same code.
 
+pub mod app;
 pub mod builtin;
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod report;
 pub mod runtime;

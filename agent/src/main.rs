@@ -1,1 +1,24 @@
-fn main() {}
+//! The `gatekeeper` binary: parse, run, map the outcome to an exit code.
+
+use clap::Parser;
+use gatekeeper::cli::{Cli, EXIT_CANNOT_EVALUATE};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are successes; every usage error is "could not evaluate".
+            return if e.use_stderr() { ExitCode::from(EXIT_CANNOT_EVALUATE) } else { ExitCode::SUCCESS };
+        }
+    };
+    gatekeeper::app::init_logging(cli.log_format);
+    match gatekeeper::app::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("gatekeeper: error: {e}");
+            ExitCode::from(EXIT_CANNOT_EVALUATE)
+        }
+    }
+}

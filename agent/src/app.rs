@@ -1,0 +1,181 @@
+//! What each command does, returning the exit code; `main` only maps errors.
+
+use crate::check::{self, CheckError, GateSet, PreparedGate};
+use crate::cli::{Cli, Command, ConfigArgs, GatesCommand, InspectFormat, EXIT_DEFER, EXIT_GO, EXIT_NO_GO};
+use crate::config::{Config, ConfigError, ProcessEnv};
+use crate::report;
+use gatekeeper_model::Decision;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+
+/// Runs a parsed command line; `Err` means "could not evaluate" (exit 3).
+pub fn run(cli: Cli) -> Result<u8, CheckError> {
+    match cli.command {
+        Command::Check { phase, config, snapshot, output } => {
+            let config = load_config(&config)?;
+            if !config.phases.contains_key(&phase) {
+                return Err(CheckError::UnknownPhase {
+                    phase,
+                    defined: config.phases.keys().cloned().collect::<Vec<_>>().join(", "),
+                });
+            }
+            let recording = match snapshot {
+                Some(path) => check::read_recording(&path)?,
+                None => return Err(CheckError::LiveCollectionUnavailable),
+            };
+            let report = check::check_phase(&config, &phase, &recording)?;
+            let color = output == report::OutputFormat::Table && report::use_color(std::io::stdout().is_terminal());
+            print!("{}", report::render(&report, output, color));
+            Ok(match report.verdict {
+                Decision::Go => EXIT_GO,
+                Decision::NoGo => EXIT_NO_GO,
+                Decision::Defer => EXIT_DEFER,
+            })
+        }
+        Command::Gates { command: GatesCommand::List { config } } => {
+            let config = load_config_or_builtins(&config)?;
+            print!("{}", list_gates(&config));
+            Ok(EXIT_GO)
+        }
+        Command::Gates { command: GatesCommand::Inspect { gate, config, output } } => {
+            let mut config = load_config_or_builtins(&config)?;
+            if !config.gates.contains_key(&gate) {
+                if crate::builtin::builtin_gate(&gate).is_none() {
+                    return Err(CheckError::Config(ConfigError::Syntax {
+                        path: "gates inspect".into(),
+                        message: format!(
+                            "no gate `{gate}` in the config and no such built-in gate (built-in: {})",
+                            crate::builtin::builtin_names().join(", ")
+                        ),
+                    }));
+                }
+                config.gates.insert(gate.clone(), builtin_gate_config(&gate));
+            }
+            let set = GateSet::load(&config, Some(std::slice::from_ref(&gate)));
+            let prepared = set.gate(&gate).expect("loaded just above");
+            let value = inspect_json(prepared);
+            match output {
+                InspectFormat::Json => println!("{}", serde_json::to_string_pretty(&value).expect("encodes")),
+                InspectFormat::Table => print!("{}", inspect_table(&value)),
+            }
+            Ok(if prepared.loaded.is_ok() { EXIT_GO } else { EXIT_NO_GO })
+        }
+    }
+}
+
+fn load_config(args: &ConfigArgs) -> Result<Config, CheckError> {
+    Ok(Config::load(&args.config, args.profile.as_deref(), &ProcessEnv)?)
+}
+
+/// The config, or (when the default file is absent) an empty one: listing the
+/// built-in gates needs no config.
+fn load_config_or_builtins(args: &ConfigArgs) -> Result<Config, CheckError> {
+    if args.config.as_os_str() == "gatekeeper.toml" && !args.config.exists() && args.profile.is_none() {
+        return Ok(Config::parse("", "(no config)", None)?);
+    }
+    load_config(args)
+}
+
+fn builtin_gate_config(name: &str) -> crate::config::GateConfig {
+    crate::config::GateConfig {
+        builtin: Some(name.to_owned()),
+        wasm: None,
+        sha256: None,
+        params: toml::Table::new(),
+        limits: Default::default(),
+    }
+}
+
+fn list_gates(config: &Config) -> String {
+    let mut config = config.clone();
+    for name in crate::builtin::builtin_names() {
+        config.gates.entry(format!("builtin:{name}")).or_insert_with(|| builtin_gate_config(name));
+    }
+    let set = GateSet::load(&config, None);
+    let mut rows = vec![["NAME".to_owned(), "IMPLEMENTATION".into(), "SOURCES".into(), "SHA256".into(), "STATUS".into()]];
+    for g in set.gates() {
+        let (sources, digest, status) = match &g.loaded {
+            Ok(l) => (l.metadata().sources.join(","), l.digest()[..16].to_owned(), "ok".to_owned()),
+            Err(e) => ("-".into(), "-".into(), format!("error: {e}")),
+        };
+        rows.push([g.name.clone(), g.implementation.clone(), sources, digest, status]);
+    }
+    let widths: Vec<usize> = (0..4).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in rows {
+        let _ = writeln!(out, "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}", r[0], r[1], r[2], r[3], r[4], w0 = widths[0], w1 = widths[1], w2 = widths[2], w3 = widths[3]);
+    }
+    out
+}
+
+fn inspect_json(g: &PreparedGate) -> serde_json::Value {
+    match &g.loaded {
+        Err(e) => serde_json::json!({ "name": g.name, "implementation": g.implementation, "error": e }),
+        Ok(l) => {
+            let lim = l.limits();
+            serde_json::json!({
+                "name": g.name,
+                "implementation": g.implementation,
+                "sha256": l.digest(),
+                "metadata": l.metadata(),
+                "limits": {
+                    "fuel": lim.fuel,
+                    "deadline_ms": lim.deadline.as_millis() as u64,
+                    "memory_bytes": lim.memory_bytes,
+                    "stack_bytes": lim.stack_bytes,
+                    "output_bytes": lim.output_bytes,
+                },
+                "params": match &g.params { Ok(p) => p.clone(), Err(e) => serde_json::json!({ "error": e }) },
+            })
+        }
+    }
+}
+
+fn inspect_table(v: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let s = |p: &str| v.pointer(p).map(|x| x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())).unwrap_or_else(|| "-".into());
+    let _ = writeln!(out, "gate:            {}", s("/name"));
+    let _ = writeln!(out, "implementation:  {}", s("/implementation"));
+    if v.get("error").is_some() {
+        let _ = writeln!(out, "error:           {}", s("/error"));
+        return out;
+    }
+    let _ = writeln!(out, "version:         {}", s("/metadata/version"));
+    let _ = writeln!(out, "description:     {}", s("/metadata/description"));
+    let _ = writeln!(out, "sha256:          {}", s("/sha256"));
+    let _ = writeln!(out, "sources:         {}", s("/metadata/sources"));
+    let _ = writeln!(out, "snapshot schema: {}", s("/metadata/snapshot_schema"));
+    let _ = writeln!(
+        out,
+        "limits:          fuel {}, deadline {} ms, memory {} B, stack {} B, output {} B",
+        s("/limits/fuel"),
+        s("/limits/deadline_ms"),
+        s("/limits/memory_bytes"),
+        s("/limits/stack_bytes"),
+        s("/limits/output_bytes")
+    );
+    let _ = writeln!(out, "params accepted:");
+    if let Some(params) = v.pointer("/metadata/params").and_then(|p| p.as_array()) {
+        for p in params {
+            let default = match p.get("default") {
+                Some(serde_json::Value::Null) | None => "required".to_owned(),
+                Some(d) => format!("default {d}"),
+            };
+            let _ = writeln!(out, "  {} ({default}): {}", p["name"].as_str().unwrap_or("?"), p["description"].as_str().unwrap_or(""));
+        }
+    }
+    let _ = writeln!(out, "params in effect: {}", s("/params"));
+    out
+}
+
+/// tracing to stderr: human on a terminal, JSON with `--log-format json`;
+/// the filter comes from `RUST_LOG` (default `warn`).
+pub fn init_logging(format: crate::cli::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        crate::cli::LogFormat::Json => builder.json().try_init(),
+        crate::cli::LogFormat::Human => builder.with_ansi(report::use_color(std::io::stderr().is_terminal())).try_init(),
+    };
+}

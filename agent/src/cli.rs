@@ -1,0 +1,82 @@
+//! The command line, parsed with clap. Exit codes: 0 go, 1 no-go, 2 defer,
+//! 3 could not evaluate (usage errors included).
+
+use crate::report::OutputFormat;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+pub const EXIT_GO: u8 = 0;
+pub const EXIT_NO_GO: u8 = 1;
+pub const EXIT_DEFER: u8 = 2;
+pub const EXIT_CANNOT_EVALUATE: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(name = "gatekeeper", version, about = "Go / no-go for risky infrastructure changes, decided by sandboxed WASM gates over one snapshot of the world.")]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// The config file.
+    #[arg(long, short = 'c', default_value = "gatekeeper.toml")]
+    pub config: PathBuf,
+    /// A profile from the config (e.g. local, staging, production).
+    #[arg(long, short = 'p')]
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate a phase's gates. Exit 0 go, 1 no-go, 2 defer, 3 could not evaluate.
+    Check {
+        /// The phase, as named in the config (e.g. phase-2).
+        phase: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Evaluate a recorded snapshot (or recording) instead of collecting live.
+        #[arg(long)]
+        snapshot: Option<PathBuf>,
+        #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
+    /// List and inspect gates.
+    Gates {
+        #[command(subcommand)]
+        command: GatesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatesCommand {
+    /// Built-in gates and the gates the config defines.
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// A gate's metadata, digest, limits and effective params.
+    Inspect {
+        /// A gate name from the config, or a built-in gate's name.
+        gate: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long, short = 'o', value_enum, default_value_t = InspectFormat::Table)]
+        output: InspectFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InspectFormat {
+    Table,
+    Json,
+}
