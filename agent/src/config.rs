@@ -373,10 +373,13 @@ impl Locator<'_> {
                     _ => None,
                 })
                 .collect();
-            let message = e.inner().to_string();
-            // serde names an unknown field only in the message; point at it.
+            // toml's Display appends "in `path`"; we give the path ourselves.
+            let message = e.inner().message().trim_end().to_owned();
+            // serde names an unknown field in the message; point at it.
             if let Some(name) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-                field.push(name.to_owned());
+                if field.last().map(String::as_str) != Some(name) {
+                    field.push(name.to_owned());
+                }
             }
             self.error(profile, &field, message)
         })?;
