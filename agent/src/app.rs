@@ -1,7 +1,9 @@
 //! What each command does, returning the exit code; `main` only maps errors.
 
 use crate::check::{self, CheckError, GateSet, PreparedGate};
-use crate::cli::{Cli, Command, ConfigArgs, GatesCommand, InspectFormat, EXIT_DEFER, EXIT_GO, EXIT_NO_GO};
+use crate::cli::{
+    Cli, Command, ConfigArgs, EXIT_DEFER, EXIT_GO, EXIT_NO_GO, GatesCommand, InspectFormat,
+};
 use crate::config::{Config, ConfigError, ProcessEnv};
 use crate::report;
 use gatekeeper_model::Decision;
@@ -11,7 +13,12 @@ use std::io::IsTerminal;
 /// Runs a parsed command line; `Err` means "could not evaluate" (exit 3).
 pub fn run(cli: Cli) -> Result<u8, CheckError> {
     match cli.command {
-        Command::Check { phase, config, snapshot, output } => {
+        Command::Check {
+            phase,
+            config,
+            snapshot,
+            output,
+        } => {
             let config = load_config(&config)?;
             if !config.phases.contains_key(&phase) {
                 return Err(CheckError::UnknownPhase {
@@ -24,7 +31,8 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
                 None => return Err(CheckError::LiveCollectionUnavailable),
             };
             let report = check::check_phase(&config, &phase, &recording)?;
-            let color = output == report::OutputFormat::Table && report::use_color(std::io::stdout().is_terminal());
+            let color = output == report::OutputFormat::Table
+                && report::use_color(std::io::stdout().is_terminal());
             print!("{}", report::render(&report, output, color));
             Ok(match report.verdict {
                 Decision::Go => EXIT_GO,
@@ -32,12 +40,21 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
                 Decision::Defer => EXIT_DEFER,
             })
         }
-        Command::Gates { command: GatesCommand::List { config } } => {
+        Command::Gates {
+            command: GatesCommand::List { config },
+        } => {
             let config = load_config_or_builtins(&config)?;
             print!("{}", list_gates(&config));
             Ok(EXIT_GO)
         }
-        Command::Gates { command: GatesCommand::Inspect { gate, config, output } } => {
+        Command::Gates {
+            command:
+                GatesCommand::Inspect {
+                    gate,
+                    config,
+                    output,
+                },
+        } => {
             let mut config = load_config_or_builtins(&config)?;
             if !config.gates.contains_key(&gate) {
                 if crate::builtin::builtin_gate(&gate).is_none() {
@@ -49,28 +66,43 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
                         ),
                     }));
                 }
-                config.gates.insert(gate.clone(), builtin_gate_config(&gate));
+                config
+                    .gates
+                    .insert(gate.clone(), builtin_gate_config(&gate));
             }
             let set = GateSet::load(&config, Some(std::slice::from_ref(&gate)));
             let prepared = set.gate(&gate).expect("loaded just above");
             let value = inspect_json(prepared);
             match output {
-                InspectFormat::Json => println!("{}", serde_json::to_string_pretty(&value).expect("encodes")),
+                InspectFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&value).expect("encodes"))
+                }
                 InspectFormat::Table => print!("{}", inspect_table(&value)),
             }
-            Ok(if prepared.loaded.is_ok() { EXIT_GO } else { EXIT_NO_GO })
+            Ok(if prepared.loaded.is_ok() {
+                EXIT_GO
+            } else {
+                EXIT_NO_GO
+            })
         }
     }
 }
 
 fn load_config(args: &ConfigArgs) -> Result<Config, CheckError> {
-    Ok(Config::load(&args.config, args.profile.as_deref(), &ProcessEnv)?)
+    Ok(Config::load(
+        &args.config,
+        args.profile.as_deref(),
+        &ProcessEnv,
+    )?)
 }
 
 /// The config, or (when the default file is absent) an empty one: listing the
 /// built-in gates needs no config.
 fn load_config_or_builtins(args: &ConfigArgs) -> Result<Config, CheckError> {
-    if args.config.as_os_str() == "gatekeeper.toml" && !args.config.exists() && args.profile.is_none() {
+    if args.config.as_os_str() == "gatekeeper.toml"
+        && !args.config.exists()
+        && args.profile.is_none()
+    {
         return Ok(Config::parse("", "(no config)", None)?);
     }
     load_config(args)
@@ -89,28 +121,63 @@ fn builtin_gate_config(name: &str) -> crate::config::GateConfig {
 fn list_gates(config: &Config) -> String {
     let mut config = config.clone();
     for name in crate::builtin::builtin_names() {
-        config.gates.entry(format!("builtin:{name}")).or_insert_with(|| builtin_gate_config(name));
+        config
+            .gates
+            .entry(format!("builtin:{name}"))
+            .or_insert_with(|| builtin_gate_config(name));
     }
     let set = GateSet::load(&config, None);
-    let mut rows = vec![["NAME".to_owned(), "IMPLEMENTATION".into(), "SOURCES".into(), "SHA256".into(), "STATUS".into()]];
+    let mut rows = vec![[
+        "NAME".to_owned(),
+        "IMPLEMENTATION".into(),
+        "SOURCES".into(),
+        "SHA256".into(),
+        "STATUS".into(),
+    ]];
     for g in set.gates() {
         let (sources, digest, status) = match &g.loaded {
-            Ok(l) => (l.metadata().sources.join(","), l.digest()[..16].to_owned(), "ok".to_owned()),
+            Ok(l) => (
+                l.metadata().sources.join(","),
+                l.digest()[..16].to_owned(),
+                "ok".to_owned(),
+            ),
             Err(e) => ("-".into(), "-".into(), format!("error: {e}")),
         };
-        rows.push([g.name.clone(), g.implementation.clone(), sources, digest, status]);
+        rows.push([
+            g.name.clone(),
+            g.implementation.clone(),
+            sources,
+            digest,
+            status,
+        ]);
     }
-    let widths: Vec<usize> = (0..4).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..4)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for r in rows {
-        let _ = writeln!(out, "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}", r[0], r[1], r[2], r[3], r[4], w0 = widths[0], w1 = widths[1], w2 = widths[2], w3 = widths[3]);
+        let _ = writeln!(
+            out,
+            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        );
     }
     out
 }
 
 fn inspect_json(g: &PreparedGate) -> serde_json::Value {
     match &g.loaded {
-        Err(e) => serde_json::json!({ "name": g.name, "implementation": g.implementation, "error": e }),
+        Err(e) => {
+            serde_json::json!({ "name": g.name, "implementation": g.implementation, "error": e })
+        }
         Ok(l) => {
             let lim = l.limits();
             serde_json::json!({
@@ -133,7 +200,15 @@ fn inspect_json(g: &PreparedGate) -> serde_json::Value {
 
 fn inspect_table(v: &serde_json::Value) -> String {
     let mut out = String::new();
-    let s = |p: &str| v.pointer(p).map(|x| x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())).unwrap_or_else(|| "-".into());
+    let s = |p: &str| {
+        v.pointer(p)
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| x.to_string())
+            })
+            .unwrap_or_else(|| "-".into())
+    };
     let _ = writeln!(out, "gate:            {}", s("/name"));
     let _ = writeln!(out, "implementation:  {}", s("/implementation"));
     if v.get("error").is_some() {
@@ -161,7 +236,12 @@ fn inspect_table(v: &serde_json::Value) -> String {
                 Some(serde_json::Value::Null) | None => "required".to_owned(),
                 Some(d) => format!("default {d}"),
             };
-            let _ = writeln!(out, "  {} ({default}): {}", p["name"].as_str().unwrap_or("?"), p["description"].as_str().unwrap_or(""));
+            let _ = writeln!(
+                out,
+                "  {} ({default}): {}",
+                p["name"].as_str().unwrap_or("?"),
+                p["description"].as_str().unwrap_or("")
+            );
         }
     }
     let _ = writeln!(out, "params in effect: {}", s("/params"));
@@ -173,9 +253,13 @@ fn inspect_table(v: &serde_json::Value) -> String {
 pub fn init_logging(format: crate::cli::LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         crate::cli::LogFormat::Json => builder.json().try_init(),
-        crate::cli::LogFormat::Human => builder.with_ansi(report::use_color(std::io::stderr().is_terminal())).try_init(),
+        crate::cli::LogFormat::Human => builder
+            .with_ansi(report::use_color(std::io::stderr().is_terminal()))
+            .try_init(),
     };
 }

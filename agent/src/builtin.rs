@@ -4,7 +4,10 @@ include!(concat!(env!("OUT_DIR"), "/builtin_gates.rs"));
 
 /// The component bytes of a built-in gate.
 pub fn builtin_gate(name: &str) -> Option<&'static [u8]> {
-    BUILTIN_GATES.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes)
+    BUILTIN_GATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, bytes)| *bytes)
 }
 
 /// Names of the built-in gates, sorted.

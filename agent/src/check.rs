@@ -3,7 +3,7 @@
 use crate::builtin;
 use crate::config::{Config, GateConfig};
 use crate::runtime::{EvaluationInput, EvaluationLimits, GateRuntime, LoadedGate, RuntimeOptions};
-use gatekeeper_model::{self as model, Decision, Snapshot, SNAPSHOT_SCHEMA_VERSION};
+use gatekeeper_model::{self as model, Decision, SNAPSHOT_SCHEMA_VERSION, Snapshot};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -19,7 +19,9 @@ pub enum CheckError {
     #[error("{path}: {message}")]
     Snapshot { path: String, message: String },
     /// Live collection is the collectors' work and is not built yet.
-    #[error("live collection is not available in this build; pass --snapshot FILE (a recorded snapshot)")]
+    #[error(
+        "live collection is not available in this build; pass --snapshot FILE (a recorded snapshot)"
+    )]
     LiveCollectionUnavailable,
 }
 
@@ -35,7 +37,10 @@ pub struct Recording {
 /// (`{"snapshots":[…]}`, oldest first, the last is the current one).
 pub fn read_recording(path: &Path) -> Result<Recording, CheckError> {
     let shown = path.display().to_string();
-    let err = |message: String| CheckError::Snapshot { path: shown.clone(), message };
+    let err = |message: String| CheckError::Snapshot {
+        path: shown.clone(),
+        message,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
     parse_recording(&text).map_err(err)
 }
@@ -46,14 +51,15 @@ pub fn parse_recording(text: &str) -> Result<Recording, String> {
     struct RecordingFile {
         snapshots: Vec<Snapshot>,
     }
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let mut snapshots = if value.get("snapshots").is_some() {
-        let file: RecordingFile =
-            serde_path_to_error::deserialize(value).map_err(|e| format!("field `{}`: {}", e.path(), e.inner()))?;
+        let file: RecordingFile = serde_path_to_error::deserialize(value)
+            .map_err(|e| format!("field `{}`: {}", e.path(), e.inner()))?;
         file.snapshots
     } else {
-        let snap: Snapshot =
-            serde_path_to_error::deserialize(value).map_err(|e| format!("field `{}`: {}", e.path(), e.inner()))?;
+        let snap: Snapshot = serde_path_to_error::deserialize(value)
+            .map_err(|e| format!("field `{}`: {}", e.path(), e.inner()))?;
         vec![snap]
     };
     for (i, s) in snapshots.iter().enumerate() {
@@ -67,8 +73,13 @@ pub fn parse_recording(text: &str) -> Result<Recording, String> {
     if snapshots.windows(2).any(|w| w[0].taken_at >= w[1].taken_at) {
         return Err("snapshots must be in increasing taken_at order".into());
     }
-    let current = snapshots.pop().ok_or("a recording needs at least one snapshot")?;
-    Ok(Recording { current, history: snapshots })
+    let current = snapshots
+        .pop()
+        .ok_or("a recording needs at least one snapshot")?;
+    Ok(Recording {
+        current,
+        history: snapshots,
+    })
 }
 
 /// A gate's verdict in a phase report: its decision, or `error`.
@@ -128,7 +139,11 @@ pub struct PhaseReport {
 
 /// Any error or no-go → no-go; else any defer → defer; else go.
 pub fn phase_verdict(gates: &[GateReport]) -> Decision {
-    if gates.iter().any(|g| matches!(g.verdict, GateVerdict::Error | GateVerdict::NoGo)) || gates.is_empty() {
+    if gates
+        .iter()
+        .any(|g| matches!(g.verdict, GateVerdict::Error | GateVerdict::NoGo))
+        || gates.is_empty()
+    {
         Decision::NoGo
     } else if gates.iter().any(|g| g.verdict == GateVerdict::Defer) {
         Decision::Defer
@@ -183,7 +198,9 @@ impl GateSet {
         };
         let mut gates = BTreeMap::new();
         for name in wanted {
-            let Some(gc) = config.gates.get(name) else { continue };
+            let Some(gc) = config.gates.get(name) else {
+                continue;
+            };
             let span = tracing::debug_span!("gate.load", gate = %name);
             let _enter = span.enter();
             gates.insert(name.clone(), prepare(&runtime, config, name, gc));
@@ -204,25 +221,45 @@ impl GateSet {
     }
 
     /// Evaluates `gate_names` on the recording and aggregates the verdict.
-    pub fn evaluate_phase(&self, phase: &str, gate_names: &[String], recording: &Recording) -> PhaseReport {
-        let snapshot_json = serde_json::to_string(&recording.current).expect("a snapshot always encodes");
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(snapshot_json.as_bytes())));
+    pub fn evaluate_phase(
+        &self,
+        phase: &str,
+        gate_names: &[String],
+        recording: &Recording,
+    ) -> PhaseReport {
+        let snapshot_json =
+            serde_json::to_string(&recording.current).expect("a snapshot always encodes");
+        let digest = format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(snapshot_json.as_bytes()))
+        );
         let mut projections: BTreeMap<Vec<String>, (String, Vec<String>)> = BTreeMap::new();
         let mut reports = Vec::new();
         for name in gate_names {
             let Some(gate) = self.gates.get(name) else {
-                reports.push(error_report(name, "?", format!("gate `{name}` is not loaded")));
+                reports.push(error_report(
+                    name,
+                    "?",
+                    format!("gate `{name}` is not loaded"),
+                ));
                 continue;
             };
             let report = match (&gate.loaded, &gate.params) {
-                (Err(e), _) => error_report(name, &gate.implementation, format!("failed to load: {e}")),
+                (Err(e), _) => {
+                    error_report(name, &gate.implementation, format!("failed to load: {e}"))
+                }
                 (_, Err(e)) => error_report(name, &gate.implementation, e.clone()),
                 (Ok(loaded), Ok(params)) => {
                     let mut sources = loaded.metadata().sources.clone();
                     sources.sort();
                     let (snap, history) = projections.entry(sources.clone()).or_insert_with(|| {
-                        let project = |s: &Snapshot| serde_json::to_string(&s.project(&sources)).expect("encodes");
-                        (project(&recording.current), recording.history.iter().map(project).collect())
+                        let project = |s: &Snapshot| {
+                            serde_json::to_string(&s.project(&sources)).expect("encodes")
+                        };
+                        (
+                            project(&recording.current),
+                            recording.history.iter().map(project).collect(),
+                        )
                     });
                     let params_json = params.to_string();
                     let input = EvaluationInput {
@@ -269,16 +306,34 @@ fn error_report(name: &str, implementation: &str, error: String) -> GateReport {
 }
 
 fn prepare(runtime: &GateRuntime, config: &Config, name: &str, gc: &GateConfig) -> PreparedGate {
-    let limits = EvaluationLimits::default().with(&config.runtime.limits.overrides()).with(&gc.limits.overrides());
-    let (implementation, bytes): (String, Result<Vec<u8>, String>) = match (&gc.builtin, config.gate_wasm_path(gc)) {
-        (Some(b), _) => (b.clone(), builtin::builtin_gate(b).map(<[u8]>::to_vec).ok_or_else(|| format!("no built-in gate `{b}`"))),
-        (None, Some(path)) => {
-            let shown = path.display().to_string();
-            (shown.clone(), std::fs::read(&path).map_err(|e| format!("cannot read {shown}: {e}")))
-        }
-        (None, None) => (String::from("?"), Err("neither `builtin` nor `wasm` is set".into())),
-    };
-    let loaded = bytes.and_then(|b| runtime.load(&b, gc.sha256.as_deref(), limits).map_err(|e| e.to_string()));
+    let limits = EvaluationLimits::default()
+        .with(&config.runtime.limits.overrides())
+        .with(&gc.limits.overrides());
+    let (implementation, bytes): (String, Result<Vec<u8>, String>) =
+        match (&gc.builtin, config.gate_wasm_path(gc)) {
+            (Some(b), _) => (
+                b.clone(),
+                builtin::builtin_gate(b)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| format!("no built-in gate `{b}`")),
+            ),
+            (None, Some(path)) => {
+                let shown = path.display().to_string();
+                (
+                    shown.clone(),
+                    std::fs::read(&path).map_err(|e| format!("cannot read {shown}: {e}")),
+                )
+            }
+            (None, None) => (
+                String::from("?"),
+                Err("neither `builtin` nor `wasm` is set".into()),
+            ),
+        };
+    let loaded = bytes.and_then(|b| {
+        runtime
+            .load(&b, gc.sha256.as_deref(), limits)
+            .map_err(|e| e.to_string())
+    });
     let implementation = match &loaded {
         Ok(l) if gc.builtin.is_some() => format!("{}@{}", l.metadata().name, l.metadata().version),
         _ => implementation,
@@ -290,18 +345,29 @@ fn prepare(runtime: &GateRuntime, config: &Config, name: &str, gc: &GateConfig) 
     if let Err(e) = &loaded {
         tracing::warn!(gate = %name, error = %e, "gate failed to load");
     }
-    PreparedGate { name: name.to_owned(), implementation, loaded, params }
+    PreparedGate {
+        name: name.to_owned(),
+        implementation,
+        loaded,
+        params,
+    }
 }
 
 /// Config params checked against the gate's declared params, defaults filled in.
-pub fn effective_params(md: &model::Metadata, configured: &toml::Table) -> Result<serde_json::Value, String> {
+pub fn effective_params(
+    md: &model::Metadata,
+    configured: &toml::Table,
+) -> Result<serde_json::Value, String> {
     let mut params = match serde_json::to_value(configured) {
         Ok(serde_json::Value::Object(map)) => map,
         Ok(_) | Err(_) => return Err("params: must be a table".into()),
     };
     let accepted: Vec<&str> = md.params.iter().map(|p| p.name.as_str()).collect();
     if let Some(unknown) = params.keys().find(|k| !accepted.contains(&k.as_str())) {
-        return Err(format!("bad params: unknown param `{unknown}` (accepts: {})", accepted.join(", ")));
+        return Err(format!(
+            "bad params: unknown param `{unknown}` (accepts: {})",
+            accepted.join(", ")
+        ));
     }
     for spec in &md.params {
         if !params.contains_key(&spec.name) {
@@ -309,7 +375,12 @@ pub fn effective_params(md: &model::Metadata, configured: &toml::Table) -> Resul
                 Some(d) => {
                     params.insert(spec.name.clone(), d.clone());
                 }
-                None => return Err(format!("bad params: param `{}` is required ({})", spec.name, spec.description)),
+                None => {
+                    return Err(format!(
+                        "bad params: param `{}` is required ({})",
+                        spec.name, spec.description
+                    ));
+                }
             }
         }
     }
@@ -317,11 +388,22 @@ pub fn effective_params(md: &model::Metadata, configured: &toml::Table) -> Resul
 }
 
 /// Loads the phase's gates and evaluates them on a recording.
-pub fn check_phase(config: &Config, phase: &str, recording: &Recording) -> Result<PhaseReport, CheckError> {
-    let phase_config = config.phases.get(phase).ok_or_else(|| CheckError::UnknownPhase {
-        phase: phase.to_owned(),
-        defined: if config.phases.is_empty() { "none".into() } else { config.phases.keys().cloned().collect::<Vec<_>>().join(", ") },
-    })?;
+pub fn check_phase(
+    config: &Config,
+    phase: &str,
+    recording: &Recording,
+) -> Result<PhaseReport, CheckError> {
+    let phase_config = config
+        .phases
+        .get(phase)
+        .ok_or_else(|| CheckError::UnknownPhase {
+            phase: phase.to_owned(),
+            defined: if config.phases.is_empty() {
+                "none".into()
+            } else {
+                config.phases.keys().cloned().collect::<Vec<_>>().join(", ")
+            },
+        })?;
     let span = tracing::info_span!("check", phase);
     let _enter = span.enter();
     let gates = GateSet::load(config, Some(&phase_config.gates));
@@ -334,11 +416,30 @@ mod tests {
 
     #[test]
     fn phase_verdict_is_fail_closed() {
-        let g = |v| GateReport { name: "g".into(), implementation: "i".into(), verdict: v, error: None, criteria: vec![], triggers: vec![] };
-        assert_eq!(phase_verdict(&[g(GateVerdict::Go), g(GateVerdict::Go)]), Decision::Go);
-        assert_eq!(phase_verdict(&[g(GateVerdict::Go), g(GateVerdict::Defer)]), Decision::Defer);
-        assert_eq!(phase_verdict(&[g(GateVerdict::Defer), g(GateVerdict::Error)]), Decision::NoGo);
-        assert_eq!(phase_verdict(&[g(GateVerdict::NoGo), g(GateVerdict::Defer)]), Decision::NoGo);
+        let g = |v| GateReport {
+            name: "g".into(),
+            implementation: "i".into(),
+            verdict: v,
+            error: None,
+            criteria: vec![],
+            triggers: vec![],
+        };
+        assert_eq!(
+            phase_verdict(&[g(GateVerdict::Go), g(GateVerdict::Go)]),
+            Decision::Go
+        );
+        assert_eq!(
+            phase_verdict(&[g(GateVerdict::Go), g(GateVerdict::Defer)]),
+            Decision::Defer
+        );
+        assert_eq!(
+            phase_verdict(&[g(GateVerdict::Defer), g(GateVerdict::Error)]),
+            Decision::NoGo
+        );
+        assert_eq!(
+            phase_verdict(&[g(GateVerdict::NoGo), g(GateVerdict::Defer)]),
+            Decision::NoGo
+        );
         assert_eq!(phase_verdict(&[]), Decision::NoGo);
     }
 
@@ -347,10 +448,21 @@ mod tests {
         let snap = |t: &str, v: u32| format!(r#"{{"schema_version":{v},"taken_at":"{t}"}}"#);
         let one = parse_recording(&snap("2025-10-02T17:00:00Z", 1)).unwrap();
         assert!(one.history.is_empty());
-        let rec = format!(r#"{{"snapshots":[{},{}]}}"#, snap("2025-10-02T17:00:00Z", 1), snap("2025-10-02T17:01:00Z", 1));
+        let rec = format!(
+            r#"{{"snapshots":[{},{}]}}"#,
+            snap("2025-10-02T17:00:00Z", 1),
+            snap("2025-10-02T17:01:00Z", 1)
+        );
         assert_eq!(parse_recording(&rec).unwrap().history.len(), 1);
-        let backwards = format!(r#"{{"snapshots":[{},{}]}}"#, snap("2025-10-02T17:01:00Z", 1), snap("2025-10-02T17:00:00Z", 1));
-        assert_eq!(parse_recording(&backwards).unwrap_err(), "snapshots must be in increasing taken_at order");
+        let backwards = format!(
+            r#"{{"snapshots":[{},{}]}}"#,
+            snap("2025-10-02T17:01:00Z", 1),
+            snap("2025-10-02T17:00:00Z", 1)
+        );
+        assert_eq!(
+            parse_recording(&backwards).unwrap_err(),
+            "snapshots must be in increasing taken_at order"
+        );
         assert_eq!(
             parse_recording(&snap("2025-10-02T17:00:00Z", 9)).unwrap_err(),
             "snapshot 0: schema_version 9 is not supported (this gatekeeper reads 1..=1)"
@@ -359,7 +471,11 @@ mod tests {
             parse_recording(r#"{"schema_version":1}"#).unwrap_err(),
             "field `.`: missing field `taken_at`"
         );
-        assert!(parse_recording(r#"{"schema_version":1,"taken_at":"x"}"#).unwrap_err().starts_with("field `taken_at`:"));
+        assert!(
+            parse_recording(r#"{"schema_version":1,"taken_at":"x"}"#)
+                .unwrap_err()
+                .starts_with("field `taken_at`:")
+        );
     }
 
     #[test]
@@ -370,14 +486,28 @@ mod tests {
             description: "d".into(),
             sources: vec![],
             params: vec![
-                model::ParamSpec { name: "streams".into(), description: "the streams".into(), default: None },
-                model::ParamSpec { name: "max".into(), description: "m".into(), default: Some(serde_json::json!(5)) },
+                model::ParamSpec {
+                    name: "streams".into(),
+                    description: "the streams".into(),
+                    default: None,
+                },
+                model::ParamSpec {
+                    name: "max".into(),
+                    description: "m".into(),
+                    default: Some(serde_json::json!(5)),
+                },
             ],
             snapshot_schema: 1,
         };
         let t = |s: &str| -> toml::Table { toml::from_str(s).unwrap() };
-        assert_eq!(effective_params(&md, &t("streams = []")).unwrap(), serde_json::json!({"streams": [], "max": 5}));
-        assert_eq!(effective_params(&md, &t("")).unwrap_err(), "bad params: param `streams` is required (the streams)");
+        assert_eq!(
+            effective_params(&md, &t("streams = []")).unwrap(),
+            serde_json::json!({"streams": [], "max": 5})
+        );
+        assert_eq!(
+            effective_params(&md, &t("")).unwrap_err(),
+            "bad params: param `streams` is required (the streams)"
+        );
         assert_eq!(
             effective_params(&md, &t("streams = []\nmax_x = 1")).unwrap_err(),
             "bad params: unknown param `max_x` (accepts: streams, max)"

@@ -11,7 +11,11 @@ pub const EXIT_DEFER: u8 = 2;
 pub const EXIT_CANNOT_EVALUATE: u8 = 3;
 
 #[derive(Debug, Parser)]
-#[command(name = "gatekeeper", version, about = "Go / no-go for risky infrastructure changes, decided by sandboxed WASM gates over one snapshot of the world.")]
+#[command(
+    name = "gatekeeper",
+    version,
+    about = "Go / no-go for risky infrastructure changes, decided by sandboxed WASM gates over one snapshot of the world."
+)]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]

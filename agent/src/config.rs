@@ -6,8 +6,8 @@
 //! fails in CI, not during the production window.
 
 use crate::builtin;
-use crate::runtime::{limits, LimitOverrides};
-use gatekeeper_model::{is_kebab_id, parse_duration_ms, SOURCE_NAMES};
+use crate::runtime::{LimitOverrides, limits};
+use gatekeeper_model::{SOURCE_NAMES, is_kebab_id, parse_duration_ms};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -19,15 +19,28 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     /// Not valid TOML.
     #[error("{path}: {message}")]
     Syntax { path: String, message: String },
     /// A field is missing, unknown, of the wrong type, or has a bad value.
     #[error("{path}:{line}: {profile}{field}: {message}")]
-    Field { path: String, line: usize, profile: String, field: String, message: String },
+    Field {
+        path: String,
+        line: usize,
+        profile: String,
+        field: String,
+        message: String,
+    },
     #[error("{path}: unknown profile `{name}` (defined: {defined})")]
-    UnknownProfile { path: String, name: String, defined: String },
+    UnknownProfile {
+        path: String,
+        name: String,
+        defined: String,
+    },
 }
 
 /// The whole config after the profile and environment were applied.
@@ -159,7 +172,9 @@ pub struct DurationValue(pub Duration);
 impl<'de> Deserialize<'de> for DurationValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        parse_duration_ms(&text).map(|ms| DurationValue(Duration::from_millis(ms))).map_err(D::Error::custom)
+        parse_duration_ms(&text)
+            .map(|ms| DurationValue(Duration::from_millis(ms)))
+            .map_err(D::Error::custom)
     }
 }
 
@@ -175,9 +190,15 @@ impl<'de> Deserialize<'de> for ByteSize {
             Number(u64),
             Text(String),
         }
-        let bad = |t: &str| D::Error::custom(format!("invalid size `{t}` (use bytes or KiB, MiB, GiB, e.g. `64MiB`)"));
+        let bad = |t: &str| {
+            D::Error::custom(format!(
+                "invalid size `{t}` (use bytes or KiB, MiB, GiB, e.g. `64MiB`)"
+            ))
+        };
         match Raw::deserialize(d)? {
-            Raw::Number(n) => usize::try_from(n).map(ByteSize).map_err(|_| bad(&n.to_string())),
+            Raw::Number(n) => usize::try_from(n)
+                .map(ByteSize)
+                .map_err(|_| bad(&n.to_string())),
             Raw::Text(t) => {
                 let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
                 let n: usize = t[..digits].parse().map_err(|_| bad(&t))?;
@@ -212,8 +233,12 @@ impl SecretUrl {
     /// The URL with any password or token replaced by `***`.
     pub fn redacted(&self) -> String {
         let url = &self.0;
-        let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.clone() };
-        let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
+        let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+            return url.clone();
+        };
+        let authority_end = url[scheme_end..]
+            .find(['/', '?', '#'])
+            .map_or(url.len(), |i| scheme_end + i);
         match url[scheme_end..authority_end].rfind('@') {
             None => url.clone(),
             Some(at) => {
@@ -264,9 +289,16 @@ impl Environment for BTreeMap<&str, &str> {
 impl Config {
     /// Loads, validates every profile, applies `profile` and the environment
     /// (`NATS_URL`, `DATABASE_URL`, `KUBECONFIG`).
-    pub fn load(path: &Path, profile: Option<&str>, env: &dyn Environment) -> Result<Config, ConfigError> {
+    pub fn load(
+        path: &Path,
+        profile: Option<&str>,
+        env: &dyn Environment,
+    ) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         let mut config = Self::parse(&text, &shown, profile)?;
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         config.apply_env(env);
@@ -275,24 +307,47 @@ impl Config {
 
     /// Parses config text; `shown` is the file name used in errors.
     pub fn parse(text: &str, shown: &str, profile: Option<&str>) -> Result<Config, ConfigError> {
-        let syntax = |message: String| ConfigError::Syntax { path: shown.to_owned(), message };
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| syntax(e.to_string().trim_end().to_owned()))?;
-        let spans = toml_edit::Document::parse(text.to_owned()).map_err(|e| syntax(e.to_string()))?;
-        let locator = Locator { path: shown, text, doc: &spans };
+        let syntax = |message: String| ConfigError::Syntax {
+            path: shown.to_owned(),
+            message,
+        };
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| syntax(e.to_string().trim_end().to_owned()))?;
+        let spans =
+            toml_edit::Document::parse(text.to_owned()).map_err(|e| syntax(e.to_string()))?;
+        let locator = Locator {
+            path: shown,
+            text,
+            doc: &spans,
+        };
 
         let profiles = match table.remove("profiles") {
             None => toml::Table::new(),
             Some(toml::Value::Table(t)) => t,
-            Some(_) => return Err(locator.error(None, &["profiles".into()], "must be a table of profiles".into())),
+            Some(_) => {
+                return Err(locator.error(
+                    None,
+                    &["profiles".into()],
+                    "must be a table of profiles".into(),
+                ));
+            }
         };
         let base = locator.build(None, toml::Value::Table(table.clone()))?;
         let mut selected = None;
         for (name, overlay) in &profiles {
             let toml::Value::Table(overlay) = overlay else {
-                return Err(locator.error(None, &["profiles".into(), name.clone()], "a profile must be a table".into()));
+                return Err(locator.error(
+                    None,
+                    &["profiles".into(), name.clone()],
+                    "a profile must be a table".into(),
+                ));
             };
             if overlay.contains_key("profiles") {
-                return Err(locator.error(Some(name), &["profiles".into()], "profiles cannot nest".into()));
+                return Err(locator.error(
+                    Some(name),
+                    &["profiles".into()],
+                    "profiles cannot nest".into(),
+                ));
             }
             let mut merged = table.clone();
             merge(&mut merged, overlay);
@@ -307,7 +362,11 @@ impl Config {
                 let mut config = selected.ok_or_else(|| ConfigError::UnknownProfile {
                     path: shown.to_owned(),
                     name: name.to_owned(),
-                    defined: if profiles.is_empty() { "none".into() } else { profiles.keys().cloned().collect::<Vec<_>>().join(", ") },
+                    defined: if profiles.is_empty() {
+                        "none".into()
+                    } else {
+                        profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                    },
                 })?;
                 config.profile = Some(name.to_owned());
                 Ok(config)
@@ -319,13 +378,24 @@ impl Config {
         if let Some(url) = env.var("NATS_URL") {
             match &mut self.sources.nats {
                 Some(nats) => nats.url = SecretUrl::new(url),
-                None => self.sources.nats = Some(NatsSourceConfig { url: SecretUrl::new(url), monitor_url: None, timeout: None }),
+                None => {
+                    self.sources.nats = Some(NatsSourceConfig {
+                        url: SecretUrl::new(url),
+                        monitor_url: None,
+                        timeout: None,
+                    })
+                }
             }
         }
         if let Some(url) = env.var("DATABASE_URL") {
             match &mut self.sources.postgres {
                 Some(pg) => pg.url = SecretUrl::new(url),
-                None => self.sources.postgres = Some(PostgresSourceConfig { url: SecretUrl::new(url), timeout: None }),
+                None => {
+                    self.sources.postgres = Some(PostgresSourceConfig {
+                        url: SecretUrl::new(url),
+                        timeout: None,
+                    })
+                }
             }
         }
         // KUBECONFIG only redirects a configured Kubernetes source; it does not
@@ -337,7 +407,13 @@ impl Config {
 
     /// Where a gate's component comes from, resolved against the config dir.
     pub fn gate_wasm_path(&self, gate: &GateConfig) -> Option<PathBuf> {
-        gate.wasm.as_ref().map(|p| if p.is_absolute() { p.clone() } else { self.base_dir.join(p) })
+        gate.wasm.as_ref().map(|p| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                self.base_dir.join(p)
+            }
+        })
     }
 }
 
@@ -376,10 +452,12 @@ impl Locator<'_> {
             // toml's Display appends "in `path`"; we give the path ourselves.
             let message = e.inner().message().trim_end().to_owned();
             // serde names an unknown field in the message; point at it.
-            if let Some(name) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-                if field.last().map(String::as_str) != Some(name) {
-                    field.push(name.to_owned());
-                }
+            if let Some(name) = message
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+                && field.last().map(String::as_str) != Some(name)
+            {
+                field.push(name.to_owned());
             }
             self.error(profile, &field, message)
         })?;
@@ -389,8 +467,12 @@ impl Locator<'_> {
 
     fn error(&self, profile: Option<&str>, field: &[String], message: String) -> ConfigError {
         // Look in the profile's overlay first, then in the base document.
-        let in_profile: Option<Vec<String>> =
-            profile.map(|p| ["profiles".to_owned(), p.to_owned()].into_iter().chain(field.iter().cloned()).collect());
+        let in_profile: Option<Vec<String>> = profile.map(|p| {
+            ["profiles".to_owned(), p.to_owned()]
+                .into_iter()
+                .chain(field.iter().cloned())
+                .collect()
+        });
         let offset = in_profile
             .as_ref()
             .and_then(|p| self.offset_exact(p))
@@ -398,12 +480,21 @@ impl Locator<'_> {
             .or_else(|| in_profile.as_ref().and_then(|p| self.offset_prefix(p)))
             .or_else(|| self.offset_prefix(field))
             .unwrap_or(0);
-        let line = self.text[..offset.min(self.text.len())].matches('\n').count() + 1;
+        let line = self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1;
         ConfigError::Field {
             path: self.path.to_owned(),
             line,
-            profile: profile.map(|p| format!("profile `{p}`: ")).unwrap_or_default(),
-            field: if field.is_empty() { "(top level)".into() } else { render_field(field) },
+            profile: profile
+                .map(|p| format!("profile `{p}`: "))
+                .unwrap_or_default(),
+            field: if field.is_empty() {
+                "(top level)".into()
+            } else {
+                render_field(field)
+            },
             message,
         }
     }
@@ -433,26 +524,40 @@ impl Locator<'_> {
                 Node::Table(t) => Some(*t as &dyn toml_edit::TableLike),
             };
             if let Some(table) = table {
-                let Some((key, child)) = table.get_key_value(seg) else { return (depth, offset) };
-                offset = key.span().or_else(|| child.span()).map(|r| r.start).or(offset);
+                let Some((key, child)) = table.get_key_value(seg) else {
+                    return (depth, offset);
+                };
+                offset = key
+                    .span()
+                    .or_else(|| child.span())
+                    .map(|r| r.start)
+                    .or(offset);
                 node = Node::Item(child);
                 continue;
             }
-            let Ok(index) = seg.parse::<usize>() else { return (depth, offset) };
+            let Ok(index) = seg.parse::<usize>() else {
+                return (depth, offset);
+            };
             match &node {
                 Node::Item(toml_edit::Item::ArrayOfTables(a)) => {
-                    let Some(t) = a.get(index) else { return (depth, offset) };
+                    let Some(t) = a.get(index) else {
+                        return (depth, offset);
+                    };
                     offset = t.span().map(|r| r.start).or(offset);
                     node = Node::Table(t);
                 }
                 Node::Item(i) => {
-                    let Some(v) = i.as_array().and_then(|a| a.get(index)) else { return (depth, offset) };
+                    let Some(v) = i.as_array().and_then(|a| a.get(index)) else {
+                        return (depth, offset);
+                    };
                     offset = v.span().map(|r| r.start).or(offset);
                     node = Node::Value(v);
                 }
                 Node::Table(_) => return (depth, offset),
                 Node::Value(v) => {
-                    let Some(v) = v.as_array().and_then(|a| a.get(index)) else { return (depth, offset) };
+                    let Some(v) = v.as_array().and_then(|a| a.get(index)) else {
+                        return (depth, offset);
+                    };
                     offset = v.span().map(|r| r.start).or(offset);
                     node = Node::Value(v);
                 }
@@ -488,32 +593,57 @@ fn validate(config: &Config) -> Result<(), Invalid> {
     validate_limits(&config.runtime.limits, &["runtime", "limits"])?;
     for (name, gate) in &config.gates {
         if !is_kebab_id(name) {
-            return Err((at(&["gates", name]), format!("gate name `{name}` must be kebab-case ([a-z0-9-])")));
+            return Err((
+                at(&["gates", name]),
+                format!("gate name `{name}` must be kebab-case ([a-z0-9-])"),
+            ));
         }
         match (&gate.builtin, &gate.wasm) {
-            (Some(_), Some(_)) => return Err((at(&["gates", name, "wasm"]), "set either `builtin` or `wasm`, not both".into())),
-            (None, None) => return Err((at(&["gates", name]), "set `builtin = \"<name>\"` or `wasm = \"<path>\"`".into())),
+            (Some(_), Some(_)) => {
+                return Err((
+                    at(&["gates", name, "wasm"]),
+                    "set either `builtin` or `wasm`, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err((
+                    at(&["gates", name]),
+                    "set `builtin = \"<name>\"` or `wasm = \"<path>\"`".into(),
+                ));
+            }
             (Some(b), None) if builtin::builtin_gate(b).is_none() => {
                 return Err((
                     at(&["gates", name, "builtin"]),
-                    format!("no built-in gate `{b}` (built-in: {})", builtin::builtin_names().join(", ")),
+                    format!(
+                        "no built-in gate `{b}` (built-in: {})",
+                        builtin::builtin_names().join(", ")
+                    ),
                 ));
             }
             _ => {}
         }
-        if let Some(sha) = &gate.sha256 {
-            if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err((at(&["gates", name, "sha256"]), "must be 64 hex characters".into()));
-            }
+        if let Some(sha) = &gate.sha256
+            && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err((
+                at(&["gates", name, "sha256"]),
+                "must be 64 hex characters".into(),
+            ));
         }
         validate_limits(&gate.limits, &["gates", name, "limits"])?;
     }
     for (name, phase) in &config.phases {
         if !is_kebab_id(name) {
-            return Err((at(&["phases", name]), format!("phase name `{name}` must be kebab-case ([a-z0-9-])")));
+            return Err((
+                at(&["phases", name]),
+                format!("phase name `{name}` must be kebab-case ([a-z0-9-])"),
+            ));
         }
         if phase.gates.is_empty() {
-            return Err((at(&["phases", name, "gates"]), "a phase needs at least one gate".into()));
+            return Err((
+                at(&["phases", name, "gates"]),
+                "a phase needs at least one gate".into(),
+            ));
         }
         for (i, gate) in phase.gates.iter().enumerate() {
             let field = at(&["phases", name, "gates", &i.to_string()]);
@@ -528,7 +658,10 @@ fn validate(config: &Config) -> Result<(), Invalid> {
     }
     for (i, probe) in config.sources.http.iter().enumerate() {
         if !is_kebab_id(&probe.name) {
-            return Err((at(&["sources", "http", &i.to_string(), "name"]), "probe names must be kebab-case".into()));
+            return Err((
+                at(&["sources", "http", &i.to_string(), "name"]),
+                "probe names must be kebab-case".into(),
+            ));
         }
     }
     let _ = SOURCE_NAMES;
@@ -547,15 +680,21 @@ fn validate_limits(l: &LimitsConfig, field: &[&str]) -> Result<(), Invalid> {
     if l.deadline.is_some_and(|d| d.0.is_zero()) {
         return err("deadline", "must be greater than 0s".into());
     }
-    if let Some(m) = l.memory {
-        if m.0 < 1 << 20 || m.0 > 4 << 30 {
-            return err("memory", "must be between 1MiB and 4GiB".into());
-        }
+    if let Some(m) = l.memory
+        && (m.0 < 1 << 20 || m.0 > 4 << 30)
+    {
+        return err("memory", "must be between 1MiB and 4GiB".into());
     }
-    if let Some(s) = l.stack {
-        if s.0 < 64 << 10 || s.0 > limits::MAX_STACK_BYTES {
-            return err("stack", format!("must be between 64KiB and {}KiB", limits::MAX_STACK_BYTES >> 10));
-        }
+    if let Some(s) = l.stack
+        && (s.0 < 64 << 10 || s.0 > limits::MAX_STACK_BYTES)
+    {
+        return err(
+            "stack",
+            format!(
+                "must be between 64KiB and {}KiB",
+                limits::MAX_STACK_BYTES >> 10
+            ),
+        );
     }
     if l.output.is_some_and(|o| o.0 < 1 << 10) {
         return err("output", "must be at least 1KiB".into());
@@ -569,14 +708,27 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted() {
-        assert_eq!(SecretUrl::new("nats://app:s3cret@nats:4222").to_string(), "nats://app:***@nats:4222");
-        assert_eq!(SecretUrl::new("nats://tok3n@nats:4222").redacted(), "nats://***@nats:4222");
         assert_eq!(
-            SecretUrl::new("postgres://athlete:pw@db:5432/athlete_normalize?sslmode=disable").redacted(),
+            SecretUrl::new("nats://app:s3cret@nats:4222").to_string(),
+            "nats://app:***@nats:4222"
+        );
+        assert_eq!(
+            SecretUrl::new("nats://tok3n@nats:4222").redacted(),
+            "nats://***@nats:4222"
+        );
+        assert_eq!(
+            SecretUrl::new("postgres://athlete:pw@db:5432/athlete_normalize?sslmode=disable")
+                .redacted(),
             "postgres://athlete:***@db:5432/athlete_normalize?sslmode=disable"
         );
-        assert_eq!(SecretUrl::new("http://svc:4102/metrics").redacted(), "http://svc:4102/metrics");
-        assert_eq!(format!("{:?}", SecretUrl::new("nats://a:b@h")), "\"nats://a:***@h\"");
+        assert_eq!(
+            SecretUrl::new("http://svc:4102/metrics").redacted(),
+            "http://svc:4102/metrics"
+        );
+        assert_eq!(
+            format!("{:?}", SecretUrl::new("nats://a:b@h")),
+            "\"nats://a:***@h\""
+        );
     }
 
     #[test]
@@ -594,9 +746,15 @@ gates = ["core"]
 params = { streams = [{ name = "A", replicas = 3 }] }
 "#;
         let base = Config::parse(text, "g.toml", None).unwrap();
-        assert_eq!(base.gates["core"].params["streams"][0]["replicas"].as_integer(), Some(1));
+        assert_eq!(
+            base.gates["core"].params["streams"][0]["replicas"].as_integer(),
+            Some(1)
+        );
         let prod = Config::parse(text, "g.toml", Some("production")).unwrap();
-        assert_eq!(prod.gates["core"].params["streams"][0]["replicas"].as_integer(), Some(3));
+        assert_eq!(
+            prod.gates["core"].params["streams"][0]["replicas"].as_integer(),
+            Some(3)
+        );
         assert_eq!(prod.gates["core"].limits.fuel, Some(1000));
         assert_eq!(prod.profile.as_deref(), Some("production"));
     }
@@ -608,8 +766,14 @@ params = { streams = [{ name = "A", replicas = 3 }] }
         env.insert("KUBECONFIG", "/tmp/kc");
         let mut config = Config::parse("", "g.toml", None).unwrap();
         config.apply_env(&env);
-        assert_eq!(config.sources.nats.as_ref().unwrap().url.expose(), "nats://u:p@127.0.0.1:14222");
+        assert_eq!(
+            config.sources.nats.as_ref().unwrap().url.expose(),
+            "nats://u:p@127.0.0.1:14222"
+        );
         assert!(config.sources.postgres.is_none());
-        assert!(config.sources.kubernetes.is_none(), "KUBECONFIG alone does not enable Kubernetes");
+        assert!(
+            config.sources.kubernetes.is_none(),
+            "KUBECONFIG alone does not enable Kubernetes"
+        );
     }
 }

@@ -10,7 +10,11 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             // --help and --version are successes; every usage error is "could not evaluate".
-            return if e.use_stderr() { ExitCode::from(EXIT_CANNOT_EVALUATE) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_CANNOT_EVALUATE)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     gatekeeper::app::init_logging(cli.log_format);

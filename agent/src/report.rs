@@ -1,7 +1,7 @@
 //! Rendering a phase report: a table for people, JSON for machines, JUnit for CI.
 
 use crate::check::{GateVerdict, PhaseReport};
-use gatekeeper_model::{format_timestamp, CriterionStatus, Decision};
+use gatekeeper_model::{CriterionStatus, Decision, format_timestamp};
 use std::fmt::Write as _;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -35,7 +35,11 @@ struct Paint(bool);
 
 impl Paint {
     fn code(&self, code: &str, text: &str) -> String {
-        if self.0 { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
     }
     fn green(&self, t: &str) -> String {
         self.code("32", t)
@@ -53,7 +57,9 @@ impl Paint {
 
 /// Gate text is untrusted: no control characters reach the terminal.
 fn clean(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 pub fn table(report: &PhaseReport, color: bool) -> String {
@@ -72,7 +78,12 @@ pub fn table(report: &PhaseReport, color: bool) -> String {
             GateVerdict::NoGo | GateVerdict::Error => p.red(gate.verdict.as_str()),
             GateVerdict::Defer => p.yellow("defer"),
         };
-        let _ = writeln!(out, "\ngate {} ({}): {verdict}", gate.name, clean(&gate.implementation));
+        let _ = writeln!(
+            out,
+            "\ngate {} ({}): {verdict}",
+            gate.name,
+            clean(&gate.implementation)
+        );
         if let Some(e) = &gate.error {
             let _ = writeln!(out, "  {} {}", p.red("!"), clean(e));
         }
@@ -99,8 +110,17 @@ pub fn table(report: &PhaseReport, color: bool) -> String {
                 gatekeeper_model::Severity::Automatic => "automatic",
                 gatekeeper_model::Severity::Manual => "manual",
             };
-            let since = t.since.map(|s| format!(" since {}", format_timestamp(s))).unwrap_or_default();
-            let _ = writeln!(out, "  {} trigger {} ({severity}){since}: {}", p.red("⚑"), t.id, clean(&t.reason));
+            let since = t
+                .since
+                .map(|s| format!(" since {}", format_timestamp(s)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {} trigger {} ({severity}){since}: {}",
+                p.red("⚑"),
+                t.id,
+                clean(&t.reason)
+            );
         }
     }
     let verdict = match report.verdict {
@@ -159,7 +179,10 @@ pub fn junit(report: &PhaseReport) -> String {
             ));
             match c.status {
                 CriterionStatus::Pass => {
-                    let _ = writeln!(cases, "    <testcase classname=\"{class}\" name=\"{name}\"/>");
+                    let _ = writeln!(
+                        cases,
+                        "    <testcase classname=\"{class}\" name=\"{name}\"/>"
+                    );
                 }
                 status => {
                     f += 1;
@@ -203,7 +226,10 @@ mod tests {
 
     #[test]
     fn xml_escapes_and_drops_control_characters() {
-        assert_eq!(xml("a<b>&\"'\u{0}\u{1b}"), "a&lt;b&gt;&amp;&quot;&apos;\u{FFFD}\u{FFFD}");
+        assert_eq!(
+            xml("a<b>&\"'\u{0}\u{1b}"),
+            "a&lt;b&gt;&amp;&quot;&apos;\u{FFFD}\u{FFFD}"
+        );
     }
 
     #[test]

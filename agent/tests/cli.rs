@@ -6,11 +6,18 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_gatekeeper");
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn example(rel: &str) -> String {
-    root().join("examples/athlete-ally").join(rel).display().to_string()
+    root()
+        .join("examples/athlete-ally")
+        .join(rel)
+        .display()
+        .to_string()
 }
 
 /// Runs the binary with a private compile cache and no inherited overrides.
@@ -48,8 +55,15 @@ fn go_is_exit_0_with_every_criterion_in_the_table() {
     let o = check("phase-2", "staging-after-cutover.json", &[], cache.path());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    for id in ["dlq-stream-ready", "vendor-stream-ready", "core-stream-ready"] {
-        assert!(out.contains(&format!("✓ {id}")), "{id} missing from:\n{out}");
+    for id in [
+        "dlq-stream-ready",
+        "vendor-stream-ready",
+        "core-stream-ready",
+    ] {
+        assert!(
+            out.contains(&format!("✓ {id}")),
+            "{id} missing from:\n{out}"
+        );
     }
     assert!(out.ends_with("verdict: GO\n"), "{out}");
     assert!(!out.contains('\x1b'), "NO_COLOR must disable colour");
@@ -58,10 +72,20 @@ fn go_is_exit_0_with_every_criterion_in_the_table() {
 #[test]
 fn no_go_is_exit_1_and_names_the_drift() {
     let cache = tempfile::tempdir().unwrap();
-    let o = check("phase-2", "staging-after-cutover.json", &["--profile", "production"], cache.path());
+    let o = check(
+        "phase-2",
+        "staging-after-cutover.json",
+        &["--profile", "production"],
+        cache.path(),
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stdout(&o).contains("stream AA_CORE_HOT drifted: replicas: expected 3, observed 1"));
-    let before = check("phase-0", "staging-before-migration.json", &[], cache.path());
+    let before = check(
+        "phase-0",
+        "staging-before-migration.json",
+        &[],
+        cache.path(),
+    );
     assert_eq!(before.status.code(), Some(1));
     assert!(stdout(&before).contains("✗ dlq-stream-ready"));
     assert!(stdout(&before).contains("stream AA_DLQ does not exist"));
@@ -80,22 +104,41 @@ fn unknown_facts_defer_with_exit_2() {
 #[test]
 fn json_has_the_documented_shape() {
     let cache = tempfile::tempdir().unwrap();
-    let o = check("phase-2", "staging-after-cutover.json", &["--output", "json"], cache.path());
+    let o = check(
+        "phase-2",
+        "staging-after-cutover.json",
+        &["--output", "json"],
+        cache.path(),
+    );
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["phase"], "phase-2");
     assert_eq!(v["verdict"], "go");
     assert_eq!(v["taken_at"], "2025-10-02T17:10:00Z");
-    assert!(v["snapshot_digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(
+        v["snapshot_digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
     let gate = &v["gates"][2];
     assert_eq!(gate["name"], "core-stream");
     assert_eq!(gate["verdict"], "go");
-    assert!(gate.get("error").is_none(), "error appears only when a gate failed");
+    assert!(
+        gate.get("error").is_none(),
+        "error appears only when a gate failed"
+    );
     let c = &gate["criteria"][0];
     assert_eq!(c["id"], "core-stream-ready");
     assert_eq!(c["status"], "pass");
-    assert_eq!(c["observed"], "subjects [athlete-ally.>, sleep.*], max_age 48h, replicas 1, storage file");
-    assert_eq!(c["expected"], "subjects [athlete-ally.>, sleep.*], max_age 48h, replicas 1, storage file");
+    assert_eq!(
+        c["observed"],
+        "subjects [athlete-ally.>, sleep.*], max_age 48h, replicas 1, storage file"
+    );
+    assert_eq!(
+        c["expected"],
+        "subjects [athlete-ally.>, sleep.*], max_age 48h, replicas 1, storage file"
+    );
     assert_eq!(c["message"], "stream AA_CORE_HOT matches its spec");
     assert_eq!(gate["triggers"], serde_json::json!([]));
 }
@@ -103,13 +146,23 @@ fn json_has_the_documented_shape() {
 #[test]
 fn junit_has_one_testcase_per_criterion() {
     let cache = tempfile::tempdir().unwrap();
-    let o = check("phase-2", "staging-after-cutover.json", &["--output", "junit", "--profile", "production"], cache.path());
+    let o = check(
+        "phase-2",
+        "staging-after-cutover.json",
+        &["--output", "junit", "--profile", "production"],
+        cache.path(),
+    );
     assert_eq!(o.status.code(), Some(1));
     let xml = stdout(&o);
     assert!(xml.starts_with("<?xml"), "{xml}");
     assert_eq!(xml.matches("<testcase ").count(), 3);
     assert_eq!(xml.matches("<failure ").count(), 3);
-    assert!(xml.contains(r#"<testsuites name="gatekeeper phase-2 no-go" tests="3" failures="3" errors="0">"#), "{xml}");
+    assert!(
+        xml.contains(
+            r#"<testsuites name="gatekeeper phase-2 no-go" tests="3" failures="3" errors="0">"#
+        ),
+        "{xml}"
+    );
 }
 
 #[test]
@@ -118,27 +171,76 @@ fn could_not_evaluate_is_exit_3_with_a_clear_message() {
     let p = cache.path();
     let unknown_phase = check("phase-9", "staging-after-cutover.json", &[], p);
     assert_eq!(unknown_phase.status.code(), Some(3));
-    assert_eq!(stderr(&unknown_phase), "gatekeeper: error: unknown phase `phase-9` (phases: phase-0, phase-1, phase-2)\n");
+    assert_eq!(
+        stderr(&unknown_phase),
+        "gatekeeper: error: unknown phase `phase-9` (phases: phase-0, phase-1, phase-2)\n"
+    );
 
     let missing = check("phase-2", "no-such-file.json", &[], p);
     assert_eq!(missing.status.code(), Some(3));
-    assert!(stderr(&missing).contains("no-such-file.json: cannot read: No such file or directory"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("no-such-file.json: cannot read: No such file or directory"),
+        "{}",
+        stderr(&missing)
+    );
 
     let bad_snapshot = p.join("bad.json");
-    std::fs::write(&bad_snapshot, r#"{"schema_version": 1, "taken_at": "yesterday"}"#).unwrap();
-    let o = gatekeeper(&["check", "phase-2", "-c", &example("gatekeeper.toml"), "--snapshot", bad_snapshot.to_str().unwrap()], p);
+    std::fs::write(
+        &bad_snapshot,
+        r#"{"schema_version": 1, "taken_at": "yesterday"}"#,
+    )
+    .unwrap();
+    let o = gatekeeper(
+        &[
+            "check",
+            "phase-2",
+            "-c",
+            &example("gatekeeper.toml"),
+            "--snapshot",
+            bad_snapshot.to_str().unwrap(),
+        ],
+        p,
+    );
     assert_eq!(o.status.code(), Some(3));
-    assert!(stderr(&o).contains("bad.json: field `taken_at`: "), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("bad.json: field `taken_at`: "),
+        "{}",
+        stderr(&o)
+    );
 
-    let unknown_profile = check("phase-2", "staging-after-cutover.json", &["--profile", "prod"], p);
+    let unknown_profile = check(
+        "phase-2",
+        "staging-after-cutover.json",
+        &["--profile", "prod"],
+        p,
+    );
     assert_eq!(unknown_profile.status.code(), Some(3));
-    assert!(stderr(&unknown_profile).contains("unknown profile `prod` (defined: local, production, staging)"));
+    assert!(
+        stderr(&unknown_profile)
+            .contains("unknown profile `prod` (defined: local, production, staging)")
+    );
 
     let bad_config = p.join("gatekeeper.toml");
     std::fs::write(&bad_config, "[phases.phase-2]\ngates = [\"nope\"]\n").unwrap();
-    let o = gatekeeper(&["check", "phase-2", "-c", bad_config.to_str().unwrap(), "--snapshot", &example("snapshots/nats-down.json")], p);
+    let o = gatekeeper(
+        &[
+            "check",
+            "phase-2",
+            "-c",
+            bad_config.to_str().unwrap(),
+            "--snapshot",
+            &example("snapshots/nats-down.json"),
+        ],
+        p,
+    );
     assert_eq!(o.status.code(), Some(3));
-    assert!(stderr(&o).ends_with("gatekeeper.toml:2: phases.phase-2.gates[0]: no gate named `nope` (gates: )\n"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).ends_with(
+            "gatekeeper.toml:2: phases.phase-2.gates[0]: no gate named `nope` (gates: )\n"
+        ),
+        "{}",
+        stderr(&o)
+    );
 
     let live = gatekeeper(&["check", "phase-2", "-c", &example("gatekeeper.toml")], p);
     assert_eq!(live.status.code(), Some(3));
@@ -149,8 +251,16 @@ fn could_not_evaluate_is_exit_3_with_a_clear_message() {
 fn usage_errors_are_exit_3_and_help_is_exit_0() {
     let cache = tempfile::tempdir().unwrap();
     assert_eq!(gatekeeper(&["check"], cache.path()).status.code(), Some(3));
-    assert_eq!(gatekeeper(&["frobnicate"], cache.path()).status.code(), Some(3));
-    assert_eq!(gatekeeper(&["check", "phase-2", "--output", "yaml"], cache.path()).status.code(), Some(3));
+    assert_eq!(
+        gatekeeper(&["frobnicate"], cache.path()).status.code(),
+        Some(3)
+    );
+    assert_eq!(
+        gatekeeper(&["check", "phase-2", "--output", "yaml"], cache.path())
+            .status
+            .code(),
+        Some(3)
+    );
     let help = gatekeeper(&["--help"], cache.path());
     assert_eq!(help.status.code(), Some(0));
     assert!(stdout(&help).contains("check"));
@@ -161,39 +271,98 @@ fn a_broken_gate_is_an_error_verdict_and_a_no_go() {
     let cache = tempfile::tempdir().unwrap();
     let dir = cache.path();
     std::fs::write(dir.join("broken.wasm"), b"not wasm at all").unwrap();
-    let config = format!(
-        "[gates.broken]\nwasm = \"broken.wasm\"\n[gates.core]\nbuiltin = \"stream-topology\"\nparams = {{ streams = [{{ name = \"AA_CORE_HOT\" }}] }}\n[phases.p]\ngates = [\"core\", \"broken\"]\n"
-    );
+    let config = "[gates.broken]\nwasm = \"broken.wasm\"\n[gates.core]\nbuiltin = \"stream-topology\"\nparams = { streams = [{ name = \"AA_CORE_HOT\" }] }\n[phases.p]\ngates = [\"core\", \"broken\"]\n".to_string();
     std::fs::write(dir.join("g.toml"), config).unwrap();
-    let o = gatekeeper(&["check", "p", "-c", dir.join("g.toml").to_str().unwrap(), "--snapshot", &example("snapshots/staging-after-cutover.json"), "-o", "json"], dir);
+    let o = gatekeeper(
+        &[
+            "check",
+            "p",
+            "-c",
+            dir.join("g.toml").to_str().unwrap(),
+            "--snapshot",
+            &example("snapshots/staging-after-cutover.json"),
+            "-o",
+            "json",
+        ],
+        dir,
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["gates"][0]["verdict"], "go");
     assert_eq!(v["gates"][1]["verdict"], "error");
-    assert!(v["gates"][1]["error"].as_str().unwrap().starts_with("failed to load: not a valid wasm component"), "{}", v["gates"][1]["error"]);
+    assert!(
+        v["gates"][1]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed to load: not a valid wasm component"),
+        "{}",
+        v["gates"][1]["error"]
+    );
 }
 
 #[test]
 fn a_gate_missing_a_required_param_is_an_error_verdict() {
     let cache = tempfile::tempdir().unwrap();
     let dir = cache.path();
-    std::fs::write(dir.join("g.toml"), "[gates.core]\nbuiltin = \"stream-topology\"\n[phases.p]\ngates = [\"core\"]\n").unwrap();
-    let o = gatekeeper(&["check", "p", "-c", dir.join("g.toml").to_str().unwrap(), "--snapshot", &example("snapshots/staging-after-cutover.json"), "-o", "json"], dir);
+    std::fs::write(
+        dir.join("g.toml"),
+        "[gates.core]\nbuiltin = \"stream-topology\"\n[phases.p]\ngates = [\"core\"]\n",
+    )
+    .unwrap();
+    let o = gatekeeper(
+        &[
+            "check",
+            "p",
+            "-c",
+            dir.join("g.toml").to_str().unwrap(),
+            "--snapshot",
+            &example("snapshots/staging-after-cutover.json"),
+            "-o",
+            "json",
+        ],
+        dir,
+    );
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert!(v["gates"][0]["error"].as_str().unwrap().starts_with("bad params: param `streams` is required"), "{}", v["gates"][0]["error"]);
+    assert!(
+        v["gates"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("bad params: param `streams` is required"),
+        "{}",
+        v["gates"][0]["error"]
+    );
 }
 
 #[test]
 fn gates_list_and_inspect() {
     let cache = tempfile::tempdir().unwrap();
-    let list = gatekeeper(&["gates", "list", "-c", &example("gatekeeper.toml")], cache.path());
+    let list = gatekeeper(
+        &["gates", "list", "-c", &example("gatekeeper.toml")],
+        cache.path(),
+    );
     assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
     let out = stdout(&list);
-    for name in ["builtin:stream-topology", "core-stream", "dlq-stream", "vendor-stream"] {
+    for name in [
+        "builtin:stream-topology",
+        "core-stream",
+        "dlq-stream",
+        "vendor-stream",
+    ] {
         assert!(out.contains(name), "{name} missing:\n{out}");
     }
-    let inspect = gatekeeper(&["gates", "inspect", "core-stream", "-c", &example("gatekeeper.toml"), "-o", "json"], cache.path());
+    let inspect = gatekeeper(
+        &[
+            "gates",
+            "inspect",
+            "core-stream",
+            "-c",
+            &example("gatekeeper.toml"),
+            "-o",
+            "json",
+        ],
+        cache.path(),
+    );
     assert_eq!(inspect.status.code(), Some(0), "{}", stderr(&inspect));
     let v: serde_json::Value = serde_json::from_str(&stdout(&inspect)).unwrap();
     assert_eq!(v["metadata"]["name"], "stream-topology");
@@ -204,14 +373,27 @@ fn gates_list_and_inspect() {
     assert_eq!(v["params"]["streams"][0]["name"], "AA_CORE_HOT");
     let table = gatekeeper(&["gates", "inspect", "stream-topology"], cache.path());
     assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
-    assert!(stdout(&table).contains("streams (required)"), "{}", stdout(&table));
+    assert!(
+        stdout(&table).contains("streams (required)"),
+        "{}",
+        stdout(&table)
+    );
 }
 
 #[test]
 fn secrets_in_urls_never_reach_the_output() {
     let cache = tempfile::tempdir().unwrap();
     let o = Command::new(BIN)
-        .args(["check", "phase-2", "-c", &example("gatekeeper.toml"), "--snapshot", &example("snapshots/nats-down.json"), "--log-format", "json"])
+        .args([
+            "check",
+            "phase-2",
+            "-c",
+            &example("gatekeeper.toml"),
+            "--snapshot",
+            &example("snapshots/nats-down.json"),
+            "--log-format",
+            "json",
+        ])
         .env("XDG_CACHE_HOME", cache.path())
         .env("NATS_URL", "nats://app:hunter2@127.0.0.1:14222")
         .env("RUST_LOG", "debug")

@@ -7,11 +7,15 @@ use std::path::Path;
 
 #[test]
 fn same_snapshot_same_bytes_over_1000_runs() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("examples/athlete-ally");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("examples/athlete-ally");
     let text = std::fs::read_to_string(root.join("gatekeeper.toml")).unwrap();
     let mut config = Config::parse(&text, "gatekeeper.toml", Some("production")).unwrap();
     config.runtime.cache = Some(false);
-    let recording = check::read_recording(&root.join("snapshots/staging-after-cutover.json")).unwrap();
+    let recording =
+        check::read_recording(&root.join("snapshots/staging-after-cutover.json")).unwrap();
     let gates = &config.phases["phase-2"].gates;
     let set = GateSet::load(&config, Some(gates));
     let first = report::json(&set.evaluate_phase("phase-2", gates, &recording));
@@ -22,5 +26,8 @@ fn same_snapshot_same_bytes_over_1000_runs() {
     }
     // A separately loaded runtime gives the same bytes too.
     let fresh = GateSet::load(&config, Some(gates));
-    assert_eq!(report::json(&fresh.evaluate_phase("phase-2", gates, &recording)), first);
+    assert_eq!(
+        report::json(&fresh.evaluate_phase("phase-2", gates, &recording)),
+        first
+    );
 }

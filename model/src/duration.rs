@@ -24,13 +24,19 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, DurationError> {
     let mut total: u64 = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(err("expected a number"));
         }
-        let value: u64 = rest[..digits].parse().map_err(|_| err("number too large"))?;
+        let value: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| err("number too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let factor = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1_000,
@@ -57,8 +63,18 @@ pub fn format_duration_ms(ms: u64) -> String {
     }
     let mut out = String::new();
     let mut rest = ms;
-    let day = if ms >= 7 * 86_400_000 { 86_400_000 } else { u64::MAX };
-    for (unit, size) in [("d", day), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+    let day = if ms >= 7 * 86_400_000 {
+        86_400_000
+    } else {
+        u64::MAX
+    };
+    for (unit, size) in [
+        ("d", day),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
         if rest >= size {
             out.push_str(&format!("{}{unit}", rest / size));
             rest %= size;
@@ -97,7 +113,9 @@ mod tests {
 
     #[test]
     fn formats_round_trip() {
-        for text in ["48h", "24h", "14d", "7d", "1m", "45s", "250ms", "1m30s", "0s", "8d12h"] {
+        for text in [
+            "48h", "24h", "14d", "7d", "1m", "45s", "250ms", "1m30s", "0s", "8d12h",
+        ] {
             assert_eq!(format_duration_ms(parse_duration_ms(text).unwrap()), text);
         }
     }

@@ -135,10 +135,16 @@ pub struct Evaluation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EvaluationProblem {
     NoCriteria,
-    BadId { id: String },
-    DuplicateId { id: String },
+    BadId {
+        id: String,
+    },
+    DuplicateId {
+        id: String,
+    },
     /// `go` was returned although a criterion is not `pass` or a trigger fires.
-    GoWithoutAllPass { id: String },
+    GoWithoutAllPass {
+        id: String,
+    },
 }
 
 impl fmt::Display for EvaluationProblem {
@@ -163,7 +169,9 @@ pub fn is_kebab_id(id: &str) -> bool {
         && !id.starts_with('-')
         && !id.ends_with('-')
         && !id.contains("--")
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 impl Evaluation {
@@ -172,7 +180,10 @@ impl Evaluation {
     pub fn from_parts(criteria: Vec<Criterion>, triggers: Vec<Trigger>) -> Self {
         let decision = if criteria.iter().any(|c| c.status == CriterionStatus::Fail) {
             Decision::NoGo
-        } else if criteria.iter().any(|c| c.status == CriterionStatus::Unknown) || criteria.is_empty()
+        } else if criteria
+            .iter()
+            .any(|c| c.status == CriterionStatus::Unknown)
+            || criteria.is_empty()
         {
             Decision::Defer
         } else if !triggers.is_empty() {
@@ -180,7 +191,11 @@ impl Evaluation {
         } else {
             Decision::Go
         };
-        Evaluation { decision, criteria, triggers }
+        Evaluation {
+            decision,
+            criteria,
+            triggers,
+        }
     }
 
     pub fn from_criteria(criteria: Vec<Criterion>) -> Self {
@@ -196,7 +211,11 @@ impl Evaluation {
             problems.push(EvaluationProblem::NoCriteria);
         }
         let mut seen = std::collections::BTreeSet::new();
-        let ids = self.criteria.iter().map(|c| &c.id).chain(self.triggers.iter().map(|t| &t.id));
+        let ids = self
+            .criteria
+            .iter()
+            .map(|c| &c.id)
+            .chain(self.triggers.iter().map(|t| &t.id));
         for id in ids {
             if !is_kebab_id(id) {
                 problems.push(EvaluationProblem::BadId { id: id.clone() });
@@ -211,7 +230,8 @@ impl Evaluation {
                 .filter(|c| c.status != CriterionStatus::Pass)
                 .map(|c| &c.id)
                 .chain(self.triggers.iter().map(|t| &t.id));
-            problems.extend(not_pass.map(|id| EvaluationProblem::GoWithoutAllPass { id: id.clone() }));
+            problems
+                .extend(not_pass.map(|id| EvaluationProblem::GoWithoutAllPass { id: id.clone() }));
         }
         problems
     }
@@ -265,18 +285,38 @@ mod tests {
     use super::*;
 
     fn c(id: &str, status: CriterionStatus) -> Criterion {
-        Criterion { status, ..Criterion::pass(id, "t", "m") }
+        Criterion {
+            status,
+            ..Criterion::pass(id, "t", "m")
+        }
     }
 
     #[test]
     fn decision_follows_criteria() {
         use CriterionStatus::*;
-        assert_eq!(Evaluation::from_criteria(vec![c("a", Pass)]).decision, Decision::Go);
-        assert_eq!(Evaluation::from_criteria(vec![c("a", Pass), c("b", Unknown)]).decision, Decision::Defer);
-        assert_eq!(Evaluation::from_criteria(vec![c("a", Unknown), c("b", Fail)]).decision, Decision::NoGo);
+        assert_eq!(
+            Evaluation::from_criteria(vec![c("a", Pass)]).decision,
+            Decision::Go
+        );
+        assert_eq!(
+            Evaluation::from_criteria(vec![c("a", Pass), c("b", Unknown)]).decision,
+            Decision::Defer
+        );
+        assert_eq!(
+            Evaluation::from_criteria(vec![c("a", Unknown), c("b", Fail)]).decision,
+            Decision::NoGo
+        );
         assert_eq!(Evaluation::from_criteria(vec![]).decision, Decision::Defer);
-        let trig = Trigger { id: "t".into(), severity: Severity::Manual, reason: "r".into(), since: None };
-        assert_eq!(Evaluation::from_parts(vec![c("a", Pass)], vec![trig]).decision, Decision::NoGo);
+        let trig = Trigger {
+            id: "t".into(),
+            severity: Severity::Manual,
+            reason: "r".into(),
+            since: None,
+        };
+        assert_eq!(
+            Evaluation::from_parts(vec![c("a", Pass)], vec![trig]).decision,
+            Decision::NoGo
+        );
     }
 
     #[test]
@@ -287,11 +327,20 @@ mod tests {
             e.problems(),
             vec![
                 EvaluationProblem::DuplicateId { id: "a".into() },
-                EvaluationProblem::BadId { id: "Bad Id".into() }
+                EvaluationProblem::BadId {
+                    id: "Bad Id".into()
+                }
             ]
         );
-        e = Evaluation { decision: Decision::Go, criteria: vec![c("x", Unknown)], triggers: vec![] };
-        assert_eq!(e.problems(), vec![EvaluationProblem::GoWithoutAllPass { id: "x".into() }]);
+        e = Evaluation {
+            decision: Decision::Go,
+            criteria: vec![c("x", Unknown)],
+            triggers: vec![],
+        };
+        assert_eq!(
+            e.problems(),
+            vec![EvaluationProblem::GoWithoutAllPass { id: "x".into() }]
+        );
         e.criteria.clear();
         assert_eq!(e.problems(), vec![EvaluationProblem::NoCriteria]);
     }
@@ -308,7 +357,13 @@ mod tests {
     #[test]
     fn json_names_are_the_documented_ones() {
         assert_eq!(serde_json::to_string(&Decision::NoGo).unwrap(), "\"no-go\"");
-        assert_eq!(serde_json::to_string(&CriterionStatus::Unknown).unwrap(), "\"unknown\"");
-        assert_eq!(serde_json::to_string(&Severity::Automatic).unwrap(), "\"automatic\"");
+        assert_eq!(
+            serde_json::to_string(&CriterionStatus::Unknown).unwrap(),
+            "\"unknown\""
+        );
+        assert_eq!(
+            serde_json::to_string(&Severity::Automatic).unwrap(),
+            "\"automatic\""
+        );
     }
 }

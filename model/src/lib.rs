@@ -16,11 +16,10 @@ mod duration;
 mod evaluation;
 mod snapshot;
 
-pub use duration::{format_duration_ms, parse_duration_ms, DurationError};
+pub use duration::{DurationError, format_duration_ms, parse_duration_ms};
 pub use evaluation::{
-    is_kebab_id,
     Criterion, CriterionStatus, Decision, Evaluation, EvaluationProblem, GateError, LogLevel,
-    Metadata, ParamSpec, Severity, Trigger,
+    Metadata, ParamSpec, Severity, Trigger, is_kebab_id,
 };
 pub use snapshot::*;
 

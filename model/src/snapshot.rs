@@ -12,7 +12,14 @@ use std::collections::BTreeMap;
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
 
 /// The fact sources a snapshot can hold, by the names gates declare.
-pub const SOURCE_NAMES: [&str; 6] = ["nats", "postgres", "kubernetes", "http", "metrics", "ledger"];
+pub const SOURCE_NAMES: [&str; 6] = [
+    "nats",
+    "postgres",
+    "kubernetes",
+    "http",
+    "metrics",
+    "ledger",
+];
 
 /// Every fact the host collected at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,17 +113,31 @@ pub struct Source<T> {
 
 impl<T> Default for Source<T> {
     fn default() -> Self {
-        Source { status: SourceStatus::NotConfigured, error: None, collected_at: None, duration_ms: None, facts: None }
+        Source {
+            status: SourceStatus::NotConfigured,
+            error: None,
+            collected_at: None,
+            duration_ms: None,
+            facts: None,
+        }
     }
 }
 
 impl<T> Source<T> {
     pub fn ok(facts: T) -> Self {
-        Source { status: SourceStatus::Ok, facts: Some(facts), ..Source::default() }
+        Source {
+            status: SourceStatus::Ok,
+            facts: Some(facts),
+            ..Source::default()
+        }
     }
 
     pub fn unavailable(error: impl Into<String>) -> Self {
-        Source { status: SourceStatus::Unavailable, error: Some(error.into()), ..Source::default() }
+        Source {
+            status: SourceStatus::Unavailable,
+            error: Some(error.into()),
+            ..Source::default()
+        }
     }
 
     /// The facts when the source was read (fully or partly), else why not.
@@ -517,7 +538,10 @@ mod tests {
     #[test]
     fn unavailable_source_says_why() {
         let src: Source<NatsFacts> = Source::unavailable("connection refused");
-        assert_eq!(src.usable("nats").unwrap_err(), "nats source unavailable: connection refused");
+        assert_eq!(
+            src.usable("nats").unwrap_err(),
+            "nats source unavailable: connection refused"
+        );
     }
 
     #[test]

@@ -95,14 +95,20 @@ mod tests {
 
     #[test]
     fn overrides_apply_field_by_field() {
-        let l = EvaluationLimits::default().with(&LimitOverrides { fuel: Some(7), ..Default::default() });
+        let l = EvaluationLimits::default().with(&LimitOverrides {
+            fuel: Some(7),
+            ..Default::default()
+        });
         assert_eq!(l.fuel, 7);
         assert_eq!(l.memory_bytes, DEFAULT_MEMORY_BYTES);
     }
 
     #[test]
     fn deadline_rounds_up_to_ticks() {
-        let l = EvaluationLimits { deadline: Duration::from_millis(12), ..Default::default() };
+        let l = EvaluationLimits {
+            deadline: Duration::from_millis(12),
+            ..Default::default()
+        };
         assert_eq!(l.deadline_ticks(), 4);
     }
 }

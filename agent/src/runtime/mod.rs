@@ -42,7 +42,11 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        RuntimeOptions { cache_dir: default_cache_dir(), pooling: true, max_memory_bytes: limits::DEFAULT_MEMORY_BYTES }
+        RuntimeOptions {
+            cache_dir: default_cache_dir(),
+            pooling: true,
+            max_memory_bytes: limits::DEFAULT_MEMORY_BYTES,
+        }
     }
 }
 
@@ -51,7 +55,11 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })?;
     Some(base.join("gatekeeper").join("wasmtime"))
 }
 
@@ -122,7 +130,11 @@ pub struct GateRuntime {
 
 impl GateRuntime {
     pub fn new(options: RuntimeOptions) -> Self {
-        GateRuntime { options, engines: Mutex::default(), ticker: Arc::new(ticker::EpochTicker::start()) }
+        GateRuntime {
+            options,
+            engines: Mutex::default(),
+            ticker: Arc::new(ticker::EpochTicker::start()),
+        }
     }
 
     fn engine_for(&self, stack_bytes: usize) -> Result<Arc<EngineEntry>, LoadError> {
@@ -130,9 +142,11 @@ impl GateRuntime {
         if let Some(e) = engines.get(&stack_bytes) {
             return Ok(Arc::clone(e));
         }
-        let engine = Engine::new(&self.engine_config(stack_bytes)?).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let engine = Engine::new(&self.engine_config(stack_bytes)?)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         bindings::Gate::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         self.ticker.add_engine(&engine);
@@ -154,7 +168,9 @@ impl GateRuntime {
         if let Some(dir) = &self.options.cache_dir {
             let mut cache = wasmtime::CacheConfig::new();
             cache.with_directory(dir);
-            let cache = wasmtime::Cache::new(cache).map_err(|e| LoadError::Engine(format!("compile cache at {}: {e:#}", dir.display())))?;
+            let cache = wasmtime::Cache::new(cache).map_err(|e| {
+                LoadError::Engine(format!("compile cache at {}: {e:#}", dir.display()))
+            })?;
             config.cache(Some(cache));
         }
         if self.options.pooling {
@@ -177,10 +193,13 @@ impl GateRuntime {
         limits: EvaluationLimits,
     ) -> Result<LoadedGate, LoadError> {
         let digest = hex::encode(Sha256::digest(wasm));
-        if let Some(expected) = pinned_sha256 {
-            if !expected.eq_ignore_ascii_case(&digest) {
-                return Err(LoadError::DigestMismatch { expected: expected.to_owned(), actual: digest });
-            }
+        if let Some(expected) = pinned_sha256
+            && !expected.eq_ignore_ascii_case(&digest)
+        {
+            return Err(LoadError::DigestMismatch {
+                expected: expected.to_owned(),
+                actual: digest,
+            });
         }
         if limits.memory_bytes > self.options.max_memory_bytes && self.options.pooling {
             return Err(LoadError::Engine(format!(
@@ -196,9 +215,14 @@ impl GateRuntime {
             )));
         }
         let entry = self.engine_for(limits.stack_bytes)?;
-        let component = Component::new(&entry.engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-        let instance_pre = entry.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = bindings::GatePre::new(instance_pre).map_err(|e| LoadError::Interface(format!("{e:#}")))?;
+        let component = Component::new(&entry.engine, wasm)
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let instance_pre = entry
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = bindings::GatePre::new(instance_pre)
+            .map_err(|e| LoadError::Interface(format!("{e:#}")))?;
         let mut gate = LoadedGate {
             entry,
             pre,
@@ -224,8 +248,15 @@ fn check_metadata(md: &model::Metadata) -> Result<(), String> {
     if !model::is_kebab_id(&md.name) {
         return Err(format!("name {:?} is not kebab-case", md.name));
     }
-    if let Some(s) = md.sources.iter().find(|s| !model::SOURCE_NAMES.contains(&s.as_str())) {
-        return Err(format!("unknown fact source {s:?} (known: {})", model::SOURCE_NAMES.join(", ")));
+    if let Some(s) = md
+        .sources
+        .iter()
+        .find(|s| !model::SOURCE_NAMES.contains(&s.as_str()))
+    {
+        return Err(format!(
+            "unknown fact source {s:?} (known: {})",
+            model::SOURCE_NAMES.join(", ")
+        ));
     }
     if md.snapshot_schema == 0 || md.snapshot_schema > model::SNAPSHOT_SCHEMA_VERSION {
         return Err(format!(
@@ -271,11 +302,17 @@ impl LoadedGate {
         &self.limits
     }
 
-    fn new_store(&self, taken_at: model::Timestamp, seed: u64) -> Result<Store<GateState>, EvaluationError> {
+    fn new_store(
+        &self,
+        taken_at: model::Timestamp,
+        seed: u64,
+    ) -> Result<Store<GateState>, EvaluationError> {
         let state = GateState::new(taken_at, seed, &self.limits, self.metadata.name.clone());
         let mut store = Store::new(&self.entry.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_fuel(self.limits.fuel).map_err(|e| EvaluationError::Instantiate(format!("{e:#}")))?;
+        store
+            .set_fuel(self.limits.fuel)
+            .map_err(|e| EvaluationError::Instantiate(format!("{e:#}")))?;
         store.set_epoch_deadline(self.limits.deadline_ticks());
         store.epoch_deadline_trap();
         Ok(store)
@@ -284,15 +321,30 @@ impl LoadedGate {
     fn call_metadata(&self) -> Result<model::Metadata, EvaluationError> {
         let mut store = self.new_store(model::Timestamp::default(), 0)?;
         let _running = self.ticker.running();
-        let gate = self.pre.instantiate(&mut store).map_err(|e| self.classify(e, &store))?;
-        let md = gate.call_metadata(&mut store).map_err(|e| self.classify(e, &store))?;
+        let gate = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| self.classify(e, &store))?;
+        let md = gate
+            .call_metadata(&mut store)
+            .map_err(|e| self.classify(e, &store))?;
         let size = md.name.len()
             + md.version.len()
             + md.description.len()
             + md.sources.iter().map(String::len).sum::<usize>()
-            + md.params.iter().map(|p| p.name.len() + p.description.len() + p.default_json.as_ref().map_or(0, String::len)).sum::<usize>();
+            + md.params
+                .iter()
+                .map(|p| {
+                    p.name.len()
+                        + p.description.len()
+                        + p.default_json.as_ref().map_or(0, String::len)
+                })
+                .sum::<usize>();
         if size > self.limits.output_bytes {
-            return Err(EvaluationError::OutputTooLarge { bytes: size, limit: self.limits.output_bytes });
+            return Err(EvaluationError::OutputTooLarge {
+                bytes: size,
+                limit: self.limits.output_bytes,
+            });
         }
         let params = md
             .params
@@ -300,9 +352,20 @@ impl LoadedGate {
             .map(|p| {
                 let default = p
                     .default_json
-                    .map(|d| serde_json::from_str(&d).map_err(|e| EvaluationError::MalformedOutput(format!("param {} default is not JSON: {e}", p.name))))
+                    .map(|d| {
+                        serde_json::from_str(&d).map_err(|e| {
+                            EvaluationError::MalformedOutput(format!(
+                                "param {} default is not JSON: {e}",
+                                p.name
+                            ))
+                        })
+                    })
                     .transpose()?;
-                Ok(model::ParamSpec { name: p.name, description: p.description, default })
+                Ok(model::ParamSpec {
+                    name: p.name,
+                    description: p.description,
+                    default,
+                })
             })
             .collect::<Result<Vec<_>, EvaluationError>>()?;
         Ok(model::Metadata {
@@ -316,27 +379,46 @@ impl LoadedGate {
     }
 
     /// One evaluation in a fresh sandbox. Never panics on guest behaviour.
-    pub fn evaluate(&self, input: &EvaluationInput<'_>) -> Result<model::Evaluation, EvaluationError> {
+    pub fn evaluate(
+        &self,
+        input: &EvaluationInput<'_>,
+    ) -> Result<model::Evaluation, EvaluationError> {
         let span = tracing::debug_span!("gate.evaluate", gate = %self.metadata.name);
         let _enter = span.enter();
         let started = Instant::now();
-        let seed = (input.taken_at.timestamp_millis() as u64) ^ u64::from_str_radix(&self.digest[..16], 16).unwrap_or(0);
+        let seed = (input.taken_at.timestamp_millis() as u64)
+            ^ u64::from_str_radix(&self.digest[..16], 16).unwrap_or(0);
         let mut store = self.new_store(input.taken_at, seed)?;
         let _running = self.ticker.running();
-        let gate = self.pre.instantiate(&mut store).map_err(|e| self.classify(e, &store))?;
+        let gate = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| self.classify(e, &store))?;
         let wit_input = w::GateInput {
             snapshot: input.snapshot_json.to_owned(),
             history: input.history_json.to_vec(),
             params: input.params_json.to_owned(),
         };
-        let result = gate.call_evaluate(&mut store, &wit_input).map_err(|e| self.classify(e, &store));
-        let fuel_used = self.limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let result = gate
+            .call_evaluate(&mut store, &wit_input)
+            .map_err(|e| self.classify(e, &store));
+        let fuel_used = self
+            .limits
+            .fuel
+            .saturating_sub(store.get_fuel().unwrap_or(0));
         store.data_mut().flush_log_summary();
-        tracing::debug!(fuel_used, elapsed_us = started.elapsed().as_micros() as u64, "evaluated");
+        tracing::debug!(
+            fuel_used,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "evaluated"
+        );
         let evaluation = result?.map_err(|e| EvaluationError::Gate(from_wit_error(e)))?;
         let bytes = output_size(&evaluation);
         if bytes > self.limits.output_bytes {
-            return Err(EvaluationError::OutputTooLarge { bytes, limit: self.limits.output_bytes });
+            return Err(EvaluationError::OutputTooLarge {
+                bytes,
+                limit: self.limits.output_bytes,
+            });
         }
         let evaluation = from_wit_evaluation(evaluation)?;
         let problems = evaluation.problems();
@@ -351,16 +433,28 @@ impl LoadedGate {
     fn classify(&self, error: wasmtime::Error, store: &Store<GateState>) -> EvaluationError {
         if let Some(trap) = error.downcast_ref::<Trap>() {
             match trap {
-                Trap::OutOfFuel => return EvaluationError::FuelExhausted { limit: self.limits.fuel },
-                Trap::Interrupt => {
-                    return EvaluationError::DeadlineExceeded { deadline_ms: self.limits.deadline.as_millis() as u64 };
+                Trap::OutOfFuel => {
+                    return EvaluationError::FuelExhausted {
+                        limit: self.limits.fuel,
+                    };
                 }
-                Trap::StackOverflow => return EvaluationError::StackOverflow { limit_bytes: self.limits.stack_bytes },
+                Trap::Interrupt => {
+                    return EvaluationError::DeadlineExceeded {
+                        deadline_ms: self.limits.deadline.as_millis() as u64,
+                    };
+                }
+                Trap::StackOverflow => {
+                    return EvaluationError::StackOverflow {
+                        limit_bytes: self.limits.stack_bytes,
+                    };
+                }
                 _ => {}
             }
         }
         if store.data().memory_limit_hit() {
-            return EvaluationError::MemoryLimit { limit_bytes: self.limits.memory_bytes };
+            return EvaluationError::MemoryLimit {
+                limit_bytes: self.limits.memory_bytes,
+            };
         }
         // The trap itself (or the root cause), not wasmtime's backtrace header.
         let mut message = match error.downcast_ref::<Trap>() {
@@ -379,11 +473,18 @@ fn output_size(e: &w::Evaluation) -> usize {
         .criteria
         .iter()
         .map(|c| {
-            c.id.len() + c.title.len() + c.message.len() + c.observed.as_ref().map_or(0, String::len) + c.expected.as_ref().map_or(0, String::len)
+            c.id.len()
+                + c.title.len()
+                + c.message.len()
+                + c.observed.as_ref().map_or(0, String::len)
+                + c.expected.as_ref().map_or(0, String::len)
         })
         .sum();
-    let triggers: usize =
-        e.triggers.iter().map(|t| t.id.len() + t.reason.len() + t.since.as_ref().map_or(0, String::len)).sum();
+    let triggers: usize = e
+        .triggers
+        .iter()
+        .map(|t| t.id.len() + t.reason.len() + t.since.as_ref().map_or(0, String::len))
+        .sum();
     criteria + triggers
 }
 
@@ -402,7 +503,11 @@ fn from_wit_evaluation(e: w::Evaluation) -> Result<model::Evaluation, Evaluation
         .map(|t| {
             let since = t
                 .since
-                .map(|s| model::parse_timestamp(&s).map_err(|e| EvaluationError::MalformedOutput(format!("trigger {}: since: {e}", t.id))))
+                .map(|s| {
+                    model::parse_timestamp(&s).map_err(|e| {
+                        EvaluationError::MalformedOutput(format!("trigger {}: since: {e}", t.id))
+                    })
+                })
                 .transpose()?;
             Ok(model::Trigger {
                 id: t.id,

@@ -5,8 +5,8 @@ use super::limits::{EvaluationLimits, MAX_LOG_BYTES, MAX_LOG_LINES, MAX_STDERR_B
 use gatekeeper_model::{LogLevel, Timestamp};
 use rand::SeedableRng;
 use std::time::Duration;
-use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
@@ -22,7 +22,12 @@ pub(crate) struct GateState {
 }
 
 impl GateState {
-    pub(crate) fn new(taken_at: Timestamp, seed: u64, limits: &EvaluationLimits, gate: String) -> Self {
+    pub(crate) fn new(
+        taken_at: Timestamp,
+        seed: u64,
+        limits: &EvaluationLimits,
+        gate: String,
+    ) -> Self {
         let stderr = MemoryOutputPipe::new(MAX_STDERR_BYTES);
         let since_epoch = Duration::from_millis(taken_at.timestamp_millis().max(0) as u64);
         // No preopened dirs, no env, no args, no network: the builder grants
@@ -41,7 +46,10 @@ impl GateState {
         GateState {
             wasi,
             table: ResourceTable::new(),
-            limits: MemoryCap { limit: limits.memory_bytes, hit: false },
+            limits: MemoryCap {
+                limit: limits.memory_bytes,
+                hit: false,
+            },
             stderr,
             gate,
             log_lines: 0,
@@ -94,13 +102,22 @@ impl GateState {
 /// Escapes control characters so a gate cannot forge terminal output or log lines.
 pub(crate) fn sanitize(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() && c != '\n' { char::REPLACEMENT_CHARACTER } else { c })
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                char::REPLACEMENT_CHARACTER
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
 impl WasiView for GateState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -115,15 +132,28 @@ pub(crate) struct MemoryCap {
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.hit = true;
-            wasmtime::bail!("memory limit of {} bytes reached (asked for {desired})", self.limit);
+            wasmtime::bail!(
+                "memory limit of {} bytes reached (asked for {desired})",
+                self.limit
+            );
         }
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > MAX_TABLE_ELEMENTS {
             wasmtime::bail!("table limit of {MAX_TABLE_ELEMENTS} elements reached");
         }

@@ -53,12 +53,18 @@ impl EpochTicker {
                 }
             })
             .expect("spawn the epoch ticker thread");
-        EpochTicker { shared, thread: Some(thread) }
+        EpochTicker {
+            shared,
+            thread: Some(thread),
+        }
     }
 
     pub(crate) fn add_engine(&self, engine: &Engine) {
         let (lock, _) = &*self.shared;
-        lock.lock().unwrap_or_else(|p| p.into_inner()).engines.push(engine.clone());
+        lock.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .engines
+            .push(engine.clone());
     }
 
     pub(crate) fn running(&self) -> Running<'_> {

@@ -3,7 +3,8 @@
 //! (`agent/tests/sandbox.rs` checks that against [`ATTACKS`]).
 
 use gatekeeper_gate_sdk::{
-    Criterion, CriterionStatus, Decision, Evaluation, Gate, GateError, Input, LogLevel, Metadata, ParamSpec,
+    Criterion, CriterionStatus, Decision, Evaluation, Gate, GateError, Input, LogLevel, Metadata,
+    ParamSpec,
 };
 use serde::Deserialize;
 
@@ -74,7 +75,9 @@ impl Gate for Hostile {
                 let f = std::hint::black_box(recurse as fn(u64) -> u64);
                 format!("{}", f(1))
             }
-            "shadow-stack-overflow" => format!("{}", recurse_with_big_frames(std::hint::black_box(1))),
+            "shadow-stack-overflow" => {
+                format!("{}", recurse_with_big_frames(std::hint::black_box(1)))
+            }
             "panic" => panic!("hostile gate panicked on purpose"),
             "huge-output" => "x".repeat(4 << 20),
             "read-file" => match std::fs::read_to_string("/etc/passwd") {
@@ -106,7 +109,11 @@ impl Gate for Hostile {
             },
             "malformed-output" => {
                 let c = Criterion::fail("same-id", "a", "failing");
-                return Ok(Evaluation { decision: Decision::Go, criteria: vec![c.clone(), c], triggers: vec![] });
+                return Ok(Evaluation {
+                    decision: Decision::Go,
+                    criteria: vec![c.clone(), c],
+                    triggers: vec![],
+                });
             }
             "log-flood" => {
                 for i in 0..10_000 {
@@ -117,7 +124,8 @@ impl Gate for Hostile {
             "gate-error" => return Err(GateError::Internal("the gate gave up on purpose".into())),
             other => return Err(GateError::BadParams(format!("unknown attack {other:?}"))),
         };
-        let criterion = Criterion::pass("attack", "Attack outcome", "see observed").observed(observed);
+        let criterion =
+            Criterion::pass("attack", "Attack outcome", "see observed").observed(observed);
         debug_assert_eq!(criterion.status, CriterionStatus::Pass);
         Ok(Evaluation::from_criteria(vec![criterion]))
     }

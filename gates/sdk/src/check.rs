@@ -18,22 +18,42 @@ pub const fn id<'a>(id: &'a str, title: &'a str) -> Id<'a> {
 }
 
 /// `observed <= limit` passes.
-pub fn at_most<T: PartialOrd + Display>(id: Id<'_>, observed: Result<T, String>, limit: T, unit: &str) -> Criterion {
+pub fn at_most<T: PartialOrd + Display>(
+    id: Id<'_>,
+    observed: Result<T, String>,
+    limit: T,
+    unit: &str,
+) -> Criterion {
     compare(id, observed, limit, unit, "<=", |o, l| o <= l)
 }
 
 /// `observed < limit` passes.
-pub fn below<T: PartialOrd + Display>(id: Id<'_>, observed: Result<T, String>, limit: T, unit: &str) -> Criterion {
+pub fn below<T: PartialOrd + Display>(
+    id: Id<'_>,
+    observed: Result<T, String>,
+    limit: T,
+    unit: &str,
+) -> Criterion {
     compare(id, observed, limit, unit, "<", |o, l| o < l)
 }
 
 /// `observed >= limit` passes.
-pub fn at_least<T: PartialOrd + Display>(id: Id<'_>, observed: Result<T, String>, limit: T, unit: &str) -> Criterion {
+pub fn at_least<T: PartialOrd + Display>(
+    id: Id<'_>,
+    observed: Result<T, String>,
+    limit: T,
+    unit: &str,
+) -> Criterion {
     compare(id, observed, limit, unit, ">=", |o, l| o >= l)
 }
 
 /// `observed == expected` passes.
-pub fn equals<T: PartialEq + Display>(id: Id<'_>, observed: Result<T, String>, expected: T, unit: &str) -> Criterion {
+pub fn equals<T: PartialEq + Display>(
+    id: Id<'_>,
+    observed: Result<T, String>,
+    expected: T,
+    unit: &str,
+) -> Criterion {
     compare(id, observed, expected, unit, "=", |o, e| o == e)
 }
 
@@ -45,7 +65,11 @@ fn compare<T: Display>(
     op: &str,
     ok: impl Fn(&T, &T) -> bool,
 ) -> Criterion {
-    let sep = if unit.is_empty() || unit.starts_with('%') { "" } else { " " };
+    let sep = if unit.is_empty() || unit.starts_with('%') {
+        ""
+    } else {
+        " "
+    };
     let expected = format!("{op} {limit}{sep}{unit}");
     match observed {
         Err(why) => Criterion::unknown(id.id, id.title, why).expected(expected),

@@ -76,10 +76,12 @@ pub fn evaluate_json<G: Gate>(
 /// Decodes the documents that cross the sandbox boundary.
 pub fn decode_input(snapshot: &str, history: &[String], params: &str) -> Result<Input, GateError> {
     let decode = |what: &str, text: &str| -> Result<Snapshot, GateError> {
-        let snap: Snapshot = serde_json::from_str(text)
-            .map_err(|e| GateError::BadInput(format!("{what}: {e}")))?;
+        let snap: Snapshot =
+            serde_json::from_str(text).map_err(|e| GateError::BadInput(format!("{what}: {e}")))?;
         if snap.schema_version == 0 {
-            return Err(GateError::BadInput(format!("{what}: schema_version 0 is not valid")));
+            return Err(GateError::BadInput(format!(
+                "{what}: schema_version 0 is not valid"
+            )));
         }
         Ok(snap)
     };
@@ -92,9 +94,15 @@ pub fn decode_input(snapshot: &str, history: &[String], params: &str) -> Result<
     let params: serde_json::Value = serde_json::from_str(params)
         .map_err(|e| GateError::BadParams(format!("params are not JSON: {e}")))?;
     if !params.is_object() {
-        return Err(GateError::BadParams("params must be a JSON object".to_owned()));
+        return Err(GateError::BadParams(
+            "params must be a JSON object".to_owned(),
+        ));
     }
-    Ok(Input { snapshot, history, params })
+    Ok(Input {
+        snapshot,
+        history,
+        params,
+    })
 }
 
 /// Sends a line to the host's log, tagged with the gate's name.

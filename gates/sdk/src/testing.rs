@@ -26,12 +26,17 @@ pub struct Testcase {
 
 impl Testcase {
     pub fn new(snapshot: Snapshot, params: serde_json::Value) -> Self {
-        Testcase { snapshot, history: Vec::new(), params }
+        Testcase {
+            snapshot,
+            history: Vec::new(),
+            params,
+        }
     }
 
     /// Loads a snapshot fixture from JSON text (e.g. `include_str!`).
     pub fn from_json(snapshot_json: &str, params: serde_json::Value) -> Self {
-        let snapshot = serde_json::from_str(snapshot_json).unwrap_or_else(|e| panic!("fixture snapshot does not decode: {e}"));
+        let snapshot = serde_json::from_str(snapshot_json)
+            .unwrap_or_else(|e| panic!("fixture snapshot does not decode: {e}"));
         Self::new(snapshot, params)
     }
 
@@ -44,17 +49,28 @@ impl Testcase {
     /// the result would pass the host's output validation.
     pub fn run<G: Gate>(&self) -> Result<Evaluation, GateError> {
         let snapshot = serde_json::to_string(&self.snapshot).expect("snapshot encodes");
-        let history: Vec<String> = self.history.iter().map(|s| serde_json::to_string(s).expect("encodes")).collect();
+        let history: Vec<String> = self
+            .history
+            .iter()
+            .map(|s| serde_json::to_string(s).expect("encodes"))
+            .collect();
         let result = crate::evaluate_json::<G>(&snapshot, &history, &self.params.to_string());
         if let Ok(evaluation) = &result {
             let problems = evaluation.problems();
-            assert!(problems.is_empty(), "the host would reject this evaluation: {problems:?}");
+            assert!(
+                problems.is_empty(),
+                "the host would reject this evaluation: {problems:?}"
+            );
         }
         result
     }
 
     /// The typed input, for calling gate logic directly.
     pub fn input(&self) -> Input {
-        Input { snapshot: self.snapshot.clone(), history: self.history.clone(), params: self.params.clone() }
+        Input {
+            snapshot: self.snapshot.clone(),
+            history: self.history.clone(),
+            params: self.params.clone(),
+        }
     }
 }

@@ -49,8 +49,8 @@ pub fn metadata<G: Gate>() -> w::Metadata {
 }
 
 pub fn evaluate<G: Gate>(input: w::GateInput) -> Result<w::Evaluation, w::GateError> {
-    let evaluation =
-        crate::evaluate_json::<G>(&input.snapshot, &input.history, &input.params).map_err(|e| match e {
+    let evaluation = crate::evaluate_json::<G>(&input.snapshot, &input.history, &input.params)
+        .map_err(|e| match e {
             GateError::BadParams(m) => w::GateError::BadParams(m),
             GateError::BadInput(m) => w::GateError::BadInput(m),
             GateError::Internal(m) => w::GateError::Internal(m),

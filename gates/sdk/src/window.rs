@@ -25,7 +25,10 @@ pub fn rate_per_minute(
     let in_window: Vec<&Snapshot> = samples(input)
         .filter(|s| millis_between(s.taken_at, now) <= window_ms as i64)
         .collect();
-    let oldest = in_window.first().copied().ok_or("no samples in the window")?;
+    let oldest = in_window
+        .first()
+        .copied()
+        .ok_or("no samples in the window")?;
     // The window must be covered: the oldest sample must be at most one
     // sample interval after its start (we accept 10% slack).
     let covered = millis_between(oldest.taken_at, now);
@@ -39,7 +42,12 @@ pub fn rate_per_minute(
     let mut increase = 0.0;
     let mut previous: Option<f64> = None;
     for snap in &in_window {
-        let value = counter(snap).map_err(|e| format!("at {}: {e}", gatekeeper_model::format_timestamp(snap.taken_at)))?;
+        let value = counter(snap).map_err(|e| {
+            format!(
+                "at {}: {e}",
+                gatekeeper_model::format_timestamp(snap.taken_at)
+            )
+        })?;
         if let Some(prev) = previous {
             increase += if value >= prev { value - prev } else { value };
         }
@@ -98,12 +106,15 @@ pub fn hold(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatekeeper_model::{parse_timestamp, PostgresFacts, Source};
+    use gatekeeper_model::{PostgresFacts, Source, parse_timestamp};
 
     fn snap(at: &str, value: Option<f64>) -> Snapshot {
         let mut s = Snapshot::empty(parse_timestamp(at).unwrap());
         s.postgres = match value {
-            Some(v) => Source::ok(PostgresFacts { ping_ms: Some(v), ..Default::default() }),
+            Some(v) => Source::ok(PostgresFacts {
+                ping_ms: Some(v),
+                ..Default::default()
+            }),
             None => Source::unavailable("down"),
         };
         s
@@ -112,7 +123,11 @@ mod tests {
     fn input(points: &[(&str, Option<f64>)]) -> Input {
         let mut snaps: Vec<Snapshot> = points.iter().map(|(t, v)| snap(t, *v)).collect();
         let current = snaps.pop().unwrap();
-        Input { snapshot: current, history: snaps, params: serde_json::json!({}) }
+        Input {
+            snapshot: current,
+            history: snaps,
+            params: serde_json::json!({}),
+        }
     }
 
     fn value(s: &Snapshot) -> Result<f64, String> {
@@ -134,8 +149,14 @@ mod tests {
 
     #[test]
     fn rate_without_enough_history_is_unknown() {
-        let i = input(&[("2025-10-02T10:04:00Z", Some(1.0)), ("2025-10-02T10:05:00Z", Some(2.0))]);
-        assert_eq!(rate_per_minute(&i, 300_000, value).unwrap_err(), "need 5m of history for a rate, have 1m");
+        let i = input(&[
+            ("2025-10-02T10:04:00Z", Some(1.0)),
+            ("2025-10-02T10:05:00Z", Some(2.0)),
+        ]);
+        assert_eq!(
+            rate_per_minute(&i, 300_000, value).unwrap_err(),
+            "need 5m of history for a rate, have 1m"
+        );
     }
 
     #[test]
@@ -146,7 +167,10 @@ mod tests {
             ("2025-10-02T10:05:00Z", Some(2.0)),
         ]);
         let err = rate_per_minute(&i, 300_000, value).unwrap_err();
-        assert_eq!(err, "at 2025-10-02T10:02:00Z: postgres source unavailable: down");
+        assert_eq!(
+            err,
+            "at 2025-10-02T10:02:00Z: postgres source unavailable: down"
+        );
     }
 
     #[test]
@@ -160,15 +184,26 @@ mod tests {
         ]);
         assert_eq!(
             hold(&held, 300_000, high).unwrap(),
-            Hold::Held { since: parse_timestamp("2025-10-02T10:01:00Z").unwrap() }
+            Hold::Held {
+                since: parse_timestamp("2025-10-02T10:01:00Z").unwrap()
+            }
         );
         assert_eq!(
             hold(&held, 600_000, high).unwrap(),
-            Hold::Pending { since: parse_timestamp("2025-10-02T10:01:00Z").unwrap(), held_ms: 300_000 }
+            Hold::Pending {
+                since: parse_timestamp("2025-10-02T10:01:00Z").unwrap(),
+                held_ms: 300_000
+            }
         );
-        let not = input(&[("2025-10-02T10:00:00Z", Some(20.0)), ("2025-10-02T10:06:00Z", Some(1.0))]);
+        let not = input(&[
+            ("2025-10-02T10:00:00Z", Some(20.0)),
+            ("2025-10-02T10:06:00Z", Some(1.0)),
+        ]);
         assert_eq!(hold(&not, 300_000, high).unwrap(), Hold::NotHeld);
-        let broken = input(&[("2025-10-02T10:04:00Z", None), ("2025-10-02T10:06:00Z", Some(20.0))]);
+        let broken = input(&[
+            ("2025-10-02T10:04:00Z", None),
+            ("2025-10-02T10:06:00Z", Some(20.0)),
+        ]);
         assert!(hold(&broken, 300_000, high).is_err());
     }
 }

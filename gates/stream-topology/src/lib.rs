@@ -2,7 +2,7 @@
 //! its spec. Only the fields a spec names are compared; drift is listed field
 //! by field; a field the server does not report makes the criterion unknown.
 
-use gatekeeper_gate_sdk::model::{format_duration_ms, parse_duration_ms, NatsFacts, StreamConfig};
+use gatekeeper_gate_sdk::model::{NatsFacts, StreamConfig, format_duration_ms, parse_duration_ms};
 use gatekeeper_gate_sdk::{Criterion, Evaluation, Gate, GateError, Input, Metadata, ParamSpec};
 use serde::Deserialize;
 
@@ -38,7 +38,11 @@ impl StreamSpec {
     fn criterion_id(&self) -> String {
         self.id.clone().unwrap_or_else(|| {
             let mut id = String::from("stream");
-            for part in self.name.to_ascii_lowercase().split(|c: char| !c.is_ascii_alphanumeric()) {
+            for part in self
+                .name
+                .to_ascii_lowercase()
+                .split(|c: char| !c.is_ascii_alphanumeric())
+            {
                 if !part.is_empty() {
                     id.push('-');
                     id.push_str(part);
@@ -68,7 +72,9 @@ impl Gate for StreamTopology {
     fn evaluate(input: &Input) -> Result<Evaluation, GateError> {
         let params: Params = input.params()?;
         if params.streams.is_empty() {
-            return Err(GateError::BadParams("`streams` is empty: name at least one stream".into()));
+            return Err(GateError::BadParams(
+                "`streams` is empty: name at least one stream".into(),
+            ));
         }
         let nats = input.snapshot.nats.usable("nats");
         let criteria = params
@@ -80,8 +86,14 @@ impl Gate for StreamTopology {
                     .as_deref()
                     .map(parse_duration_ms)
                     .transpose()
-                    .map_err(|e| GateError::BadParams(format!("stream {}: max_age: {e}", spec.name)))?;
-                Ok(check_stream(spec, max_age_ms, nats.as_deref().map_err(Clone::clone)))
+                    .map_err(|e| {
+                        GateError::BadParams(format!("stream {}: max_age: {e}", spec.name))
+                    })?;
+                Ok(check_stream(
+                    spec,
+                    max_age_ms,
+                    nats.as_deref().map_err(Clone::clone),
+                ))
             })
             .collect::<Result<Vec<_>, GateError>>()?;
         Ok(Evaluation::from_criteria(criteria))
@@ -95,11 +107,20 @@ enum Field {
     NotReported(String),
 }
 
-fn compare<T: PartialEq>(name: &str, expected: &T, observed: Option<&T>, show: impl Fn(&T) -> String) -> Field {
+fn compare<T: PartialEq>(
+    name: &str,
+    expected: &T,
+    observed: Option<&T>,
+    show: impl Fn(&T) -> String,
+) -> Field {
     match observed {
         None => Field::NotReported(format!("{name} not reported")),
         Some(o) if o == expected => Field::Same,
-        Some(o) => Field::Drift(format!("{name}: expected {}, observed {}", show(expected), show(o))),
+        Some(o) => Field::Drift(format!(
+            "{name}: expected {}, observed {}",
+            show(expected),
+            show(o)
+        )),
     }
 }
 
@@ -107,9 +128,16 @@ fn show_list(items: &[String]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-fn check_stream(spec: &StreamSpec, max_age_ms: Option<u64>, nats: Result<&NatsFacts, String>) -> Criterion {
+fn check_stream(
+    spec: &StreamSpec,
+    max_age_ms: Option<u64>,
+    nats: Result<&NatsFacts, String>,
+) -> Criterion {
     let id = spec.criterion_id();
-    let title = spec.title.clone().unwrap_or_else(|| format!("Stream {} matches its spec", spec.name));
+    let title = spec
+        .title
+        .clone()
+        .unwrap_or_else(|| format!("Stream {} matches its spec", spec.name));
     let expected = describe_spec(spec, max_age_ms);
     let unknown = |why: String| Criterion::unknown(&id, &title, why).expected(expected.clone());
     let nats = match nats {
@@ -125,30 +153,70 @@ fn check_stream(spec: &StreamSpec, max_age_ms: Option<u64>, nats: Result<&NatsFa
         return unknown(format!(
             "stream {} not in the listing, and the listing is incomplete{}",
             spec.name,
-            if nats.missing_streams.contains(&spec.name) { " (server reported it missing)" } else { "" }
+            if nats.missing_streams.contains(&spec.name) {
+                " (server reported it missing)"
+            } else {
+                ""
+            }
         ));
     };
     let Some(config) = &stream.config else {
-        let why = stream.error.clone().unwrap_or_else(|| "config not reported".into());
-        return unknown(format!("stream {} info could not be read: {why}", spec.name));
+        let why = stream
+            .error
+            .clone()
+            .unwrap_or_else(|| "config not reported".into());
+        return unknown(format!(
+            "stream {} info could not be read: {why}",
+            spec.name
+        ));
     };
 
     let fields = compare_fields(spec, max_age_ms, config);
-    let drift: Vec<&str> = fields.iter().filter_map(|f| if let Field::Drift(d) = f { Some(d.as_str()) } else { None }).collect();
-    let missing: Vec<&str> = fields.iter().filter_map(|f| if let Field::NotReported(d) = f { Some(d.as_str()) } else { None }).collect();
+    let drift: Vec<&str> = fields
+        .iter()
+        .filter_map(|f| {
+            if let Field::Drift(d) = f {
+                Some(d.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
+    let missing: Vec<&str> = fields
+        .iter()
+        .filter_map(|f| {
+            if let Field::NotReported(d) = f {
+                Some(d.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
     let observed = describe_config(spec, config);
     if !drift.is_empty() {
         let mut message = format!("stream {} drifted: {}", spec.name, drift.join("; "));
         if !missing.is_empty() {
             message.push_str(&format!("; also {}", missing.join(", ")));
         }
-        Criterion::fail(&id, &title, message).observed(observed).expected(expected)
-    } else if !missing.is_empty() {
-        Criterion::unknown(&id, &title, format!("stream {}: {}", spec.name, missing.join(", ")))
+        Criterion::fail(&id, &title, message)
             .observed(observed)
             .expected(expected)
+    } else if !missing.is_empty() {
+        Criterion::unknown(
+            &id,
+            &title,
+            format!("stream {}: {}", spec.name, missing.join(", ")),
+        )
+        .observed(observed)
+        .expected(expected)
     } else {
-        Criterion::pass(&id, &title, format!("stream {} matches its spec", spec.name)).observed(observed).expected(expected)
+        Criterion::pass(
+            &id,
+            &title,
+            format!("stream {} matches its spec", spec.name),
+        )
+        .observed(observed)
+        .expected(expected)
     }
 }
 
@@ -162,10 +230,14 @@ fn compare_fields(spec: &StreamSpec, max_age_ms: Option<u64>, config: &StreamCon
         fields.push(compare("subjects", &want, Some(&have), |v| show_list(v)));
     }
     if let Some(ms) = max_age_ms {
-        fields.push(compare("max_age", &ms, config.max_age_ms.as_ref(), |v| format_duration_ms(*v)));
+        fields.push(compare("max_age", &ms, config.max_age_ms.as_ref(), |v| {
+            format_duration_ms(*v)
+        }));
     }
     if let Some(r) = &spec.replicas {
-        fields.push(compare("replicas", r, config.replicas.as_ref(), |v| v.to_string()));
+        fields.push(compare("replicas", r, config.replicas.as_ref(), |v| {
+            v.to_string()
+        }));
     }
     for (name, want, have) in [
         ("storage", &spec.storage, &config.storage),
@@ -173,7 +245,12 @@ fn compare_fields(spec: &StreamSpec, max_age_ms: Option<u64>, config: &StreamCon
         ("discard", &spec.discard, &config.discard),
     ] {
         if let Some(want) = want {
-            fields.push(compare(name, &want.to_ascii_lowercase(), have.as_ref().map(|h| h.to_ascii_lowercase()).as_ref(), |v| v.clone()));
+            fields.push(compare(
+                name,
+                &want.to_ascii_lowercase(),
+                have.as_ref().map(|h| h.to_ascii_lowercase()).as_ref(),
+                |v| v.clone(),
+            ));
         }
     }
     fields
@@ -190,12 +267,20 @@ fn describe_spec(spec: &StreamSpec, max_age_ms: Option<u64>) -> String {
     if let Some(r) = spec.replicas {
         parts.push(format!("replicas {r}"));
     }
-    for (name, value) in [("storage", &spec.storage), ("retention", &spec.retention), ("discard", &spec.discard)] {
+    for (name, value) in [
+        ("storage", &spec.storage),
+        ("retention", &spec.retention),
+        ("discard", &spec.discard),
+    ] {
         if let Some(v) = value {
             parts.push(format!("{name} {v}"));
         }
     }
-    if parts.is_empty() { "exists".into() } else { parts.join(", ") }
+    if parts.is_empty() {
+        "exists".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn describe_config(spec: &StreamSpec, c: &StreamConfig) -> String {
@@ -205,10 +290,16 @@ fn describe_config(spec: &StreamSpec, c: &StreamConfig) -> String {
         parts.push(format!("subjects {}", show_list(&c.subjects)));
     }
     if spec.max_age.is_some() {
-        parts.push(format!("max_age {}", or_nr(c.max_age_ms.map(format_duration_ms))));
+        parts.push(format!(
+            "max_age {}",
+            or_nr(c.max_age_ms.map(format_duration_ms))
+        ));
     }
     if spec.replicas.is_some() {
-        parts.push(format!("replicas {}", or_nr(c.replicas.map(|r| r.to_string()))));
+        parts.push(format!(
+            "replicas {}",
+            or_nr(c.replicas.map(|r| r.to_string()))
+        ));
     }
     for (name, asked, value) in [
         ("storage", &spec.storage, &c.storage),
@@ -219,7 +310,11 @@ fn describe_config(spec: &StreamSpec, c: &StreamConfig) -> String {
             parts.push(format!("{name} {}", or_nr(value.clone())));
         }
     }
-    if parts.is_empty() { "exists".into() } else { parts.join(", ") }
+    if parts.is_empty() {
+        "exists".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 #[cfg(test)]

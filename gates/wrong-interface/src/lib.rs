@@ -2,7 +2,10 @@
 //! The host must refuse it at load with an interface-mismatch error.
 
 #[cfg(target_arch = "wasm32")]
-#[allow(unsafe_code, reason = "wit-bindgen generates the unsafe canonical-ABI export glue")]
+#[allow(
+    unsafe_code,
+    reason = "wit-bindgen generates the unsafe canonical-ABI export glue"
+)]
 mod component {
     wit_bindgen::generate!({ path: "wit", world: "gate" });
 
