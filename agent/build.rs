@@ -9,6 +9,8 @@ use std::{env, fs};
 
 /// (crate directory under gates/, gate name) of the gates embedded in the binary.
 const BUILTIN: &[(&str, &str)] = &[("stream-topology", "stream-topology")];
+/// Shadow stack (in linear memory) of the gates built here.
+const GATE_SHADOW_STACK_BYTES: usize = 256 << 10;
 /// Gate crates built only for the test suite.
 const TEST_ONLY: &[&str] = &["hostile", "wrong-interface"];
 
@@ -20,7 +22,7 @@ fn main() {
         .expect("agent/ lives in the workspace root")
         .to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for watched in ["gates", "wit", "model", "Cargo.lock"] {
+    for watched in ["gates", "wit", "model", "Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
@@ -62,6 +64,12 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
+    // A 256 KiB shadow stack (Rust's default is 1 MiB) keeps the pages a
+    // gate touches low in linear memory, so resetting a pooled slot is cheap.
+    cmd.env(
+        "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
+        format!("-C link-arg=-zstack-size={GATE_SHADOW_STACK_BYTES}"),
+    );
     let output = cmd.output().expect("run cargo to build the gates");
     if !output.status.success() {
         panic!(

@@ -192,7 +192,11 @@ fn inspect_json(g: &PreparedGate) -> serde_json::Value {
                     "stack_bytes": lim.stack_bytes,
                     "output_bytes": lim.output_bytes,
                 },
-                "params": match &g.params { Ok(p) => p.clone(), Err(e) => serde_json::json!({ "error": e }) },
+                "params": match &g.params { Ok(p) => p.value.clone(), Err(e) => serde_json::json!({ "error": e }) },
+                "reads": match &g.params {
+                    Ok(p) => serde_json::json!(p.reads.iter().map(ToString::to_string).collect::<Vec<_>>()),
+                    Err(_) => serde_json::Value::Null,
+                },
             })
         }
     }
@@ -245,6 +249,7 @@ fn inspect_table(v: &serde_json::Value) -> String {
         }
     }
     let _ = writeln!(out, "params in effect: {}", s("/params"));
+    let _ = writeln!(out, "reads:            {}", s("/reads"));
     out
 }
 

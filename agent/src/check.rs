@@ -3,7 +3,7 @@
 use crate::builtin;
 use crate::config::{Config, GateConfig};
 use crate::runtime::{EvaluationInput, EvaluationLimits, GateRuntime, LoadedGate, RuntimeOptions};
-use gatekeeper_model::{self as model, Decision, SNAPSHOT_SCHEMA_VERSION, Snapshot};
+use gatekeeper_model::{self as model, Decision, FactPath, SNAPSHOT_SCHEMA_VERSION, Snapshot};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -157,8 +157,16 @@ pub struct PreparedGate {
     pub name: String,
     pub implementation: String,
     pub loaded: Result<LoadedGate, String>,
-    /// Params after defaults were filled in, as a JSON object.
-    pub params: Result<serde_json::Value, String>,
+    /// Params (defaults filled in) and the facts they make the gate read.
+    pub params: Result<GateParams, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GateParams {
+    /// The effective params, a JSON object.
+    pub value: serde_json::Value,
+    /// The facts the gate reads with them (from its `reads` export).
+    pub reads: Vec<FactPath>,
 }
 
 /// Loads the gates of a config once, for many evaluations.
@@ -233,7 +241,7 @@ impl GateSet {
             "sha256:{}",
             hex::encode(Sha256::digest(snapshot_json.as_bytes()))
         );
-        let mut projections: BTreeMap<Vec<String>, (String, Vec<String>)> = BTreeMap::new();
+        let mut projections: BTreeMap<Vec<FactPath>, (String, Vec<String>)> = BTreeMap::new();
         let mut reports = Vec::new();
         for name in gate_names {
             let Some(gate) = self.gates.get(name) else {
@@ -250,18 +258,17 @@ impl GateSet {
                 }
                 (_, Err(e)) => error_report(name, &gate.implementation, e.clone()),
                 (Ok(loaded), Ok(params)) => {
-                    let mut sources = loaded.metadata().sources.clone();
-                    sources.sort();
-                    let (snap, history) = projections.entry(sources.clone()).or_insert_with(|| {
-                        let project = |s: &Snapshot| {
-                            serde_json::to_string(&s.project(&sources)).expect("encodes")
-                        };
-                        (
-                            project(&recording.current),
-                            recording.history.iter().map(project).collect(),
-                        )
-                    });
-                    let params_json = params.to_string();
+                    let (snap, history) =
+                        projections.entry(params.reads.clone()).or_insert_with(|| {
+                            let select = |s: &Snapshot| {
+                                serde_json::to_string(&s.select(&params.reads)).expect("encodes")
+                            };
+                            (
+                                select(&recording.current),
+                                recording.history.iter().map(select).collect(),
+                            )
+                        });
+                    let params_json = params.value.to_string();
                     let input = EvaluationInput {
                         taken_at: recording.current.taken_at,
                         snapshot_json: snap,
@@ -339,7 +346,12 @@ fn prepare(runtime: &GateRuntime, config: &Config, name: &str, gc: &GateConfig) 
         _ => implementation,
     };
     let params = match &loaded {
-        Ok(l) => effective_params(l.metadata(), &gc.params),
+        Ok(l) => effective_params(l.metadata(), &gc.params).and_then(|value| {
+            let reads = l
+                .reads(&value.to_string())
+                .map_err(|e| format!("reads: {e}"))?;
+            Ok(GateParams { value, reads })
+        }),
         Err(_) => Err("not loaded".into()),
     };
     if let Err(e) = &loaded {

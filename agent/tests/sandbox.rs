@@ -247,6 +247,44 @@ fn gate_error_is_reported_as_the_gates_own() {
     );
 }
 
+#[test]
+fn reads_are_confined_to_declared_sources_and_valid_paths() {
+    let rt = runtime();
+    let gate = hostile(&rt, EvaluationLimits::default());
+    assert_eq!(
+        gate.reads(r#"{"attack":"reads-undeclared"}"#)
+            .unwrap_err()
+            .to_string(),
+        "malformed output: reads `postgres` but declares only the sources []"
+    );
+    let err = gate
+        .reads(r#"{"attack":"reads-garbage"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("malformed output: fact path `nats.streams`: expected a source"),
+        "{err}"
+    );
+    assert_eq!(gate.reads(r#"{"attack":"none"}"#).unwrap(), vec![]);
+}
+
+#[test]
+fn the_builtin_gate_reads_only_the_streams_it_names() {
+    let rt = runtime();
+    let gate = rt
+        .load(
+            builtin_gate("stream-topology").unwrap(),
+            None,
+            EvaluationLimits::default(),
+        )
+        .unwrap();
+    let reads = gate
+        .reads(r#"{"streams":[{"name":"AA_DLQ"},{"name":"AA_CORE_HOT"}]}"#)
+        .unwrap();
+    let text: Vec<String> = reads.iter().map(ToString::to_string).collect();
+    assert_eq!(text, ["nats.streams.AA_CORE_HOT", "nats.streams.AA_DLQ"]);
+}
+
 /// Each attack the hostile gate knows has a test above (by outcome).
 #[test]
 fn every_attack_has_a_test() {
@@ -266,6 +304,8 @@ fn every_attack_has_a_test() {
         "malformed-output",
         "log-flood",
         "gate-error",
+        "reads-undeclared",
+        "reads-garbage",
     ];
     for attack in gate_hostile::ATTACKS {
         assert!(tested.contains(attack), "attack {attack} has no host test");

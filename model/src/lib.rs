@@ -14,6 +14,7 @@
 
 mod duration;
 mod evaluation;
+mod select;
 mod snapshot;
 
 pub use duration::{DurationError, format_duration_ms, parse_duration_ms};
@@ -21,6 +22,7 @@ pub use evaluation::{
     Criterion, CriterionStatus, Decision, Evaluation, EvaluationProblem, GateError, LogLevel,
     Metadata, ParamSpec, Severity, Trigger, is_kebab_id,
 };
+pub use select::FactPath;
 pub use snapshot::*;
 
 /// Point in time, UTC; serialized as RFC 3339.

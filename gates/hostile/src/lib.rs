@@ -29,6 +29,8 @@ pub const ATTACKS: &[&str] = &[
     "malformed-output",
     "log-flood",
     "gate-error",
+    "reads-undeclared",
+    "reads-garbage",
 ];
 
 #[derive(Deserialize)]
@@ -51,6 +53,16 @@ impl Gate for Hostile {
             }],
             snapshot_schema: gatekeeper_gate_sdk::model::SNAPSHOT_SCHEMA_VERSION,
         }
+    }
+
+    /// Two attacks target `reads`: asking for a source it did not declare, and
+    /// for a path that does not exist.
+    fn reads(params: &serde_json::Value) -> Result<Vec<String>, GateError> {
+        Ok(match params.get("attack").and_then(|a| a.as_str()) {
+            Some("reads-undeclared") => vec!["postgres".into()],
+            Some("reads-garbage") => vec!["nats.streams".into()],
+            _ => vec![],
+        })
     }
 
     fn evaluate(input: &Input) -> Result<Evaluation, GateError> {
@@ -122,6 +134,7 @@ impl Gate for Hostile {
                 "flooded".to_owned()
             }
             "gate-error" => return Err(GateError::Internal("the gate gave up on purpose".into())),
+            "reads-undeclared" | "reads-garbage" => "refused at load".to_owned(),
             other => return Err(GateError::BadParams(format!("unknown attack {other:?}"))),
         };
         let criterion =

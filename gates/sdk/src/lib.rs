@@ -59,7 +59,23 @@ impl Input {
 /// A gate: pure, deterministic, no I/O.
 pub trait Gate {
     fn metadata() -> Metadata;
+
+    /// The fact paths this gate reads with these params (see
+    /// [`model::FactPath`]). The host sends only these. Default: every
+    /// declared source, whole.
+    fn reads(params: &serde_json::Value) -> Result<Vec<String>, GateError> {
+        let _ = params;
+        Ok(Self::metadata().sources)
+    }
+
     fn evaluate(input: &Input) -> Result<Evaluation, GateError>;
+}
+
+/// `Gate::reads` from the params' wire form.
+pub fn reads_json<G: Gate>(params: &str) -> Result<Vec<String>, GateError> {
+    let params: serde_json::Value = serde_json::from_str(params)
+        .map_err(|e| GateError::BadParams(format!("params are not JSON: {e}")))?;
+    G::reads(&params)
 }
 
 /// Decodes the wire form (JSON documents) and evaluates: exactly what the
@@ -124,6 +140,14 @@ macro_rules! export_gate {
             impl $crate::wasm::bindings::Guest for GateExport {
                 fn metadata() -> $crate::wasm::bindings::gatekeeper::gate::types::Metadata {
                     $crate::wasm::metadata::<$gate>()
+                }
+                fn reads(
+                    params: ::std::string::String,
+                ) -> ::core::result::Result<
+                    ::std::vec::Vec<::std::string::String>,
+                    $crate::wasm::bindings::gatekeeper::gate::types::GateError,
+                > {
+                    $crate::wasm::reads::<$gate>(&params)
                 }
                 fn evaluate(
                     input: $crate::wasm::bindings::gatekeeper::gate::types::GateInput,

@@ -1,6 +1,7 @@
 //! Running gates natively in tests, without wasm.
 
 use crate::{Evaluation, Gate, GateError, Input, LogLevel, Snapshot};
+use gatekeeper_model::FactPath;
 use std::cell::RefCell;
 
 thread_local! {
@@ -45,15 +46,19 @@ impl Testcase {
         self
     }
 
-    /// Runs the gate through the same JSON path the sandbox uses, and checks
-    /// the result would pass the host's output validation.
+    /// Runs the gate the way the host does: only the facts `G::reads` names,
+    /// through the same JSON path, and checks the result would pass the
+    /// host's output validation. A gate that looks at facts it did not
+    /// declare sees them missing here, as it would in production.
     pub fn run<G: Gate>(&self) -> Result<Evaluation, GateError> {
-        let snapshot = serde_json::to_string(&self.snapshot).expect("snapshot encodes");
-        let history: Vec<String> = self
-            .history
+        let paths = G::reads(&self.params)?
             .iter()
-            .map(|s| serde_json::to_string(s).expect("encodes"))
-            .collect();
+            .map(|p| FactPath::parse(p).map_err(GateError::BadParams))
+            .collect::<Result<Vec<_>, _>>()?;
+        let encode =
+            |s: &Snapshot| serde_json::to_string(&s.select(&paths)).expect("snapshot encodes");
+        let snapshot = encode(&self.snapshot);
+        let history: Vec<String> = self.history.iter().map(encode).collect();
         let result = crate::evaluate_json::<G>(&snapshot, &history, &self.params.to_string());
         if let Ok(evaluation) = &result {
             let problems = evaluation.problems();

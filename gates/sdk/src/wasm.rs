@@ -48,13 +48,21 @@ pub fn metadata<G: Gate>() -> w::Metadata {
     }
 }
 
+fn to_wit_error(e: GateError) -> w::GateError {
+    match e {
+        GateError::BadParams(m) => w::GateError::BadParams(m),
+        GateError::BadInput(m) => w::GateError::BadInput(m),
+        GateError::Internal(m) => w::GateError::Internal(m),
+    }
+}
+
+pub fn reads<G: Gate>(params: &str) -> Result<Vec<String>, w::GateError> {
+    crate::reads_json::<G>(params).map_err(to_wit_error)
+}
+
 pub fn evaluate<G: Gate>(input: w::GateInput) -> Result<w::Evaluation, w::GateError> {
     let evaluation = crate::evaluate_json::<G>(&input.snapshot, &input.history, &input.params)
-        .map_err(|e| match e {
-            GateError::BadParams(m) => w::GateError::BadParams(m),
-            GateError::BadInput(m) => w::GateError::BadInput(m),
-            GateError::Internal(m) => w::GateError::Internal(m),
-        })?;
+        .map_err(to_wit_error)?;
     Ok(to_wit(evaluation))
 }
 

@@ -69,6 +69,17 @@ impl Gate for StreamTopology {
         }
     }
 
+    /// Only the named streams (without their consumers).
+    fn reads(params: &serde_json::Value) -> Result<Vec<String>, GateError> {
+        let params: Params = serde_json::from_value(params.clone())
+            .map_err(|e| GateError::BadParams(e.to_string()))?;
+        Ok(params
+            .streams
+            .iter()
+            .map(|s| format!("nats.streams.{}", s.name))
+            .collect())
+    }
+
     fn evaluate(input: &Input) -> Result<Evaluation, GateError> {
         let params: Params = input.params()?;
         if params.streams.is_empty() {
