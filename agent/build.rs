@@ -12,7 +12,7 @@ const BUILTIN: &[(&str, &str)] = &[("stream-topology", "stream-topology")];
 /// Shadow stack (in linear memory) of the gates built here.
 const GATE_SHADOW_STACK_BYTES: usize = 256 << 10;
 /// Gate crates built only for the test suite.
-const TEST_ONLY: &[&str] = &["hostile", "wrong-interface"];
+const TEST_ONLY: &[&str] = &["hostile", "wrong-interface", "../examples/custom-gate"];
 
 fn main() {
     let manifest_dir =
@@ -22,7 +22,14 @@ fn main() {
         .expect("agent/ lives in the workspace root")
         .to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for watched in ["gates", "wit", "model", "Cargo.lock", "Cargo.toml"] {
+    for watched in [
+        "gates",
+        "wit",
+        "model",
+        "examples/custom-gate",
+        "Cargo.lock",
+        "Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
@@ -119,7 +126,11 @@ fn copy_artifact(root: &Path, artifacts: &Path, dir: &str, out_dir: &Path) -> Pa
         "{}.wasm",
         package_name(root, dir).replace('-', "_")
     ));
-    let dest = out_dir.join(format!("{dir}.wasm"));
+    let file_name = Path::new(dir)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(dir);
+    let dest = out_dir.join(format!("{file_name}.wasm"));
     fs::copy(&built, &dest).unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
     dest
 }

@@ -135,8 +135,15 @@ fn evaluation(c: &mut Criterion) {
     let wasm = builtin_gate("stream-topology").unwrap();
     // What the host sends: the facts the gate's `reads` names for these params.
     let reads = {
-        let runtime = GateRuntime::new(RuntimeOptions { cache_dir: None, ..RuntimeOptions::default() });
-        runtime.load(wasm, None, EvaluationLimits::default()).unwrap().reads(&params).unwrap()
+        let runtime = GateRuntime::new(RuntimeOptions {
+            cache_dir: None,
+            ..RuntimeOptions::default()
+        });
+        runtime
+            .load(wasm, None, EvaluationLimits::default())
+            .unwrap()
+            .reads(&params)
+            .unwrap()
     };
     let json = serde_json::to_string(&snap.select(&reads)).unwrap();
     let whole = serde_json::to_string(&snap.project(&["nats".to_owned()])).unwrap();
@@ -202,14 +209,33 @@ fn evaluation(c: &mut Criterion) {
     });
     // The same gate handed the whole nats source (no selection), for comparison.
     {
-        let runtime = GateRuntime::new(RuntimeOptions { cache_dir: None, ..RuntimeOptions::default() });
-        let gate = runtime.load(wasm, None, EvaluationLimits::default()).unwrap();
-        let input = EvaluationInput { taken_at: snap.taken_at, snapshot_json: &whole, history_json: &[], params_json: &params };
+        let runtime = GateRuntime::new(RuntimeOptions {
+            cache_dir: None,
+            ..RuntimeOptions::default()
+        });
+        let gate = runtime
+            .load(wasm, None, EvaluationLimits::default())
+            .unwrap();
+        let input = EvaluationInput {
+            taken_at: snap.taken_at,
+            snapshot_json: &whole,
+            history_json: &[],
+            params_json: &params,
+        };
         c.bench_function("sandbox/evaluate whole nats source (no selection)", |b| {
             b.iter(|| black_box(gate.evaluate(black_box(&input)).unwrap()))
         });
         c.bench_function("native/evaluate_json whole nats source", |b| {
-            b.iter(|| black_box(gatekeeper_gate_sdk::evaluate_json::<StreamTopology>(black_box(&whole), &[], black_box(&params)).unwrap()))
+            b.iter(|| {
+                black_box(
+                    gatekeeper_gate_sdk::evaluate_json::<StreamTopology>(
+                        black_box(&whole),
+                        &[],
+                        black_box(&params),
+                    )
+                    .unwrap(),
+                )
+            })
         });
     }
     let input = gatekeeper_gate_sdk::decode_input(&json, &[], &params).unwrap();

@@ -403,3 +403,55 @@ fn secrets_in_urls_never_reach_the_output() {
     let all = format!("{}{}", stdout(&o), stderr(&o));
     assert!(!all.contains("hunter2"), "secret leaked:\n{all}");
 }
+
+#[test]
+fn a_custom_gate_loads_from_a_path_with_a_sha256_pin() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = Path::new(env!("GATEKEEPER_TEST_GATES_DIR")).join("custom-gate.wasm");
+    let digest = hex::encode(sha2::Sha256::digest(std::fs::read(&wasm).unwrap()));
+    let config = |sha: &str| {
+        format!(
+            "[gates.legacy-drained]\nwasm = {:?}\nsha256 = \"{sha}\"\nparams = {{ stream = \"ATHLETE_ALLY_EVENTS\", consumer = \"normalize-hrv-durable\", id = \"legacy-consumer-drained\" }}\n[phases.phase-2]\ngates = [\"legacy-drained\"]\n",
+            wasm.display().to_string()
+        )
+    };
+    let file = dir.path().join("g.toml");
+    let run = |file: &Path| {
+        gatekeeper(
+            &[
+                "check",
+                "phase-2",
+                "-c",
+                file.to_str().unwrap(),
+                "--snapshot",
+                &example("snapshots/staging-after-cutover.json"),
+                "-o",
+                "json",
+            ],
+            dir.path(),
+        )
+    };
+    std::fs::write(&file, config(&digest)).unwrap();
+    let o = run(&file);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        v["gates"][0]["criteria"][0]["id"],
+        "legacy-consumer-drained"
+    );
+    assert_eq!(v["gates"][0]["criteria"][0]["observed"], "0 pending");
+
+    std::fs::write(&file, config(&"ab".repeat(32))).unwrap();
+    let o = run(&file);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["gates"][0]["verdict"], "error");
+    assert_eq!(
+        v["gates"][0]["error"],
+        format!(
+            "failed to load: sha256 mismatch: config pins {}, the gate is {digest}",
+            "ab".repeat(32)
+        )
+    );
+}
