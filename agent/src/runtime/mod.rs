@@ -326,16 +326,35 @@ impl LoadedGate {
         Ok(store)
     }
 
-    fn call_metadata(&self) -> Result<model::Metadata, EvaluationError> {
-        let mut store = self.new_store(model::Timestamp::default(), 0)?;
+    /// Runs `call` in a fresh sandbox: a new store with this gate's limits, the
+    /// epoch ticker running, the component instantiated. Guest failures come
+    /// back classified; log overflow is reported either way.
+    fn in_sandbox<R>(
+        &self,
+        taken_at: model::Timestamp,
+        seed: u64,
+        call: impl FnOnce(&bindings::Gate, &mut Store<GateState>) -> wasmtime::Result<R>,
+    ) -> Result<R, EvaluationError> {
+        let mut store = self.new_store(taken_at, seed)?;
         let _running = self.ticker.running();
         let gate = self
             .pre
             .instantiate(&mut store)
             .map_err(|e| self.classify(e, &store))?;
-        let md = gate
-            .call_metadata(&mut store)
-            .map_err(|e| self.classify(e, &store))?;
+        let result = call(&gate, &mut store).map_err(|e| self.classify(e, &store));
+        let fuel_used = self
+            .limits
+            .fuel
+            .saturating_sub(store.get_fuel().unwrap_or(0));
+        store.data_mut().flush_log_summary();
+        tracing::debug!(fuel_used, "sandbox call finished");
+        result
+    }
+
+    fn call_metadata(&self) -> Result<model::Metadata, EvaluationError> {
+        let md = self.in_sandbox(model::Timestamp::default(), 0, |gate, store| {
+            gate.call_metadata(store)
+        })?;
         let size = md.name.len()
             + md.version.len()
             + md.description.len()
@@ -389,15 +408,10 @@ impl LoadedGate {
     /// Asks the gate which facts it reads with these params (once per load).
     /// Every path must parse and lie within the gate's declared sources.
     pub fn reads(&self, params_json: &str) -> Result<Vec<model::FactPath>, EvaluationError> {
-        let mut store = self.new_store(model::Timestamp::default(), 0)?;
-        let _running = self.ticker.running();
-        let gate = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| self.classify(e, &store))?;
-        let paths = gate
-            .call_reads(&mut store, params_json)
-            .map_err(|e| self.classify(e, &store))?
+        let paths = self
+            .in_sandbox(model::Timestamp::default(), 0, |gate, store| {
+                gate.call_reads(store, params_json)
+            })?
             .map_err(|e| EvaluationError::Gate(from_wit_error(e)))?;
         let size: usize = paths.iter().map(String::len).sum();
         if size > self.limits.output_bytes {
@@ -432,27 +446,15 @@ impl LoadedGate {
         let started = Instant::now();
         let seed = (input.taken_at.timestamp_millis() as u64)
             ^ u64::from_str_radix(&self.digest[..16], 16).unwrap_or(0);
-        let mut store = self.new_store(input.taken_at, seed)?;
-        let _running = self.ticker.running();
-        let gate = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| self.classify(e, &store))?;
         let wit_input = w::GateInput {
             snapshot: input.snapshot_json.to_owned(),
             history: input.history_json.to_vec(),
             params: input.params_json.to_owned(),
         };
-        let result = gate
-            .call_evaluate(&mut store, &wit_input)
-            .map_err(|e| self.classify(e, &store));
-        let fuel_used = self
-            .limits
-            .fuel
-            .saturating_sub(store.get_fuel().unwrap_or(0));
-        store.data_mut().flush_log_summary();
+        let result = self.in_sandbox(input.taken_at, seed, |gate, store| {
+            gate.call_evaluate(store, &wit_input)
+        });
         tracing::debug!(
-            fuel_used,
             elapsed_us = started.elapsed().as_micros() as u64,
             "evaluated"
         );
