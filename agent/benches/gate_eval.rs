@@ -254,6 +254,7 @@ fn loading(c: &mut Criterion) {
     });
     group.bench_function("compile (no cache)", |b| {
         b.iter(|| {
+            uncached.forget_compiled();
             black_box(
                 uncached
                     .load(wasm, None, EvaluationLimits::default())
@@ -262,15 +263,41 @@ fn loading(c: &mut Criterion) {
         })
     });
     let dir = tempfile::tempdir().unwrap();
-    let cached = GateRuntime::new(RuntimeOptions {
+    let options = RuntimeOptions {
         cache_dir: Some(dir.path().to_path_buf()),
         ..RuntimeOptions::default()
-    });
+    };
+    let cached = GateRuntime::new(options.clone());
     cached
         .load(wasm, None, EvaluationLimits::default())
         .unwrap();
     group.sample_size(50);
-    group.bench_function("cached", |b| {
+    // A gate load in a running runtime: the component from wasmtime's on-disk
+    // cache, then the metadata call.
+    group.bench_function("cached (disk cache)", |b| {
+        b.iter(|| {
+            cached.forget_compiled();
+            black_box(
+                cached
+                    .load(wasm, None, EvaluationLimits::default())
+                    .unwrap(),
+            )
+        })
+    });
+    // What a new process pays once on top: engine, instance pool, WASI linker.
+    group.bench_function("cached, in a new runtime (process start)", |b| {
+        b.iter(|| {
+            let runtime = GateRuntime::new(options.clone());
+            black_box(
+                runtime
+                    .load(wasm, None, EvaluationLimits::default())
+                    .unwrap(),
+            );
+        })
+    });
+    // A second gate sharing an already compiled component (config with the
+    // same built-in several times).
+    group.bench_function("shared component (memoized)", |b| {
         b.iter(|| {
             black_box(
                 cached

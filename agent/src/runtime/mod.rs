@@ -128,6 +128,9 @@ struct EngineEntry {
 pub struct GateRuntime {
     options: RuntimeOptions,
     engines: Mutex<BTreeMap<usize, Arc<EngineEntry>>>,
+    /// Compiled components by (sha256, stack limit): several configured gates
+    /// often share one component (a built-in with different params).
+    components: Mutex<BTreeMap<(String, usize), Component>>,
     ticker: Arc<ticker::EpochTicker>,
 }
 
@@ -136,6 +139,7 @@ impl GateRuntime {
         GateRuntime {
             options,
             engines: Mutex::default(),
+            components: Mutex::default(),
             ticker: Arc::new(ticker::EpochTicker::start()),
         }
     }
@@ -193,6 +197,15 @@ impl GateRuntime {
         Ok(config)
     }
 
+    /// Drops the compiled components kept in memory, so the next load reads
+    /// the on-disk cache (or compiles). For config reloads and benchmarks.
+    pub fn forget_compiled(&self) {
+        self.components
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// Compiles (or loads from the cache) and checks a gate.
     pub fn load(
         &self,
@@ -223,8 +236,25 @@ impl GateRuntime {
             )));
         }
         let entry = self.engine_for(limits.stack_bytes)?;
-        let component = Component::new(&entry.engine, wasm)
-            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let key = (digest.clone(), limits.stack_bytes);
+        let known = self
+            .components
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        let component = match known {
+            Some(c) => c,
+            None => {
+                let c = Component::new(&entry.engine, wasm)
+                    .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+                self.components
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, c.clone());
+                c
+            }
+        };
         let instance_pre = entry
             .linker
             .instantiate_pre(&component)
