@@ -41,6 +41,30 @@ fn check(phase: &str, snapshot: &str, extra: &[&str], cache: &Path) -> Output {
     gatekeeper(&args, cache)
 }
 
+/// Writes `config` as `dir/g.toml`, checks phase `p` on the staging snapshot
+/// with JSON output, and returns the exit code and the parsed report.
+fn check_config(dir: &Path, config: &str) -> (Option<i32>, serde_json::Value) {
+    let file = dir.join("g.toml");
+    std::fs::write(&file, config).unwrap();
+    let snapshot = example("snapshots/staging-after-cutover.json");
+    let o = gatekeeper(
+        &[
+            "check",
+            "p",
+            "-c",
+            file.to_str().unwrap(),
+            "--snapshot",
+            &snapshot,
+            "-o",
+            "json",
+        ],
+        dir,
+    );
+    let report = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("no JSON report ({e}); stderr: {}", stderr(&o)));
+    (o.status.code(), report)
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
 }
@@ -271,23 +295,10 @@ fn a_broken_gate_is_an_error_verdict_and_a_no_go() {
     let cache = tempfile::tempdir().unwrap();
     let dir = cache.path();
     std::fs::write(dir.join("broken.wasm"), b"not wasm at all").unwrap();
-    let config = "[gates.broken]\nwasm = \"broken.wasm\"\n[gates.core]\nbuiltin = \"stream-topology\"\nparams = { streams = [{ name = \"AA_CORE_HOT\" }] }\n[phases.p]\ngates = [\"core\", \"broken\"]\n".to_string();
-    std::fs::write(dir.join("g.toml"), config).unwrap();
-    let o = gatekeeper(
-        &[
-            "check",
-            "p",
-            "-c",
-            dir.join("g.toml").to_str().unwrap(),
-            "--snapshot",
-            &example("snapshots/staging-after-cutover.json"),
-            "-o",
-            "json",
-        ],
-        dir,
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let config = "[gates.broken]\nwasm = \"broken.wasm\"\n[gates.core]\nbuiltin = \"stream-topology\"\n\
+                  params = { streams = [{ name = \"AA_CORE_HOT\" }] }\n[phases.p]\ngates = [\"core\", \"broken\"]\n";
+    let (code, v) = check_config(dir, config);
+    assert_eq!(code, Some(1));
     assert_eq!(v["gates"][0]["verdict"], "go");
     assert_eq!(v["gates"][1]["verdict"], "error");
     assert!(
@@ -303,27 +314,9 @@ fn a_broken_gate_is_an_error_verdict_and_a_no_go() {
 #[test]
 fn a_gate_missing_a_required_param_is_an_error_verdict() {
     let cache = tempfile::tempdir().unwrap();
-    let dir = cache.path();
-    std::fs::write(
-        dir.join("g.toml"),
-        "[gates.core]\nbuiltin = \"stream-topology\"\n[phases.p]\ngates = [\"core\"]\n",
-    )
-    .unwrap();
-    let o = gatekeeper(
-        &[
-            "check",
-            "p",
-            "-c",
-            dir.join("g.toml").to_str().unwrap(),
-            "--snapshot",
-            &example("snapshots/staging-after-cutover.json"),
-            "-o",
-            "json",
-        ],
-        dir,
-    );
-    assert_eq!(o.status.code(), Some(1));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let config = "[gates.core]\nbuiltin = \"stream-topology\"\n[phases.p]\ngates = [\"core\"]\n";
+    let (code, v) = check_config(cache.path(), config);
+    assert_eq!(code, Some(1));
     assert!(
         v["gates"][0]["error"]
             .as_str()
@@ -412,40 +405,20 @@ fn a_custom_gate_loads_from_a_path_with_a_sha256_pin() {
     let digest = hex::encode(sha2::Sha256::digest(std::fs::read(&wasm).unwrap()));
     let config = |sha: &str| {
         format!(
-            "[gates.legacy-drained]\nwasm = {:?}\nsha256 = \"{sha}\"\nparams = {{ stream = \"ATHLETE_ALLY_EVENTS\", consumer = \"normalize-hrv-durable\", id = \"legacy-consumer-drained\" }}\n[phases.phase-2]\ngates = [\"legacy-drained\"]\n",
+            "[gates.legacy-drained]\nwasm = {:?}\nsha256 = \"{sha}\"\nparams = {{ stream = \"ATHLETE_ALLY_EVENTS\", consumer = \"normalize-hrv-durable\", id = \"legacy-consumer-drained\" }}\n[phases.p]\ngates = [\"legacy-drained\"]\n",
             wasm.display().to_string()
         )
     };
-    let file = dir.path().join("g.toml");
-    let run = |file: &Path| {
-        gatekeeper(
-            &[
-                "check",
-                "phase-2",
-                "-c",
-                file.to_str().unwrap(),
-                "--snapshot",
-                &example("snapshots/staging-after-cutover.json"),
-                "-o",
-                "json",
-            ],
-            dir.path(),
-        )
-    };
-    std::fs::write(&file, config(&digest)).unwrap();
-    let o = run(&file);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let (code, v) = check_config(dir.path(), &config(&digest));
+    assert_eq!(code, Some(0), "{v}");
     assert_eq!(
         v["gates"][0]["criteria"][0]["id"],
         "legacy-consumer-drained"
     );
     assert_eq!(v["gates"][0]["criteria"][0]["observed"], "0 pending");
 
-    std::fs::write(&file, config(&"ab".repeat(32))).unwrap();
-    let o = run(&file);
-    assert_eq!(o.status.code(), Some(1));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let (code, v) = check_config(dir.path(), &config(&"ab".repeat(32)));
+    assert_eq!(code, Some(1));
     assert_eq!(v["gates"][0]["verdict"], "error");
     assert_eq!(
         v["gates"][0]["error"],

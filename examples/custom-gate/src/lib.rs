@@ -130,16 +130,7 @@ mod tests {
     #[test]
     fn backlog_fails_with_the_count() {
         let mut t = Testcase::from_json(AFTER, params(0));
-        let legacy = t
-            .snapshot
-            .nats
-            .facts
-            .as_mut()
-            .unwrap()
-            .streams
-            .iter_mut()
-            .find(|s| s.name == "ATHLETE_ALLY_EVENTS")
-            .unwrap();
+        let legacy = t.stream_mut("ATHLETE_ALLY_EVENTS");
         legacy.consumers[0].state.as_mut().unwrap().num_pending = Some(37);
         let e = t.run::<ConsumerDrained>().unwrap();
         assert_eq!(e.decision, Decision::NoGo);
@@ -149,16 +140,7 @@ mod tests {
     #[test]
     fn unknown_consumer_state_is_unknown() {
         let mut t = Testcase::from_json(AFTER, params(0));
-        let legacy = t
-            .snapshot
-            .nats
-            .facts
-            .as_mut()
-            .unwrap()
-            .streams
-            .iter_mut()
-            .find(|s| s.name == "ATHLETE_ALLY_EVENTS")
-            .unwrap();
+        let legacy = t.stream_mut("ATHLETE_ALLY_EVENTS");
         legacy.consumers[0].state = None;
         let e = t.run::<ConsumerDrained>().unwrap();
         assert_eq!(e.criteria[0].status, CriterionStatus::Unknown);

@@ -70,6 +70,21 @@ impl Testcase {
         result
     }
 
+    /// The fixture's stream `name`, to change facts in place. Panics when the
+    /// fixture has no NATS facts or no such stream.
+    pub fn stream_mut(&mut self, name: &str) -> &mut gatekeeper_model::StreamFacts {
+        let nats = self
+            .snapshot
+            .nats
+            .facts
+            .as_mut()
+            .expect("fixture has NATS facts");
+        nats.streams
+            .iter_mut()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("fixture has no stream {name}"))
+    }
+
     /// The typed input, for calling gate logic directly.
     pub fn input(&self) -> Input {
         Input {

@@ -91,16 +91,7 @@ fn nats_down_is_unknown_never_pass() {
 #[test]
 fn field_not_reported_is_unknown_but_definite_drift_still_fails() {
     let mut t = Testcase::from_json(AFTER, core_spec(1));
-    let core = t
-        .snapshot
-        .nats
-        .facts
-        .as_mut()
-        .unwrap()
-        .streams
-        .iter_mut()
-        .find(|s| s.name == "AA_CORE_HOT")
-        .unwrap();
+    let core = t.stream_mut("AA_CORE_HOT");
     core.config.as_mut().unwrap().replicas = None;
     let e = t.run::<StreamTopology>().unwrap();
     assert_eq!(e.criteria[0].status, CriterionStatus::Unknown);
@@ -109,25 +100,17 @@ fn field_not_reported_is_unknown_but_definite_drift_still_fails() {
         "stream AA_CORE_HOT: replicas not reported"
     );
 
-    core_mut(&mut t).config.as_mut().unwrap().max_age_ms = Some(3_600_000);
+    t.stream_mut("AA_CORE_HOT")
+        .config
+        .as_mut()
+        .unwrap()
+        .max_age_ms = Some(3_600_000);
     let e = t.run::<StreamTopology>().unwrap();
     assert_eq!(e.criteria[0].status, CriterionStatus::Fail);
     assert_eq!(
         e.criteria[0].message,
         "stream AA_CORE_HOT drifted: max_age: expected 48h, observed 1h; also replicas not reported"
     );
-}
-
-fn core_mut(t: &mut Testcase) -> &mut gatekeeper_gate_sdk::model::StreamFacts {
-    t.snapshot
-        .nats
-        .facts
-        .as_mut()
-        .unwrap()
-        .streams
-        .iter_mut()
-        .find(|s| s.name == "AA_CORE_HOT")
-        .unwrap()
 }
 
 #[test]
