@@ -7,7 +7,7 @@
 
 use crate::builtin;
 use crate::runtime::{LimitOverrides, limits};
-use gatekeeper_model::{SOURCE_NAMES, is_kebab_id, parse_duration_ms};
+use gatekeeper_model::{is_kebab_id, parse_duration_ms};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -664,7 +664,6 @@ fn validate(config: &Config) -> Result<(), Invalid> {
             ));
         }
     }
-    let _ = SOURCE_NAMES;
     Ok(())
 }
 
