@@ -20,12 +20,8 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
             output,
         } => {
             let config = load_config(&config)?;
-            if !config.phases.contains_key(&phase) {
-                return Err(CheckError::UnknownPhase {
-                    phase,
-                    defined: config.phases.keys().cloned().collect::<Vec<_>>().join(", "),
-                });
-            }
+            // Refuse an unknown phase before reading the snapshot.
+            check::phase_gates(&config, &phase)?;
             let recording = match snapshot {
                 Some(path) => check::read_recording(&path)?,
                 None => return Err(CheckError::LiveCollectionUnavailable),

@@ -165,6 +165,8 @@ pub struct PreparedGate {
 pub struct GateParams {
     /// The effective params, a JSON object.
     pub value: serde_json::Value,
+    /// `value` as JSON text, as every evaluation sends it.
+    pub json: String,
     /// The facts the gate reads with them (from its `reads` export).
     pub reads: Vec<FactPath>,
 }
@@ -268,12 +270,11 @@ impl GateSet {
                                 recording.history.iter().map(select).collect(),
                             )
                         });
-                    let params_json = params.value.to_string();
                     let input = EvaluationInput {
                         taken_at: recording.current.taken_at,
                         snapshot_json: snap,
                         history_json: history,
-                        params_json: &params_json,
+                        params_json: &params.json,
                     };
                     match loaded.evaluate(&input) {
                         Ok(e) => GateReport {
@@ -347,10 +348,9 @@ fn prepare(runtime: &GateRuntime, config: &Config, name: &str, gc: &GateConfig) 
     };
     let params = match &loaded {
         Ok(l) => effective_params(l.metadata(), &gc.params).and_then(|value| {
-            let reads = l
-                .reads(&value.to_string())
-                .map_err(|e| format!("reads: {e}"))?;
-            Ok(GateParams { value, reads })
+            let json = value.to_string();
+            let reads = l.reads(&json).map_err(|e| format!("reads: {e}"))?;
+            Ok(GateParams { value, json, reads })
         }),
         Err(_) => Err("not loaded".into()),
     };
@@ -405,9 +405,19 @@ pub fn check_phase(
     phase: &str,
     recording: &Recording,
 ) -> Result<PhaseReport, CheckError> {
-    let phase_config = config
+    let gate_names = phase_gates(config, phase)?;
+    let span = tracing::info_span!("check", phase);
+    let _enter = span.enter();
+    let gates = GateSet::load(config, Some(gate_names));
+    Ok(gates.evaluate_phase(phase, gate_names, recording))
+}
+
+/// The gates of a phase, or `UnknownPhase` listing the phases there are.
+pub fn phase_gates<'c>(config: &'c Config, phase: &str) -> Result<&'c [String], CheckError> {
+    config
         .phases
         .get(phase)
+        .map(|p| p.gates.as_slice())
         .ok_or_else(|| CheckError::UnknownPhase {
             phase: phase.to_owned(),
             defined: if config.phases.is_empty() {
@@ -415,11 +425,7 @@ pub fn check_phase(
             } else {
                 config.phases.keys().cloned().collect::<Vec<_>>().join(", ")
             },
-        })?;
-    let span = tracing::info_span!("check", phase);
-    let _enter = span.enter();
-    let gates = GateSet::load(config, Some(&phase_config.gates));
-    Ok(gates.evaluate_phase(phase, &phase_config.gates, recording))
+        })
 }
 
 #[cfg(test)]

@@ -264,6 +264,7 @@ impl GateRuntime {
         let mut gate = LoadedGate {
             entry,
             pre,
+            seed_base: u64::from_str_radix(&digest[..16], 16).unwrap_or(0),
             digest,
             limits,
             ticker: Arc::clone(&self.ticker),
@@ -321,6 +322,9 @@ pub struct LoadedGate {
     entry: Arc<EngineEntry>,
     pre: bindings::GatePre<GateState>,
     digest: String,
+    /// The first 64 bits of the digest; mixed with the snapshot time to seed
+    /// the gate's randomness.
+    seed_base: u64,
     limits: EvaluationLimits,
     metadata: model::Metadata,
     ticker: Arc<ticker::EpochTicker>,
@@ -474,8 +478,7 @@ impl LoadedGate {
         let span = tracing::debug_span!("gate.evaluate", gate = %self.metadata.name);
         let _enter = span.enter();
         let started = Instant::now();
-        let seed = (input.taken_at.timestamp_millis() as u64)
-            ^ u64::from_str_radix(&self.digest[..16], 16).unwrap_or(0);
+        let seed = (input.taken_at.timestamp_millis() as u64) ^ self.seed_base;
         let wit_input = w::GateInput {
             snapshot: input.snapshot_json.to_owned(),
             history: input.history_json.to_vec(),
