@@ -6,7 +6,9 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use gate_stream_topology::StreamTopology;
 use gatekeeper::builtin::builtin_gate;
-use gatekeeper::runtime::{EvaluationInput, EvaluationLimits, GateRuntime, RuntimeOptions};
+use gatekeeper::runtime::{
+    EvaluationInput, EvaluationLimits, GateRuntime, LoadedGate, RuntimeOptions,
+};
 use gatekeeper_gate_sdk::Gate;
 use gatekeeper_model::*;
 use std::hint::black_box;
@@ -129,22 +131,28 @@ fn params() -> String {
     .to_string()
 }
 
+/// The built-in gate, loaded uncached, with the pooling or on-demand allocator.
+fn load_gate(pooling: bool) -> LoadedGate {
+    let runtime = GateRuntime::new(RuntimeOptions {
+        cache_dir: None,
+        pooling,
+        ..RuntimeOptions::default()
+    });
+    runtime
+        .load(
+            builtin_gate("stream-topology").unwrap(),
+            None,
+            EvaluationLimits::default(),
+        )
+        .unwrap()
+}
+
 fn evaluation(c: &mut Criterion) {
     let snap = big_snapshot();
     let params = params();
-    let wasm = builtin_gate("stream-topology").unwrap();
+    let pooled = load_gate(true);
     // What the host sends: the facts the gate's `reads` names for these params.
-    let reads = {
-        let runtime = GateRuntime::new(RuntimeOptions {
-            cache_dir: None,
-            ..RuntimeOptions::default()
-        });
-        runtime
-            .load(wasm, None, EvaluationLimits::default())
-            .unwrap()
-            .reads(&params)
-            .unwrap()
-    };
+    let reads = pooled.reads(&params).unwrap();
     let json = serde_json::to_string(&snap.select(&reads)).unwrap();
     let whole = serde_json::to_string(&snap.project(&["nats".to_owned()])).unwrap();
     eprintln!(
@@ -152,15 +160,10 @@ fn evaluation(c: &mut Criterion) {
         whole.len(),
         json.len()
     );
-    for pooling in [true, false] {
-        let runtime = GateRuntime::new(RuntimeOptions {
-            cache_dir: None,
-            pooling,
-            ..RuntimeOptions::default()
-        });
-        let gate = runtime
-            .load(wasm, None, EvaluationLimits::default())
-            .unwrap();
+    for (gate, name) in [
+        (&pooled, "sandbox/evaluate (pooling)"),
+        (&load_gate(false), "sandbox/evaluate (on-demand)"),
+    ] {
         let input = EvaluationInput {
             taken_at: snap.taken_at,
             snapshot_json: &json,
@@ -168,23 +171,12 @@ fn evaluation(c: &mut Criterion) {
             params_json: &params,
         };
         assert_eq!(gate.evaluate(&input).unwrap().decision, Decision::Go);
-        let name = if pooling {
-            "sandbox/evaluate (pooling)"
-        } else {
-            "sandbox/evaluate (on-demand)"
-        };
         c.bench_function(name, |b| {
             b.iter(|| black_box(gate.evaluate(black_box(&input)).unwrap()))
         });
     }
     // The fixed cost of a fresh sandbox: a tiny snapshot the gate finds nothing in.
-    let runtime = GateRuntime::new(RuntimeOptions {
-        cache_dir: None,
-        ..RuntimeOptions::default()
-    });
-    let gate = runtime
-        .load(wasm, None, EvaluationLimits::default())
-        .unwrap();
+    let gate = &pooled;
     let tiny = r#"{"schema_version":1,"taken_at":"2025-10-02T17:10:00Z"}"#;
     let tiny_input = EvaluationInput {
         taken_at: snap.taken_at,
@@ -209,13 +201,6 @@ fn evaluation(c: &mut Criterion) {
     });
     // The same gate handed the whole nats source (no selection), for comparison.
     {
-        let runtime = GateRuntime::new(RuntimeOptions {
-            cache_dir: None,
-            ..RuntimeOptions::default()
-        });
-        let gate = runtime
-            .load(wasm, None, EvaluationLimits::default())
-            .unwrap();
         let input = EvaluationInput {
             taken_at: snap.taken_at,
             snapshot_json: &whole,
