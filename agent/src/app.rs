@@ -4,7 +4,11 @@ use crate::check::{self, CheckError, GateSet, PreparedGate};
 use crate::cli::{
     Cli, Command, ConfigArgs, EXIT_DEFER, EXIT_GO, EXIT_NO_GO, GatesCommand, InspectFormat,
 };
+use crate::collect;
 use crate::config::{Config, ConfigError, ProcessEnv};
+use gatekeeper_model::{Snapshot, SourceStatus};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use crate::report;
 use gatekeeper_model::Decision;
 use std::fmt::Write as _;
@@ -17,14 +21,25 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
             phase,
             config,
             snapshot,
+            record,
             output,
         } => {
             let config = load_config(&config)?;
-            // Refuse an unknown phase before reading the snapshot.
+            // Refuse an unknown phase before reading or collecting anything.
             check::phase_gates(&config, &phase)?;
             let recording = match snapshot {
                 Some(path) => check::read_recording(&path)?,
-                None => return Err(CheckError::LiveCollectionUnavailable),
+                None => {
+                    let current = collect_live(&config)?;
+                    if let Some(dir) = record {
+                        let path = record_snapshot(&dir, &phase, &current)?;
+                        tracing::info!(path = %path.display(), "snapshot recorded");
+                    }
+                    check::Recording {
+                        current,
+                        history: Vec::new(),
+                    }
+                }
             };
             let report = check::check_phase(&config, &phase, &recording)?;
             let color = output == report::OutputFormat::Table
@@ -35,6 +50,17 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
                 Decision::NoGo => EXIT_NO_GO,
                 Decision::Defer => EXIT_DEFER,
             })
+        }
+        Command::Snapshot { config, output } => {
+            let config = load_config(&config)?;
+            let snapshot = collect_live(&config)?;
+            let json = snapshot_json(&snapshot);
+            match output {
+                Some(path) => write_atomically(&path, json.as_bytes())?,
+                None => println!("{json}"),
+            }
+            eprint!("{}", source_summary(&snapshot));
+            Ok(EXIT_GO)
         }
         Command::Gates {
             command: GatesCommand::List { config },
@@ -82,6 +108,70 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
             })
         }
     }
+}
+
+fn collect_live(config: &Config) -> Result<Snapshot, CheckError> {
+    collect::collect_blocking(config)
+        .map_err(|e| CheckError::Collect(format!("cannot start the async runtime: {e}")))
+}
+
+fn snapshot_json(snapshot: &Snapshot) -> String {
+    serde_json::to_string_pretty(snapshot).expect("a snapshot always encodes")
+}
+
+/// One line per source on stderr: `nats: ok (12 ms)`, `postgres: unavailable: …`.
+pub fn source_summary(snapshot: &Snapshot) -> String {
+    let mut out = String::new();
+    let mut line = |name: &str, status: SourceStatus, ms: Option<u64>, error: Option<&str>| {
+        if status == SourceStatus::NotConfigured {
+            return;
+        }
+        let status = serde_json::to_value(status).expect("encodes");
+        let status = status.as_str().unwrap_or("?");
+        let ms = ms.map(|m| format!(" ({m} ms)")).unwrap_or_default();
+        let error = error.map(|e| format!(": {e}")).unwrap_or_default();
+        let _ = writeln!(out, "{name}: {status}{ms}{error}");
+    };
+    let s = snapshot;
+    line("nats", s.nats.status, s.nats.duration_ms, s.nats.error.as_deref());
+    line("postgres", s.postgres.status, s.postgres.duration_ms, s.postgres.error.as_deref());
+    line("kubernetes", s.kubernetes.status, s.kubernetes.duration_ms, s.kubernetes.error.as_deref());
+    line("http", s.http.status, s.http.duration_ms, s.http.error.as_deref());
+    line("metrics", s.metrics.status, s.metrics.duration_ms, s.metrics.error.as_deref());
+    if out.is_empty() {
+        out.push_str("no sources configured\n");
+    }
+    out
+}
+
+/// Writes `DIR/<taken_at>-<phase>.json` and returns its path.
+fn record_snapshot(dir: &Path, phase: &str, snapshot: &Snapshot) -> Result<PathBuf, CheckError> {
+    std::fs::create_dir_all(dir).map_err(|e| CheckError::Write {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let stamp = snapshot.taken_at.format("%Y%m%dT%H%M%S%.3fZ");
+    let path = dir.join(format!("{stamp}-{phase}.json"));
+    write_atomically(&path, snapshot_json(snapshot).as_bytes())?;
+    Ok(path)
+}
+
+/// Write to a temporary file beside `path`, then rename: a reader never sees half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckError> {
+    let err = |e: std::io::Error| CheckError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    tmp.write_all(b"\n").map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
 }
 
 fn load_config(args: &ConfigArgs) -> Result<Config, CheckError> {

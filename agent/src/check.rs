@@ -18,11 +18,12 @@ pub enum CheckError {
     UnknownPhase { phase: String, defined: String },
     #[error("{path}: {message}")]
     Snapshot { path: String, message: String },
-    /// Live collection is the collectors' work and is not built yet.
-    #[error(
-        "live collection is not available in this build; pass --snapshot FILE (a recorded snapshot)"
-    )]
-    LiveCollectionUnavailable,
+    /// The collectors could not run at all (not a source being down: that is a fact).
+    #[error("cannot collect: {0}")]
+    Collect(String),
+    /// A snapshot could not be written (`snapshot --output`, `check --record`).
+    #[error("{path}: cannot write: {message}")]
+    Write { path: String, message: String },
 }
 
 /// A recorded snapshot, or a recording: earlier snapshots then the current one.

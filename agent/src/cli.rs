@@ -51,8 +51,21 @@ pub enum Command {
         /// Evaluate a recorded snapshot (or recording) instead of collecting live.
         #[arg(long)]
         snapshot: Option<PathBuf>,
+        /// Keep the live snapshot this check used in DIR, for replay with --snapshot.
+        #[arg(long, value_name = "DIR", conflicts_with = "snapshot")]
+        record: Option<PathBuf>,
         #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
+    },
+    /// Collect every configured source once and write the snapshot (JSON).
+    /// Exit 0 even when a source is down (that is a fact in the snapshot);
+    /// 3 only when it cannot run (bad config, unwritable output).
+    Snapshot {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Write here (atomically) instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// List and inspect gates.
     Gates {

@@ -69,33 +69,129 @@ pub struct SourcesConfig {
     pub nats: Option<NatsSourceConfig>,
     pub postgres: Option<PostgresSourceConfig>,
     pub kubernetes: Option<KubernetesSourceConfig>,
+    /// Health probes: GET → status code and latency.
     #[serde(default)]
     pub http: Vec<HttpProbeConfig>,
+    /// Prometheus text-format scrapes.
+    #[serde(default)]
+    pub metrics: Vec<MetricsScrapeConfig>,
 }
+
+/// Default per-source timeout when the config sets none.
+pub const DEFAULT_SOURCE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsSourceConfig {
+    /// `nats://[user:password@]host:port`, or `nats://token@host:port`.
     pub url: SecretUrl,
-    /// Monitoring endpoint (`http://host:8222`) for cluster health.
+    /// Monitoring endpoint (`http://host:8222`) for `/healthz`, `/jsz`, `/varz`.
     pub monitor_url: Option<String>,
     pub timeout: Option<DurationValue>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub token: Option<Secret>,
+    /// An nkey seed (`SU…`); prefer `nkey_file` so the seed stays out of the config.
+    pub nkey: Option<Secret>,
+    /// A file holding an nkey seed.
+    pub nkey_file: Option<PathBuf>,
+    /// A `.creds` file (JWT + nkey seed).
+    pub creds_file: Option<PathBuf>,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// JetStream domain; the API prefix becomes `$JS.<domain>.API`.
+    pub domain: Option<String>,
+    /// Stream names to read (`*` matches any run of characters). Empty: all.
+    #[serde(default)]
+    pub streams: Vec<String>,
+}
+
+impl NatsSourceConfig {
+    /// A source with only a URL (what `NATS_URL` alone gives).
+    pub fn new(url: SecretUrl) -> Self {
+        NatsSourceConfig {
+            url,
+            monitor_url: None,
+            timeout: None,
+            user: None,
+            password: None,
+            token: None,
+            nkey: None,
+            nkey_file: None,
+            creds_file: None,
+            tls: TlsConfig::default(),
+            domain: None,
+            streams: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Refuse a plain-text connection.
+    #[serde(default)]
+    pub required: bool,
+    /// PEM CA bundle to trust (beyond the system roots).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresSourceConfig {
+    /// `postgresql://user:password@host:port/db`; the password is never shown.
     pub url: SecretUrl,
+    /// The whole source's budget (connect included).
+    pub timeout: Option<DurationValue>,
+    /// Named queries; each returns one scalar and runs READ ONLY.
+    #[serde(default)]
+    pub queries: Vec<NamedQueryConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedQueryConfig {
+    pub name: String,
+    /// One row, one column; numbers, booleans (1/0) and numeric text are read.
+    pub sql: String,
+    /// The statement timeout (default 2s).
     pub timeout: Option<DurationValue>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesSourceConfig {
+    /// A kubeconfig file; default: `KUBECONFIG`, `~/.kube/config`, or in-cluster.
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
-    pub namespace: Option<String>,
+    /// Namespaces to read; default: the context's namespace.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Label selector for Deployments (`app=normalize`); unset: none read.
+    pub deployments: Option<String>,
+    /// Label selector for Pods; unset: none read.
+    pub pods: Option<String>,
+    /// ConfigMaps to read by name, in every namespace read.
+    #[serde(default)]
+    pub config_maps: Vec<String>,
+    #[serde(default)]
+    pub log_patterns: Vec<LogPatternConfig>,
     pub timeout: Option<DurationValue>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogPatternConfig {
+    pub name: String,
+    /// Pods whose logs are read (label selector).
+    pub selector: String,
+    /// A regular expression (Rust `regex` syntax) matched against each line.
+    pub pattern: String,
+    /// How far back to read (`sinceSeconds`).
+    pub window: DurationValue,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +199,17 @@ pub struct KubernetesSourceConfig {
 pub struct HttpProbeConfig {
     pub name: String,
     pub url: SecretUrl,
+    pub timeout: Option<DurationValue>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsScrapeConfig {
+    pub name: String,
+    pub url: SecretUrl,
+    /// Metric families to keep (exact names); empty keeps all.
+    #[serde(default)]
+    pub families: Vec<String>,
     pub timeout: Option<DurationValue>,
 }
 
@@ -253,6 +360,28 @@ impl SecretUrl {
     }
 }
 
+/// A secret value (password, token, nkey seed); shown only as `***`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value, for authenticating only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
 impl fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}", self.redacted())
@@ -379,11 +508,7 @@ impl Config {
             match &mut self.sources.nats {
                 Some(nats) => nats.url = SecretUrl::new(url),
                 None => {
-                    self.sources.nats = Some(NatsSourceConfig {
-                        url: SecretUrl::new(url),
-                        monitor_url: None,
-                        timeout: None,
-                    })
+                    self.sources.nats = Some(NatsSourceConfig::new(SecretUrl::new(url)))
                 }
             }
         }
@@ -394,6 +519,7 @@ impl Config {
                     self.sources.postgres = Some(PostgresSourceConfig {
                         url: SecretUrl::new(url),
                         timeout: None,
+                        queries: Vec::new(),
                     })
                 }
             }
@@ -656,13 +782,159 @@ fn validate(config: &Config) -> Result<(), Invalid> {
             }
         }
     }
-    for (i, probe) in config.sources.http.iter().enumerate() {
-        if !is_kebab_id(&probe.name) {
+    validate_sources(&config.sources)
+}
+
+fn validate_sources(sources: &SourcesConfig) -> Result<(), Invalid> {
+    fn unique_kebab<'a>(
+        names: impl Iterator<Item = &'a str>,
+        field: &[&str],
+        what: &str,
+    ) -> Result<(), Invalid> {
+        let mut seen = Vec::new();
+        for (i, name) in names.enumerate() {
+            let f = || at(&[field, &[&i.to_string(), "name"]].concat());
+            if !is_kebab_id(name) {
+                return Err((f(), format!("{what} names must be kebab-case ([a-z0-9-])")));
+            }
+            if seen.contains(&name) {
+                return Err((f(), format!("{what} `{name}` is defined twice")));
+            }
+            seen.push(name);
+        }
+        Ok(())
+    }
+    let http_url = |url: &str, field: Vec<String>| -> Result<(), Invalid> {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            Ok(())
+        } else {
+            Err((field, "must be an http:// or https:// URL".into()))
+        }
+    };
+    let positive = |d: &Option<DurationValue>, field: Vec<String>| -> Result<(), Invalid> {
+        match d {
+            Some(d) if d.0.is_zero() => Err((field, "must be greater than 0s".into())),
+            _ => Ok(()),
+        }
+    };
+    if let Some(nats) = &sources.nats {
+        let url = nats.url.expose();
+        if !["nats://", "tls://", "ws://", "wss://"]
+            .iter()
+            .any(|p| url.starts_with(p))
+            && url.contains("://")
+        {
             return Err((
-                at(&["sources", "http", &i.to_string(), "name"]),
-                "probe names must be kebab-case".into(),
+                at(&["sources", "nats", "url"]),
+                "must be a nats://, tls://, ws:// or wss:// URL".into(),
             ));
         }
+        if let Some(m) = &nats.monitor_url {
+            http_url(m, at(&["sources", "nats", "monitor_url"]))?;
+        }
+        positive(&nats.timeout, at(&["sources", "nats", "timeout"]))?;
+        let methods = [
+            nats.token.is_some(),
+            nats.user.is_some() || nats.password.is_some(),
+            nats.nkey.is_some() || nats.nkey_file.is_some(),
+            nats.creds_file.is_some(),
+        ];
+        if methods.iter().filter(|m| **m).count() > 1 {
+            return Err((
+                at(&["sources", "nats"]),
+                "choose one authentication: `user`+`password`, `token`, `nkey`/`nkey_file` or `creds_file`".into(),
+            ));
+        }
+        if nats.user.is_some() != nats.password.is_some() {
+            return Err((
+                at(&["sources", "nats", if nats.user.is_some() { "password" } else { "user" }]),
+                "`user` and `password` go together".into(),
+            ));
+        }
+        if nats.nkey.is_some() && nats.nkey_file.is_some() {
+            return Err((
+                at(&["sources", "nats", "nkey_file"]),
+                "set either `nkey` or `nkey_file`, not both".into(),
+            ));
+        }
+        if nats.tls.cert_file.is_some() != nats.tls.key_file.is_some() {
+            return Err((
+                at(&["sources", "nats", "tls"]),
+                "`cert_file` and `key_file` go together".into(),
+            ));
+        }
+        for (i, pattern) in nats.streams.iter().enumerate() {
+            if pattern.is_empty() || pattern.contains(char::is_whitespace) {
+                return Err((
+                    at(&["sources", "nats", "streams", &i.to_string()]),
+                    "a stream name pattern must be non-empty without spaces".into(),
+                ));
+            }
+        }
+    }
+    if let Some(pg) = &sources.postgres {
+        let url = pg.url.expose();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err((
+                at(&["sources", "postgres", "url"]),
+                "must be a postgres:// or postgresql:// URL".into(),
+            ));
+        }
+        positive(&pg.timeout, at(&["sources", "postgres", "timeout"]))?;
+        unique_kebab(
+            pg.queries.iter().map(|q| q.name.as_str()),
+            &["sources", "postgres", "queries"],
+            "query",
+        )?;
+        for (i, q) in pg.queries.iter().enumerate() {
+            let f = |name: &str| at(&["sources", "postgres", "queries", &i.to_string(), name]);
+            if q.sql.trim().is_empty() {
+                return Err((f("sql"), "must not be empty".into()));
+            }
+            positive(&q.timeout, f("timeout"))?;
+        }
+    }
+    if let Some(kube) = &sources.kubernetes {
+        positive(&kube.timeout, at(&["sources", "kubernetes", "timeout"]))?;
+        unique_kebab(
+            kube.log_patterns.iter().map(|p| p.name.as_str()),
+            &["sources", "kubernetes", "log_patterns"],
+            "log pattern",
+        )?;
+        for (i, p) in kube.log_patterns.iter().enumerate() {
+            let f = |name: &str| {
+                at(&["sources", "kubernetes", "log_patterns", &i.to_string(), name])
+            };
+            if let Err(e) = regex::Regex::new(&p.pattern) {
+                let first = e.to_string();
+                let last = first.lines().last().unwrap_or("invalid").trim().to_owned();
+                return Err((f("pattern"), format!("not a valid regex: {last}")));
+            }
+            if p.window.0 < Duration::from_secs(1) {
+                return Err((f("window"), "must be at least 1s".into()));
+            }
+            if p.selector.trim().is_empty() {
+                return Err((f("selector"), "must not be empty".into()));
+            }
+        }
+    }
+    unique_kebab(
+        sources.http.iter().map(|p| p.name.as_str()),
+        &["sources", "http"],
+        "probe",
+    )?;
+    for (i, probe) in sources.http.iter().enumerate() {
+        http_url(probe.url.expose(), at(&["sources", "http", &i.to_string(), "url"]))?;
+        positive(&probe.timeout, at(&["sources", "http", &i.to_string(), "timeout"]))?;
+    }
+    unique_kebab(
+        sources.metrics.iter().map(|p| p.name.as_str()),
+        &["sources", "metrics"],
+        "scrape",
+    )?;
+    for (i, scrape) in sources.metrics.iter().enumerate() {
+        http_url(scrape.url.expose(), at(&["sources", "metrics", &i.to_string(), "url"]))?;
+        positive(&scrape.timeout, at(&["sources", "metrics", &i.to_string(), "timeout"]))?;
     }
     Ok(())
 }

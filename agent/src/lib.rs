@@ -7,6 +7,7 @@ pub mod app;
 pub mod builtin;
 pub mod check;
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod report;
 pub mod runtime;

@@ -22,13 +22,19 @@ fn example(rel: &str) -> String {
 
 /// Runs the binary with a private compile cache and no inherited overrides.
 fn gatekeeper(args: &[&str], cache: &Path) -> Output {
+    gatekeeper_env(args, cache, &[])
+}
+
+fn gatekeeper_env(args: &[&str], cache: &Path, env: &[(&str, &str)]) -> Output {
     Command::new(BIN)
         .args(args)
         .env("XDG_CACHE_HOME", cache)
         .env_remove("NATS_URL")
         .env_remove("DATABASE_URL")
+        .env_remove("KUBECONFIG")
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .output()
         .expect("run gatekeeper")
 }
@@ -266,9 +272,17 @@ fn could_not_evaluate_is_exit_3_with_a_clear_message() {
         stderr(&o)
     );
 
-    let live = gatekeeper(&["check", "phase-2", "-c", &example("gatekeeper.toml")], p);
-    assert_eq!(live.status.code(), Some(3));
-    assert!(stderr(&live).contains("live collection is not available in this build"));
+    // Live, with nothing listening on the configured NATS port: defer, never go.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("nats://127.0.0.1:{}", free.local_addr().unwrap().port());
+    drop(free);
+    let live = gatekeeper_env(
+        &["check", "phase-2", "-c", &example("gatekeeper.toml")],
+        p,
+        &[("NATS_URL", url.as_str())],
+    );
+    assert_eq!(live.status.code(), Some(2), "{}", stderr(&live));
+    assert!(stdout(&live).contains("nats source unavailable: cannot connect to"));
 }
 
 #[test]

@@ -188,6 +188,17 @@ pub struct NatsServer {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NatsCluster {
+    /// `/healthz`: true when the server answered 200 `ok`.
+    pub healthy: Option<bool>,
+    /// `/healthz?js-enabled-only=true`: JetStream is enabled on the server.
+    pub jetstream_enabled: Option<bool>,
+    /// Why a health check failed, as the server said it.
+    pub health_error: Option<String>,
+    /// Set when part of the monitoring endpoint could not be read.
+    pub error: Option<String>,
+    pub cluster_name: Option<String>,
+    pub cluster_size: Option<u64>,
+    /// `None` when no meta leader is known.
     pub meta_leader: Option<String>,
     pub nodes: Vec<NatsNode>,
     pub storage_used_bytes: Option<u64>,
@@ -349,6 +360,10 @@ pub struct NamedQuery {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KubernetesFacts {
+    /// Namespaces read.
+    pub namespaces: Vec<String>,
+    /// What could not be read (one line per failed request), for a partial source.
+    pub errors: Vec<String>,
     pub deployments: Vec<DeploymentFacts>,
     pub pods: Vec<PodFacts>,
     pub config_maps: Vec<ConfigMapFacts>,
@@ -362,7 +377,10 @@ pub struct DeploymentFacts {
     pub name: String,
     pub generation: Option<i64>,
     pub observed_generation: Option<i64>,
+    /// Desired replicas (`spec.replicas`).
     pub replicas: Option<i32>,
+    /// Replicas that exist, old and new (`status.replicas`).
+    pub status_replicas: Option<i32>,
     pub updated_replicas: Option<i32>,
     pub ready_replicas: Option<i32>,
     pub available_replicas: Option<i32>,
@@ -402,7 +420,10 @@ pub struct PodFacts {
 pub struct ConfigMapFacts {
     pub namespace: String,
     pub name: String,
+    /// False when the ConfigMap does not exist (a 404), as opposed to an error.
+    pub exists: Option<bool>,
     pub data: BTreeMap<String, String>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -411,6 +432,8 @@ pub struct LogPatternCount {
     /// The pattern's name from config.
     pub name: String,
     pub pattern: String,
+    /// The pod label selector whose pods' logs were read.
+    pub selector: String,
     pub window_ms: Option<u64>,
     pub matches: Option<u64>,
     pub pods_read: Option<u64>,
@@ -446,6 +469,8 @@ pub struct MetricsFacts {
 pub struct ScrapeTarget {
     pub name: String,
     pub url: String,
+    pub status_code: Option<u16>,
+    pub latency_ms: Option<f64>,
     pub error: Option<String>,
     pub families: Vec<MetricFamily>,
 }

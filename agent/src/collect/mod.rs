@@ -1,0 +1,205 @@
+//! Collectors: one per fact source, run concurrently into one [`Snapshot`].
+//!
+//! Each collector has its own timeout and never fails the whole collection:
+//! what it could not read becomes `unavailable` (nothing read) or `partial`
+//! (gaps marked where they are) in its section of the snapshot.
+
+mod http;
+mod kubernetes;
+mod nats;
+mod postgres;
+
+pub use http::{MetricsCollector, ProbeCollector};
+pub use kubernetes::{KubernetesCollector, rollout_status};
+pub use nats::NatsCollector;
+pub use postgres::PostgresCollector;
+
+use crate::config::{Config, DEFAULT_SOURCE_TIMEOUT, DurationValue};
+use gatekeeper_model::{Snapshot, Source, SourceStatus, Timestamp};
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::Instrument as _;
+
+/// Extra time past a collector's own deadline before its section is abandoned
+/// (a collector checks its deadline itself and returns what it has).
+const ABANDON_GRACE: Duration = Duration::from_millis(500);
+
+/// One fact source.
+pub trait Collector {
+    /// The snapshot section this collector fills.
+    type Facts: Send;
+    /// The source's name, as in the snapshot and in `tracing` spans (`collect.<name>`).
+    const NAME: &'static str;
+
+    /// This source's budget.
+    fn timeout(&self) -> Duration;
+
+    /// Reads the source, returning by `deadline` with what it has. `Err` means
+    /// nothing usable was read; gaps inside the facts are marked in the facts.
+    fn collect(&self, deadline: Instant) -> impl Future<Output = Result<Self::Facts, String>> + Send;
+
+    /// True when the facts have no gaps (status `ok`, else `partial`).
+    fn complete(facts: &Self::Facts) -> bool;
+}
+
+/// Runs one collector within its timeout and records status, time and duration.
+pub async fn run_collector<C: Collector + Sync>(collector: &C) -> Source<C::Facts> {
+    let started_at = chrono::Utc::now();
+    let start = Instant::now();
+    let deadline = start + collector.timeout();
+    let span = tracing::info_span!("collect", source = C::NAME);
+    let outcome = tokio::time::timeout_at(
+        deadline + ABANDON_GRACE,
+        collector.collect(deadline).instrument(span),
+    )
+    .await;
+    let duration_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut source = match outcome {
+        Ok(Ok(facts)) => {
+            let status = if C::complete(&facts) {
+                SourceStatus::Ok
+            } else {
+                SourceStatus::Partial
+            };
+            Source {
+                status,
+                facts: Some(facts),
+                ..Source::default()
+            }
+        }
+        Ok(Err(error)) => Source::unavailable(error),
+        Err(_) => Source::unavailable(format!(
+            "no answer within {} (the source's timeout)",
+            humanize(collector.timeout())
+        )),
+    };
+    match &source.error {
+        Some(e) => tracing::warn!(source = C::NAME, duration_ms, error = %e, "source unavailable"),
+        None => tracing::debug!(source = C::NAME, duration_ms, status = ?source.status, "collected"),
+    }
+    source.collected_at = Some(started_at);
+    source.duration_ms = Some(duration_ms);
+    source
+}
+
+/// Collects every configured source concurrently into one snapshot. Sources
+/// the config does not name stay `not-configured`; the ledger is not read here.
+pub async fn collect(config: &Config) -> Snapshot {
+    let taken_at: Timestamp = chrono::Utc::now();
+    let mut snapshot = Snapshot::empty(taken_at);
+    let sources = &config.sources;
+    let nats = async {
+        match &sources.nats {
+            Some(c) => Some(run_collector(&NatsCollector::new(c.clone(), &config.base_dir)).await),
+            None => None,
+        }
+    };
+    let postgres = async {
+        match &sources.postgres {
+            Some(c) => Some(run_collector(&PostgresCollector::new(c.clone())).await),
+            None => None,
+        }
+    };
+    let kubernetes = async {
+        match &sources.kubernetes {
+            Some(c) => {
+                Some(run_collector(&KubernetesCollector::new(c.clone(), &config.base_dir)).await)
+            }
+            None => None,
+        }
+    };
+    let http = async {
+        match sources.http.is_empty() {
+            false => Some(run_collector(&ProbeCollector::new(sources.http.clone())).await),
+            true => None,
+        }
+    };
+    let metrics = async {
+        match sources.metrics.is_empty() {
+            false => Some(run_collector(&MetricsCollector::new(sources.metrics.clone())).await),
+            true => None,
+        }
+    };
+    let (n, p, k, h, m) = tokio::join!(nats, postgres, kubernetes, http, metrics);
+    if let Some(n) = n {
+        snapshot.nats = n;
+    }
+    if let Some(p) = p {
+        snapshot.postgres = p;
+    }
+    if let Some(k) = k {
+        snapshot.kubernetes = k;
+    }
+    if let Some(h) = h {
+        snapshot.http = h;
+    }
+    if let Some(m) = m {
+        snapshot.metrics = m;
+    }
+    snapshot
+}
+
+/// Runs [`collect`] on a runtime of its own, for the synchronous CLI.
+pub fn collect_blocking(config: &Config) -> std::io::Result<Snapshot> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(collect(config)))
+}
+
+/// A source's timeout from config, or the default.
+fn timeout_or_default(value: Option<DurationValue>) -> Duration {
+    value.map_or(DEFAULT_SOURCE_TIMEOUT, |d| d.0)
+}
+
+/// Time left until `deadline`, or an error naming what was cut off.
+fn remaining(deadline: Instant, what: &str) -> Result<Duration, String> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{what}: not read, the source's timeout was reached"))
+}
+
+/// `1500ms` → `1.5s`, for messages.
+fn humanize(d: Duration) -> String {
+    if d.as_millis() % 1000 == 0 {
+        format!("{}s", d.as_secs())
+    } else if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// Installs rustls' ring provider once; every TLS client here uses it.
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means another provider is already installed, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn humanize_durations() {
+        assert_eq!(humanize(Duration::from_secs(5)), "5s");
+        assert_eq!(humanize(Duration::from_millis(250)), "250ms");
+        assert_eq!(humanize(Duration::from_millis(1500)), "1.5s");
+    }
+
+    #[tokio::test]
+    async fn remaining_errs_after_the_deadline() {
+        let past = Instant::now() - Duration::from_millis(1);
+        assert_eq!(
+            remaining(past, "stream S").unwrap_err(),
+            "stream S: not read, the source's timeout was reached"
+        );
+        assert!(remaining(Instant::now() + Duration::from_secs(5), "x").is_ok());
+    }
+}
