@@ -85,8 +85,9 @@ pub const DEFAULT_SOURCE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct NatsSourceConfig {
     /// `nats://[user:password@]host:port`, or `nats://token@host:port`.
     pub url: SecretUrl,
-    /// Monitoring endpoint (`http://host:8222`) for `/healthz`, `/jsz`, `/varz`.
-    pub monitor_url: Option<String>,
+    /// Monitoring endpoint(s) (`http://host:8222`) for `/healthz`, `/jsz`,
+    /// `/varz`: one URL or a list, best one per cluster node.
+    pub monitor_url: Option<OneOrMany>,
     pub timeout: Option<DurationValue>,
     pub user: Option<String>,
     pub password: Option<Secret>,
@@ -106,7 +107,29 @@ pub struct NatsSourceConfig {
     pub streams: Vec<String>,
 }
 
+/// A string or a list of strings.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
 impl NatsSourceConfig {
+    /// The monitoring endpoints, if any.
+    pub fn monitor_urls(&self) -> Vec<String> {
+        self.monitor_url.as_ref().map(OneOrMany::to_vec).unwrap_or_default()
+    }
+
     /// A source with only a URL (what `NATS_URL` alone gives).
     pub fn new(url: SecretUrl) -> Self {
         NatsSourceConfig {
@@ -829,8 +852,8 @@ fn validate_sources(sources: &SourcesConfig) -> Result<(), Invalid> {
                 "must be a nats://, tls://, ws:// or wss:// URL".into(),
             ));
         }
-        if let Some(m) = &nats.monitor_url {
-            http_url(m, at(&["sources", "nats", "monitor_url"]))?;
+        for m in nats.monitor_urls() {
+            http_url(&m, at(&["sources", "nats", "monitor_url"]))?;
         }
         positive(&nats.timeout, at(&["sources", "nats", "timeout"]))?;
         let methods = [

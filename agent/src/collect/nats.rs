@@ -221,79 +221,152 @@ impl NatsCollector {
         self.config.streams.is_empty() || self.config.streams.iter().any(|p| glob_match(p, name))
     }
 
-    async fn monitor(&self, base: &str, deadline: Instant) -> NatsCluster {
+    /// Reads every configured monitoring endpoint (one per node is best: only
+    /// the meta leader lists the other nodes) and merges what they say.
+    async fn monitor(&self, urls: &[String], deadline: Instant) -> NatsCluster {
         install_crypto_provider();
         let mut cluster = NatsCluster::default();
-        let timeout = match remaining(deadline, "monitoring endpoint") {
-            Ok(t) => t,
-            Err(e) => {
-                cluster.error = Some(e);
-                return cluster;
-            }
-        };
-        let client = match reqwest::Client::builder().timeout(timeout).build() {
+        let client = match remaining(deadline, "monitoring endpoint")
+            .and_then(|t| reqwest::Client::builder().timeout(t).build().map_err(|e| e.to_string()))
+        {
             Ok(c) => c,
             Err(e) => {
                 cluster.error = Some(format!("monitoring endpoint: {e}"));
                 return cluster;
             }
         };
-        let base = base.trim_end_matches('/');
-        let get = |path: &'static str| {
-            let client = client.clone();
-            let url = format!("{base}{path}");
-            async move {
-                let response = client.get(&url).send().await.map_err(|e| format!("{path}: {e}"))?;
-                let status = response.status().as_u16();
-                let body = response.text().await.map_err(|e| format!("{path}: {e}"))?;
-                Ok::<_, String>((status, body))
-            }
-        };
-        let (js_health, health, jsz, varz) = tokio::join!(
-            get("/healthz?js-enabled-only=true"),
-            get("/healthz"),
-            get("/jsz"),
-            get("/varz")
-        );
+        let nodes = futures::future::join_all(urls.iter().map(|u| monitor_node(&client, u))).await;
         let mut errors = Vec::new();
-        match js_health {
-            Ok((status, _)) => cluster.jetstream_enabled = Some(status == 200),
-            Err(e) => errors.push(e),
-        }
-        match health {
-            Ok((status, body)) => {
-                let parsed: Option<Healthz> = serde_json::from_str(&body).ok();
-                let ok = status == 200
-                    && parsed.as_ref().and_then(|h| h.status.as_deref()) == Some("ok");
-                cluster.healthy = Some(ok);
-                if !ok {
-                    cluster.health_error = Some(
-                        parsed
-                            .and_then(|h| h.error)
-                            .unwrap_or_else(|| format!("/healthz answered {status}")),
-                    );
+        let mut leader_view: Option<MetaCluster> = None;
+        let mut any_meta: Option<MetaCluster> = None;
+        let (mut healthy, mut js_enabled) = (Some(true), Some(true));
+        let mut sums = [Some(0u64); 4];
+        for node in nodes {
+            errors.extend(node.errors);
+            let and = |acc: &mut Option<bool>, v: Option<bool>| {
+                *acc = match (*acc, v) {
+                    (Some(a), Some(b)) => Some(a && b),
+                    _ => None,
+                }
+            };
+            and(&mut healthy, node.healthy);
+            and(&mut js_enabled, node.jetstream_enabled);
+            if let Some(e) = node.health_error {
+                cluster.health_error = Some(e);
+            }
+            let jsz = node.jsz;
+            let values = [
+                jsz.as_ref().and_then(|j| j.storage),
+                jsz.as_ref().and_then(|j| j.config.as_ref()?.max_storage).and_then(|v| u64::try_from(v).ok()),
+                jsz.as_ref().and_then(|j| j.memory),
+                jsz.as_ref().and_then(|j| j.config.as_ref()?.max_memory).and_then(|v| u64::try_from(v).ok()),
+            ];
+            for (sum, v) in sums.iter_mut().zip(values) {
+                *sum = match (*sum, v) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    _ => None,
+                };
+            }
+            if let Some(meta) = jsz.and_then(|j| j.meta_cluster) {
+                if meta.replicas.as_ref().is_some_and(|r| !r.is_empty()) {
+                    leader_view = Some(meta);
+                } else if any_meta.is_none() {
+                    any_meta = Some(meta);
                 }
             }
-            Err(e) => errors.push(e),
-        }
-        match jsz.and_then(|(status, body)| parse_monitor::<Jsz>("/jsz", status, &body)) {
-            Ok(jsz) => apply_jsz(&mut cluster, jsz),
-            Err(e) => errors.push(e),
-        }
-        match varz.and_then(|(status, body)| parse_monitor::<Varz>("/varz", status, &body)) {
-            Ok(varz) => {
-                cluster.cluster_name = cluster
-                    .cluster_name
-                    .take()
-                    .or(varz.cluster.and_then(|c| c.name).filter(|n| !n.is_empty()));
+            if cluster.cluster_name.is_none() {
+                cluster.cluster_name = node.cluster_name;
             }
-            Err(e) => errors.push(e),
+        }
+        cluster.healthy = healthy;
+        cluster.jetstream_enabled = js_enabled;
+        [
+            cluster.storage_used_bytes,
+            cluster.storage_limit_bytes,
+            cluster.memory_used_bytes,
+            cluster.memory_limit_bytes,
+        ] = sums;
+        if let Some(meta) = leader_view.or(any_meta) {
+            apply_meta(&mut cluster, meta);
         }
         if !errors.is_empty() {
             cluster.error = Some(errors.join("; "));
         }
         cluster
     }
+}
+
+/// What one node's monitoring endpoint said.
+struct NodeMonitor {
+    healthy: Option<bool>,
+    jetstream_enabled: Option<bool>,
+    health_error: Option<String>,
+    jsz: Option<Jsz>,
+    cluster_name: Option<String>,
+    errors: Vec<String>,
+}
+
+async fn monitor_node(client: &reqwest::Client, base: &str) -> NodeMonitor {
+    let base = base.trim_end_matches('/');
+    let get = |path: &'static str| {
+        let url = format!("{base}{path}");
+        async move {
+            let response = client
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| format!("{url}: {}", e.without_url()))?;
+            let status = response.status().as_u16();
+            let body = response
+                .text()
+                .await
+                .map_err(|e| format!("{url}: {}", e.without_url()))?;
+            Ok::<_, String>((status, body))
+        }
+    };
+    let (js_health, health, jsz, varz) = tokio::join!(
+        get("/healthz?js-enabled-only=true"),
+        get("/healthz"),
+        get("/jsz"),
+        get("/varz")
+    );
+    let mut node = NodeMonitor {
+        healthy: None,
+        jetstream_enabled: None,
+        health_error: None,
+        jsz: None,
+        cluster_name: None,
+        errors: Vec::new(),
+    };
+    match js_health {
+        Ok((status, _)) => node.jetstream_enabled = Some(status == 200),
+        Err(e) => node.errors.push(e),
+    }
+    match health {
+        Ok((status, body)) => {
+            let parsed: Option<Healthz> = serde_json::from_str(&body).ok();
+            let ok = status == 200 && parsed.as_ref().and_then(|h| h.status.as_deref()) == Some("ok");
+            node.healthy = Some(ok);
+            if !ok {
+                node.health_error = Some(format!(
+                    "{base}: {}",
+                    parsed
+                        .and_then(|h| h.error)
+                        .unwrap_or_else(|| format!("/healthz answered {status}"))
+                ));
+            }
+        }
+        Err(e) => node.errors.push(e),
+    }
+    match jsz.and_then(|(status, body)| parse_monitor::<Jsz>(&format!("{base}/jsz"), status, &body)) {
+        Ok(jsz) => node.jsz = Some(jsz),
+        Err(e) => node.errors.push(e),
+    }
+    match varz.and_then(|(status, body)| parse_monitor::<Varz>(&format!("{base}/varz"), status, &body)) {
+        Ok(varz) => node.cluster_name = varz.cluster.and_then(|c| c.name).filter(|n| !n.is_empty()),
+        Err(e) => node.errors.push(e),
+    }
+    node
 }
 
 impl Collector for NatsCollector {
@@ -306,9 +379,10 @@ impl Collector for NatsCollector {
 
     async fn collect(&self, deadline: Instant) -> Result<NatsFacts, String> {
         let monitor = async {
-            match &self.config.monitor_url {
-                Some(url) => Some(self.monitor(url, deadline).await),
-                None => None,
+            let urls = self.config.monitor_urls();
+            match urls.is_empty() {
+                false => Some(self.monitor(&urls, deadline).await),
+                true => None,
             }
         };
         let jetstream = async {
@@ -457,19 +531,17 @@ fn parse_monitor<T: DeserializeOwned>(path: &str, status: u16, body: &str) -> Re
     serde_json::from_str(body).map_err(|e| format!("{path}: unreadable answer: {e}"))
 }
 
-fn apply_jsz(cluster: &mut NatsCluster, jsz: Jsz) {
-    cluster.storage_used_bytes = jsz.storage;
-    cluster.memory_used_bytes = jsz.memory;
-    if let Some(config) = jsz.config {
-        cluster.storage_limit_bytes = config.max_storage.and_then(|v| u64::try_from(v).ok());
-        cluster.memory_limit_bytes = config.max_memory.and_then(|v| u64::try_from(v).ok());
+fn apply_meta(cluster: &mut NatsCluster, meta: MetaCluster) {
+    if let Some(name) = meta.name.filter(|n| !n.is_empty()) {
+        cluster.cluster_name = Some(name);
     }
-    let Some(meta) = jsz.meta_cluster else {
-        return;
-    };
-    cluster.cluster_name = meta.name.filter(|n| !n.is_empty());
     cluster.cluster_size = meta.cluster_size;
     cluster.meta_leader = meta.leader.filter(|l| !l.is_empty());
+    // Only the meta leader lists its peers; without that list the nodes are
+    // unknown, not "just the leader".
+    let Some(replicas) = meta.replicas.filter(|r| !r.is_empty()) else {
+        return;
+    };
     if let Some(leader) = &cluster.meta_leader {
         cluster.nodes.push(NatsNode {
             name: leader.clone(),
@@ -479,7 +551,7 @@ fn apply_jsz(cluster: &mut NatsCluster, jsz: Jsz) {
             active_ms: Some(0),
         });
     }
-    for peer in meta.replicas.unwrap_or_default() {
+    for peer in replicas {
         if cluster.meta_leader.as_deref() == peer.name.as_deref() {
             continue;
         }
