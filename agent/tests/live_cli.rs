@@ -1,0 +1,112 @@
+//! End-to-end with live collection: the built binary against a real
+//! nats-server holding the seeds' streams.
+
+use gatekeeper_testsupport::{NatsServer, NatsVersion, js_request};
+use serde_json::json;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatekeeper");
+
+fn example_config() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/athlete-ally/gatekeeper.toml")
+        .display()
+        .to_string()
+}
+
+fn gatekeeper(args: &[&str], cache: &Path, nats_url: &str) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .env("NATS_URL", nats_url)
+        .env_remove("DATABASE_URL")
+        .env_remove("KUBECONFIG")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run gatekeeper")
+}
+
+/// The three streams of the seeds' target topology (seed 001/003).
+async fn create_target_streams(url: &str) {
+    let c = async_nats::connect(url).await.unwrap();
+    let day_ns: u64 = 86_400_000_000_000;
+    for (name, subjects, days) in [
+        ("AA_DLQ", vec!["dlq.>"], 14),
+        ("AA_VENDOR_HOT", vec!["vendor.>"], 2),
+        ("AA_CORE_HOT", vec!["athlete-ally.>", "sleep.*"], 2),
+    ] {
+        js_request(
+            &c,
+            &format!("$JS.API.STREAM.CREATE.{name}"),
+            json!({"name": name, "subjects": subjects, "storage": "file", "num_replicas": 1,
+                   "max_age": days * day_ns}),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn check_collects_live_records_and_replays() {
+    for version in NatsVersion::ALL {
+        let server = NatsServer::start(version);
+        create_target_streams(&server.url()).await;
+        let cache = tempfile::tempdir().unwrap();
+        let record = tempfile::tempdir().unwrap();
+        let config = example_config();
+        let record_dir = record.path().join("snapshots");
+        let live = gatekeeper(
+            &["check", "phase-2", "-c", &config, "--record", record_dir.to_str().unwrap(), "-o", "json"],
+            cache.path(),
+            &server.url(),
+        );
+        let stdout = String::from_utf8_lossy(&live.stdout).to_string();
+        assert_eq!(live.status.code(), Some(0), "{version:?}: {stdout}\n{}", String::from_utf8_lossy(&live.stderr));
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["verdict"], "go");
+
+        // The recorded snapshot replays to the same report.
+        let recorded: Vec<_> = std::fs::read_dir(&record_dir).unwrap().flatten().collect();
+        assert_eq!(recorded.len(), 1);
+        let path = recorded[0].path();
+        assert!(path.file_name().unwrap().to_str().unwrap().ends_with("-phase-2.json"));
+        let replay = gatekeeper(
+            &["check", "phase-2", "-c", &config, "--snapshot", path.to_str().unwrap(), "-o", "json"],
+            cache.path(),
+            "nats://127.0.0.1:1",
+        );
+        assert_eq!(replay.status.code(), Some(0));
+        assert_eq!(String::from_utf8_lossy(&replay.stdout), stdout, "replay differs from the live check");
+
+        // `snapshot --output` writes what `check --snapshot` reads.
+        let out = record.path().join("snap.json");
+        let snap = gatekeeper(&["snapshot", "-c", &config, "-o", out.to_str().unwrap()], cache.path(), &server.url());
+        assert_eq!(snap.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&snap.stderr).contains("nats: ok ("));
+        let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(value["nats"]["status"], "ok");
+        assert_eq!(value["nats"]["facts"]["streams"].as_array().unwrap().len(), 3);
+    }
+}
+
+#[test]
+fn snapshot_exits_0_when_a_source_is_down_and_3_on_a_bad_config() {
+    let cache = tempfile::tempdir().unwrap();
+    let port = gatekeeper_testsupport::free_port();
+    let url = format!("nats://app:hunter2@127.0.0.1:{port}");
+    let down = gatekeeper(&["snapshot", "-c", &example_config()], cache.path(), &url);
+    assert_eq!(down.status.code(), Some(0));
+    let value: serde_json::Value = serde_json::from_slice(&down.stdout).unwrap();
+    assert_eq!(value["nats"]["status"], "unavailable");
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert!(stderr.contains("nats: unavailable"), "{stderr}");
+    assert!(!stderr.contains("hunter2") && !String::from_utf8_lossy(&down.stdout).contains("hunter2"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[sources.postgres]\nurl = \"mysql://x\"\n").unwrap();
+    let o = gatekeeper(&["snapshot", "-c", bad.to_str().unwrap()], cache.path(), &url);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("sources.postgres.url: must be a postgres:// or postgresql:// URL"));
+}
