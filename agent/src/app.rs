@@ -6,13 +6,13 @@ use crate::cli::{
 };
 use crate::collect;
 use crate::config::{Config, ConfigError, ProcessEnv};
-use gatekeeper_model::{Snapshot, SourceStatus};
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
 use crate::report;
 use gatekeeper_model::Decision;
+use gatekeeper_model::{Snapshot, SourceStatus};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 /// Runs a parsed command line; `Err` means "could not evaluate" (exit 3).
 pub fn run(cli: Cli) -> Result<u8, CheckError> {
@@ -133,11 +133,36 @@ pub fn source_summary(snapshot: &Snapshot) -> String {
         let _ = writeln!(out, "{name}: {status}{ms}{error}");
     };
     let s = snapshot;
-    line("nats", s.nats.status, s.nats.duration_ms, s.nats.error.as_deref());
-    line("postgres", s.postgres.status, s.postgres.duration_ms, s.postgres.error.as_deref());
-    line("kubernetes", s.kubernetes.status, s.kubernetes.duration_ms, s.kubernetes.error.as_deref());
-    line("http", s.http.status, s.http.duration_ms, s.http.error.as_deref());
-    line("metrics", s.metrics.status, s.metrics.duration_ms, s.metrics.error.as_deref());
+    line(
+        "nats",
+        s.nats.status,
+        s.nats.duration_ms,
+        s.nats.error.as_deref(),
+    );
+    line(
+        "postgres",
+        s.postgres.status,
+        s.postgres.duration_ms,
+        s.postgres.error.as_deref(),
+    );
+    line(
+        "kubernetes",
+        s.kubernetes.status,
+        s.kubernetes.duration_ms,
+        s.kubernetes.error.as_deref(),
+    );
+    line(
+        "http",
+        s.http.status,
+        s.http.duration_ms,
+        s.http.error.as_deref(),
+    );
+    line(
+        "metrics",
+        s.metrics.status,
+        s.metrics.duration_ms,
+        s.metrics.error.as_deref(),
+    );
     if out.is_empty() {
         out.push_str("no sources configured\n");
     }

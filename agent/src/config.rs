@@ -127,7 +127,10 @@ impl OneOrMany {
 impl NatsSourceConfig {
     /// The monitoring endpoints, if any.
     pub fn monitor_urls(&self) -> Vec<String> {
-        self.monitor_url.as_ref().map(OneOrMany::to_vec).unwrap_or_default()
+        self.monitor_url
+            .as_ref()
+            .map(OneOrMany::to_vec)
+            .unwrap_or_default()
     }
 
     /// A source with only a URL (what `NATS_URL` alone gives).
@@ -530,9 +533,7 @@ impl Config {
         if let Some(url) = env.var("NATS_URL") {
             match &mut self.sources.nats {
                 Some(nats) => nats.url = SecretUrl::new(url),
-                None => {
-                    self.sources.nats = Some(NatsSourceConfig::new(SecretUrl::new(url)))
-                }
+                None => self.sources.nats = Some(NatsSourceConfig::new(SecretUrl::new(url))),
             }
         }
         if let Some(url) = env.var("DATABASE_URL") {
@@ -870,7 +871,15 @@ fn validate_sources(sources: &SourcesConfig) -> Result<(), Invalid> {
         }
         if nats.user.is_some() != nats.password.is_some() {
             return Err((
-                at(&["sources", "nats", if nats.user.is_some() { "password" } else { "user" }]),
+                at(&[
+                    "sources",
+                    "nats",
+                    if nats.user.is_some() {
+                        "password"
+                    } else {
+                        "user"
+                    },
+                ]),
                 "`user` and `password` go together".into(),
             ));
         }
@@ -926,7 +935,13 @@ fn validate_sources(sources: &SourcesConfig) -> Result<(), Invalid> {
         )?;
         for (i, p) in kube.log_patterns.iter().enumerate() {
             let f = |name: &str| {
-                at(&["sources", "kubernetes", "log_patterns", &i.to_string(), name])
+                at(&[
+                    "sources",
+                    "kubernetes",
+                    "log_patterns",
+                    &i.to_string(),
+                    name,
+                ])
             };
             if let Err(e) = regex::Regex::new(&p.pattern) {
                 let first = e.to_string();
@@ -947,8 +962,14 @@ fn validate_sources(sources: &SourcesConfig) -> Result<(), Invalid> {
         "probe",
     )?;
     for (i, probe) in sources.http.iter().enumerate() {
-        http_url(probe.url.expose(), at(&["sources", "http", &i.to_string(), "url"]))?;
-        positive(&probe.timeout, at(&["sources", "http", &i.to_string(), "timeout"]))?;
+        http_url(
+            probe.url.expose(),
+            at(&["sources", "http", &i.to_string(), "url"]),
+        )?;
+        positive(
+            &probe.timeout,
+            at(&["sources", "http", &i.to_string(), "timeout"]),
+        )?;
     }
     unique_kebab(
         sources.metrics.iter().map(|p| p.name.as_str()),
@@ -956,8 +977,14 @@ fn validate_sources(sources: &SourcesConfig) -> Result<(), Invalid> {
         "scrape",
     )?;
     for (i, scrape) in sources.metrics.iter().enumerate() {
-        http_url(scrape.url.expose(), at(&["sources", "metrics", &i.to_string(), "url"]))?;
-        positive(&scrape.timeout, at(&["sources", "metrics", &i.to_string(), "timeout"]))?;
+        http_url(
+            scrape.url.expose(),
+            at(&["sources", "metrics", &i.to_string(), "url"]),
+        )?;
+        positive(
+            &scrape.timeout,
+            at(&["sources", "metrics", &i.to_string(), "timeout"]),
+        )?;
     }
     Ok(())
 }

@@ -34,20 +34,44 @@ async fn probes_report_status_latency_and_failures() {
         probe("ingest", http.url("/health")),
         probe("broken", http.url("/broken")),
         probe("slow", http.url("/slow")),
-        probe("closed", format!("http://user:pa55word@127.0.0.1:{closed}/health")),
+        probe(
+            "closed",
+            format!("http://user:pa55word@127.0.0.1:{closed}/health"),
+        ),
     ]))
     .await;
     // Two probes got no answer: partial, each gap named.
     assert_eq!(src.status, SourceStatus::Partial);
     let facts = src.facts.unwrap();
-    let p = |name: &str| facts.probes.iter().find(|p| p.name == name).unwrap().clone();
-    assert_eq!((p("ingest").status_code, p("ingest").error), (Some(200), None));
+    let p = |name: &str| {
+        facts
+            .probes
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        (p("ingest").status_code, p("ingest").error),
+        (Some(200), None)
+    );
     assert!(p("ingest").latency_ms.unwrap() < 500.0);
-    assert_eq!(p("broken").status_code, Some(503), "a 503 is an answer, a fact");
+    assert_eq!(
+        p("broken").status_code,
+        Some(503),
+        "a 503 is an answer, a fact"
+    );
     assert_eq!(p("slow").status_code, None);
     assert!(p("slow").error.unwrap().starts_with("timed out"));
     let closed = p("closed");
-    assert!(closed.error.as_deref().unwrap().starts_with("cannot connect"), "{closed:?}");
+    assert!(
+        closed
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("cannot connect"),
+        "{closed:?}"
+    );
     assert!(closed.url.contains("user:***@"), "{}", closed.url);
     assert!(!serde_json::to_string(&facts).unwrap().contains("pa55word"));
 }
@@ -64,7 +88,11 @@ async fn scrapes_keep_configured_families_with_labels() {
         timeout: ms(1000),
     };
     let src = run_collector(&MetricsCollector::new(vec![
-        scrape("normalize", "/metrics", &["normalize_hrv_messages_total", "normalize_not_exported_yet"]),
+        scrape(
+            "normalize",
+            "/metrics",
+            &["normalize_hrv_messages_total", "normalize_not_exported_yet"],
+        ),
         scrape("broken", "/error", &[]),
     ]))
     .await;
@@ -74,10 +102,17 @@ async fn scrapes_keep_configured_families_with_labels() {
     assert_eq!(target.error, None);
     assert_eq!(target.status_code, Some(200));
     let names: Vec<&str> = target.families.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["normalize_hrv_messages_total", "normalize_not_exported_yet"]);
+    assert_eq!(
+        names,
+        ["normalize_hrv_messages_total", "normalize_not_exported_yet"]
+    );
     let counter = &target.families[0];
     assert_eq!(counter.kind, "counter");
-    let dlq = counter.samples.iter().find(|s| s.labels["result"] == "dlq").unwrap();
+    let dlq = counter
+        .samples
+        .iter()
+        .find(|s| s.labels["result"] == "dlq")
+        .unwrap();
     assert_eq!(dlq.value, Some(2.0));
     assert_eq!(dlq.labels["durable"], "normalize-hrv-durable");
     assert_eq!(target.families[1].kind, "absent");

@@ -40,10 +40,13 @@ fn seed(kube: &FakeKube) {
                                "message": "ReplicaSet \"insights-engine-5d\" has timed out progressing."}]}),
     ));
     // Another team's deployment: not selected.
-    kube.add_deployment(serde_json::from_value(json!({
-        "metadata": {"name": "other", "namespace": "athlete-ally", "labels": {"team": "other"}},
-        "spec": {"selector": {}, "template": {}}
-    })).unwrap());
+    kube.add_deployment(
+        serde_json::from_value(json!({
+            "metadata": {"name": "other", "namespace": "athlete-ally", "labels": {"team": "other"}},
+            "spec": {"selector": {}, "template": {}}
+        }))
+        .unwrap(),
+    );
     let pod = |name: &str, status: serde_json::Value| {
         serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Pod",
@@ -66,17 +69,25 @@ fn seed(kube: &FakeKube) {
                "containerStatuses": [{"name": "normalize", "image": "i", "imageID": "", "ready": true, "restartCount": 0,
                   "state": {"running": {}}}]}),
     ));
-    kube.add_config_map(serde_json::from_value(json!({
-        "metadata": {"name": "normalize-config", "namespace": "athlete-ally"},
-        "data": {"EVENT_STREAM_MODE": "multi", "FEATURE_ATHLETE_ALLY_NORMALIZE_HRV": "true"}
-    })).unwrap());
+    kube.add_config_map(
+        serde_json::from_value(json!({
+            "metadata": {"name": "normalize-config", "namespace": "athlete-ally"},
+            "data": {"EVENT_STREAM_MODE": "multi", "FEATURE_ATHLETE_ALLY_NORMALIZE_HRV": "true"}
+        }))
+        .unwrap(),
+    );
     kube.set_log(
         "athlete-ally",
         "normalize-service-7f9-abc",
         "normalize",
         "starting\nTrying next candidate AA_CORE_HOT\nTrying next candidate ATHLETE_ALLY_EVENTS\nFailed to find HRV consumer on any available stream\n",
     );
-    kube.set_log("athlete-ally", "normalize-service-7f9-def", "normalize", "ok\nTrying next candidate AA_CORE_HOT\n");
+    kube.set_log(
+        "athlete-ally",
+        "normalize-service-7f9-def",
+        "normalize",
+        "ok\nTrying next candidate AA_CORE_HOT\n",
+    );
 }
 
 fn config(kubeconfig: &Path) -> KubernetesSourceConfig {
@@ -119,21 +130,50 @@ async fn deployments_pods_configmaps_and_log_patterns() {
     let src = collect(config(&kubeconfig)).await;
     assert_eq!(src.status, SourceStatus::Ok, "{:?}", src.error);
     let facts = src.facts.unwrap();
-    assert_eq!(facts.namespaces, vec!["athlete-ally"], "the context's namespace");
+    assert_eq!(
+        facts.namespaces,
+        vec!["athlete-ally"],
+        "the context's namespace"
+    );
 
     let d = |name: &str| facts.deployments.iter().find(|d| d.name == name).unwrap();
-    assert_eq!(facts.deployments.len(), 3, "selector applied, both pages read");
+    assert_eq!(
+        facts.deployments.len(),
+        3,
+        "selector applied, both pages read"
+    );
     assert_eq!(d("ingest-service").rollout.as_deref(), Some("complete"));
-    assert_eq!(d("normalize-service").rollout.as_deref(), Some("progressing"));
+    assert_eq!(
+        d("normalize-service").rollout.as_deref(),
+        Some("progressing")
+    );
     assert_eq!(
         d("normalize-service").rollout_message.as_deref(),
-        Some("Waiting for deployment \"normalize-service\" rollout to finish: 1 out of 3 new replicas have been updated...")
+        Some(
+            "Waiting for deployment \"normalize-service\" rollout to finish: 1 out of 3 new replicas have been updated..."
+        )
     );
     assert_eq!(d("insights-engine").rollout.as_deref(), Some("failed"));
     let n = d("normalize-service");
     assert_eq!(
-        (n.generation, n.observed_generation, n.replicas, n.status_replicas, n.updated_replicas, n.ready_replicas, n.available_replicas),
-        (Some(7), Some(7), Some(3), Some(4), Some(1), Some(3), Some(3))
+        (
+            n.generation,
+            n.observed_generation,
+            n.replicas,
+            n.status_replicas,
+            n.updated_replicas,
+            n.ready_replicas,
+            n.available_replicas
+        ),
+        (
+            Some(7),
+            Some(7),
+            Some(3),
+            Some(4),
+            Some(1),
+            Some(3),
+            Some(3)
+        )
     );
     assert_eq!(n.conditions[0].reason.as_deref(), Some("ReplicaSetUpdated"));
 
@@ -145,21 +185,45 @@ async fn deployments_pods_configmaps_and_log_patterns() {
     assert_eq!(crashing.last_termination_reasons, vec!["Error"]);
 
     let cm = &facts.config_maps[0];
-    assert_eq!((cm.exists, cm.data.get("EVENT_STREAM_MODE").map(String::as_str)), (Some(true), Some("multi")));
-    assert_eq!((facts.config_maps[1].exists, facts.config_maps[1].error.as_deref()), (Some(false), None));
+    assert_eq!(
+        (
+            cm.exists,
+            cm.data.get("EVENT_STREAM_MODE").map(String::as_str)
+        ),
+        (Some(true), Some("multi"))
+    );
+    assert_eq!(
+        (
+            facts.config_maps[1].exists,
+            facts.config_maps[1].error.as_deref()
+        ),
+        (Some(false), None)
+    );
 
     let p = |name: &str| facts.log_patterns.iter().find(|p| p.name == name).unwrap();
-    assert_eq!((p("next-candidate").matches, p("next-candidate").pods_read), (Some(3), Some(2)));
+    assert_eq!(
+        (p("next-candidate").matches, p("next-candidate").pods_read),
+        (Some(3), Some(2))
+    );
     assert_eq!(p("no-consumer").matches, Some(1));
     assert_eq!(p("no-consumer").window_ms, Some(300_000));
 
     // The requests were the real REST paths, with selector and window.
     let requests = kube.requests();
-    assert!(requests.iter().any(|r| r.starts_with("/apis/apps/v1/namespaces/athlete-ally/deployments?")
-        && r.contains("labelSelector=app.kubernetes.io%2Fpart-of%3Dathlete-ally")
-        && r.contains("continue=2")), "{requests:#?}");
-    assert!(requests.iter().any(|r| r.starts_with("/api/v1/namespaces/athlete-ally/pods/normalize-service-7f9-abc/log?")
-        && r.contains("sinceSeconds=300") && r.contains("container=normalize")), "{requests:#?}");
+    assert!(
+        requests.iter().any(|r| r
+            .starts_with("/apis/apps/v1/namespaces/athlete-ally/deployments?")
+            && r.contains("labelSelector=app.kubernetes.io%2Fpart-of%3Dathlete-ally")
+            && r.contains("continue=2")),
+        "{requests:#?}"
+    );
+    assert!(
+        requests.iter().any(|r| r
+            .starts_with("/api/v1/namespaces/athlete-ally/pods/normalize-service-7f9-abc/log?")
+            && r.contains("sinceSeconds=300")
+            && r.contains("container=normalize")),
+        "{requests:#?}"
+    );
 }
 
 #[tokio::test]
@@ -170,7 +234,10 @@ async fn server_errors_and_timeouts_are_marked_not_dropped() {
     let kubeconfig = kube.kubeconfig(dir.path(), "athlete-ally");
 
     // 500 on deployments: the rest is read, the gap is named.
-    kube.fault(Fault::Status { path_contains: "/deployments".into(), code: 500 });
+    kube.fault(Fault::Status {
+        path_contains: "/deployments".into(),
+        code: 500,
+    });
     let src = collect(config(&kubeconfig)).await;
     assert_eq!(src.status, SourceStatus::Partial);
     let facts = src.facts.unwrap();
@@ -181,7 +248,10 @@ async fn server_errors_and_timeouts_are_marked_not_dropped() {
 
     // A slow log endpoint: the pattern count is unknown for that pod, named.
     kube.clear_faults();
-    kube.fault(Fault::Delay { path_contains: "abc/log".into(), delay: Duration::from_secs(10) });
+    kube.fault(Fault::Delay {
+        path_contains: "abc/log".into(),
+        delay: Duration::from_secs(10),
+    });
     let mut c = config(&kubeconfig);
     c.timeout = Some(DurationValue(Duration::from_millis(1500)));
     let src = collect(c).await;
@@ -189,12 +259,21 @@ async fn server_errors_and_timeouts_are_marked_not_dropped() {
     let facts = src.facts.unwrap();
     assert_eq!(facts.deployments.len(), 3);
     let p = &facts.log_patterns[0];
-    assert!(p.error.as_deref().unwrap().contains("athlete-ally/normalize-service-7f9-abc/normalize"), "{p:?}");
+    assert!(
+        p.error
+            .as_deref()
+            .unwrap()
+            .contains("athlete-ally/normalize-service-7f9-abc/normalize"),
+        "{p:?}"
+    );
     assert!(p.pods_read.unwrap() < 2);
 
     // Everything failing: unavailable, with the reason.
     kube.clear_faults();
-    kube.fault(Fault::Status { path_contains: "/".into(), code: 500 });
+    kube.fault(Fault::Status {
+        path_contains: "/".into(),
+        code: 500,
+    });
     let src = collect(config(&kubeconfig)).await;
     assert_eq!(src.status, SourceStatus::Unavailable);
     let error = src.error.unwrap();
@@ -202,7 +281,10 @@ async fn server_errors_and_timeouts_are_marked_not_dropped() {
 
     // 503 is retried by kube's client until the source's timeout: then unavailable.
     kube.clear_faults();
-    kube.fault(Fault::Status { path_contains: "/".into(), code: 503 });
+    kube.fault(Fault::Status {
+        path_contains: "/".into(),
+        code: 503,
+    });
     let mut c = config(&kubeconfig);
     c.timeout = Some(DurationValue(Duration::from_millis(800)));
     let src = collect(c).await;

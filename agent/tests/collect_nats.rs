@@ -66,7 +66,13 @@ async fn single_node_facts_on_both_versions() {
         let authed = format!("nats://app:hunter2@127.0.0.1:{}", server.port);
         let c = client_with_password(&server.url(), "app", "hunter2").await;
         create_stream(&c, "AA_CORE_HOT", &["athlete-ally.>", "sleep.*"], 1).await;
-        create_consumer(&c, "AA_CORE_HOT", "normalize-hrv-durable", "athlete-ally.hrv.raw-received").await;
+        create_consumer(
+            &c,
+            "AA_CORE_HOT",
+            "normalize-hrv-durable",
+            "athlete-ally.hrv.raw-received",
+        )
+        .await;
         for i in 0..5 {
             js_request(&c, "athlete-ally.hrv.raw-received", json!({"i": i})).await;
         }
@@ -99,18 +105,29 @@ async fn single_node_facts_on_both_versions() {
         assert_eq!(state.num_subjects, Some(2));
         assert!(state.first_ts.is_some() && state.last_ts >= state.first_ts);
         assert!(s.consumers_complete);
-        let consumer = s.consumer("normalize-hrv-durable").expect("consumer listed");
+        let consumer = s
+            .consumer("normalize-hrv-durable")
+            .expect("consumer listed");
         let cc = consumer.config.as_ref().unwrap();
         assert_eq!(cc.durable_name.as_deref(), Some("normalize-hrv-durable"));
         assert_eq!(cc.filter_subjects, vec!["athlete-ally.hrv.raw-received"]);
         assert_eq!(cc.ack_policy.as_deref(), Some("explicit"));
         assert_eq!(cc.deliver_policy.as_deref(), Some("all"));
-        assert_eq!((cc.max_deliver, cc.ack_wait_ms, cc.max_ack_pending), (Some(5), Some(30_000), Some(100)));
+        assert_eq!(
+            (cc.max_deliver, cc.ack_wait_ms, cc.max_ack_pending),
+            (Some(5), Some(30_000), Some(100))
+        );
         let cs = consumer.state.as_ref().unwrap();
         assert_eq!(cs.num_pending, Some(5));
-        assert_eq!((cs.num_ack_pending, cs.num_redelivered, cs.num_waiting), (Some(0), Some(0), Some(0)));
+        assert_eq!(
+            (cs.num_ack_pending, cs.num_redelivered, cs.num_waiting),
+            (Some(0), Some(0), Some(0))
+        );
         let delivered = cs.delivered.as_ref().unwrap();
-        assert_eq!((delivered.consumer_seq, delivered.stream_seq), (Some(0), Some(0)));
+        assert_eq!(
+            (delivered.consumer_seq, delivered.stream_seq),
+            (Some(0), Some(0))
+        );
         // Monitoring endpoint.
         let cluster = facts.cluster.as_ref().unwrap();
         assert_eq!(cluster.error, None, "{version:?}");
@@ -188,7 +205,10 @@ async fn down_server_wrong_password_and_no_jetstream_are_unavailable() {
         .await;
         assert_eq!(src.status, SourceStatus::Unavailable);
         let error = src.error.unwrap();
-        assert!(error.starts_with("cannot connect to nats://app:***@127.0.0.1:"), "{error}");
+        assert!(
+            error.starts_with("cannot connect to nats://app:***@127.0.0.1:"),
+            "{error}"
+        );
         assert!(!error.contains("right-password"));
 
         let plain = NatsServer::start_with(
@@ -218,7 +238,11 @@ async fn token_auth() {
     let src = collect(config).await;
     assert_eq!(src.status, SourceStatus::Ok, "{:?}", src.error);
     // The same token in the URL works too.
-    let src = collect(source(&format!("nats://s3cret-token@127.0.0.1:{}", server.port), None)).await;
+    let src = collect(source(
+        &format!("nats://s3cret-token@127.0.0.1:{}", server.port),
+        None,
+    ))
+    .await;
     assert_eq!(src.status, SourceStatus::Ok, "{:?}", src.error);
 }
 
@@ -248,17 +272,29 @@ async fn a_killed_cluster_node_shows_as_offline_replica() {
         let mut config = source(&url, None);
         // One monitoring endpoint per node: only the meta leader lists its peers.
         config.monitor_url = Some(OneOrMany::Many(
-            cluster.nodes.iter().flatten().map(|n| n.monitor_url()).collect(),
+            cluster
+                .nodes
+                .iter()
+                .flatten()
+                .map(|n| n.monitor_url())
+                .collect(),
         ));
-        let healthy = wait_for_async("all three replicas current", Duration::from_secs(30), || async {
-            let facts = collect(config.clone()).await.facts?;
-            let s = facts.stream("AA_CORE_HOT")?;
-            let cl = s.cluster.as_ref()?;
-            (cl.leader.is_some()
-                && cl.replicas.len() == 2
-                && cl.replicas.iter().all(|p| p.current == Some(true) && p.offline == Some(false)))
-            .then_some(facts)
-        })
+        let healthy = wait_for_async(
+            "all three replicas current",
+            Duration::from_secs(30),
+            || async {
+                let facts = collect(config.clone()).await.facts?;
+                let s = facts.stream("AA_CORE_HOT")?;
+                let cl = s.cluster.as_ref()?;
+                (cl.leader.is_some()
+                    && cl.replicas.len() == 2
+                    && cl
+                        .replicas
+                        .iter()
+                        .all(|p| p.current == Some(true) && p.offline == Some(false)))
+                .then_some(facts)
+            },
+        )
         .await;
         let meta = healthy.cluster.as_ref().unwrap();
         assert_eq!(meta.error, None, "{version:?}");
@@ -267,19 +303,38 @@ async fn a_killed_cluster_node_shows_as_offline_replica() {
         assert_eq!(meta.cluster_name.as_deref(), Some("gk"));
 
         // Kill a node that is not the one we are connected to.
-        let leader = healthy.stream("AA_CORE_HOT").unwrap().cluster.clone().unwrap().leader.unwrap();
-        let victim = (1..3).find(|i| cluster.nodes[*i].as_ref().unwrap().name != leader).unwrap_or(1);
+        let leader = healthy
+            .stream("AA_CORE_HOT")
+            .unwrap()
+            .cluster
+            .clone()
+            .unwrap()
+            .leader
+            .unwrap();
+        let victim = (1..3)
+            .find(|i| cluster.nodes[*i].as_ref().unwrap().name != leader)
+            .unwrap_or(1);
         let victim_name = cluster.nodes[victim].as_ref().unwrap().name.clone();
         let victim_port = cluster.nodes[victim].as_ref().unwrap().monitor_port;
         cluster.kill(victim);
 
-        let degraded = wait_for_async("the killed replica reported offline", Duration::from_secs(60), || async {
-            let src = collect(config.clone()).await;
-            let facts = src.facts.clone()?;
-            let s = facts.stream("AA_CORE_HOT")?;
-            let peer = s.cluster.as_ref()?.replicas.iter().find(|p| p.name == victim_name)?.clone();
-            (peer.offline == Some(true) || peer.current == Some(false)).then_some(src)
-        })
+        let degraded = wait_for_async(
+            "the killed replica reported offline",
+            Duration::from_secs(60),
+            || async {
+                let src = collect(config.clone()).await;
+                let facts = src.facts.clone()?;
+                let s = facts.stream("AA_CORE_HOT")?;
+                let peer = s
+                    .cluster
+                    .as_ref()?
+                    .replicas
+                    .iter()
+                    .find(|p| p.name == victim_name)?
+                    .clone();
+                (peer.offline == Some(true) || peer.current == Some(false)).then_some(src)
+            },
+        )
         .await;
         let facts = degraded.facts.unwrap();
         // The stream keeps its leader with 2 of 3 up.

@@ -36,7 +36,11 @@ async fn ping_connections_named_queries_and_a_stopped_server() {
             query("no-table", "SELECT count(*) FROM nope", None),
             query("two-rows", "SELECT 1 UNION ALL SELECT 2", None),
             query("two-columns", "SELECT 1, 2", None),
-            query("writes", "INSERT INTO hrv_data DEFAULT VALUES RETURNING id", None),
+            query(
+                "writes",
+                "INSERT INTO hrv_data DEFAULT VALUES RETURNING id",
+                None,
+            ),
             query("null", "SELECT NULL::int", None),
         ],
     };
@@ -44,25 +48,56 @@ async fn ping_connections_named_queries_and_a_stopped_server() {
     // A failing named query is that query's error: the source is partial.
     assert_eq!(src.status, SourceStatus::Partial, "{:?}", src.error);
     let facts = src.facts.unwrap();
-    assert!(facts.server_version.as_deref().unwrap().starts_with("15"), "{:?}", facts.server_version);
+    assert!(
+        facts.server_version.as_deref().unwrap().starts_with("15"),
+        "{:?}",
+        facts.server_version
+    );
     assert!(facts.ping_ms.unwrap() >= 0.0);
     assert_eq!(facts.max_connections, Some(20));
     assert!(facts.connections_used.unwrap() >= 1);
     assert_eq!(facts.in_recovery, Some(false));
     assert_eq!(facts.replay_lag_ms, None, "a primary has no replay lag");
 
-    let q = |name: &str| facts.queries.iter().find(|q| q.name == name).unwrap().clone();
-    assert_eq!((q("hrv-rows-10m").value, q("hrv-rows-10m").error), (Some(10.0), None));
+    let q = |name: &str| {
+        facts
+            .queries
+            .iter()
+            .find(|q| q.name == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        (q("hrv-rows-10m").value, q("hrv-rows-10m").error),
+        (Some(10.0), None)
+    );
     assert_eq!(q("avg-id").value, Some(15.5));
     assert_eq!(q("flag").value, Some(1.0));
     let slow = q("slow");
     assert_eq!(slow.value, None);
-    assert!(slow.error.as_deref().unwrap().contains("statement timeout"), "{slow:?}");
-    assert!(q("no-table").error.unwrap().contains("relation \"nope\" does not exist"));
-    assert_eq!(q("two-rows").error.as_deref(), Some("returned 2 rows; a named query returns exactly one"));
-    assert_eq!(q("two-columns").error.as_deref(), Some("returns 2 columns; a named query returns exactly one"));
+    assert!(
+        slow.error.as_deref().unwrap().contains("statement timeout"),
+        "{slow:?}"
+    );
+    assert!(
+        q("no-table")
+            .error
+            .unwrap()
+            .contains("relation \"nope\" does not exist")
+    );
+    assert_eq!(
+        q("two-rows").error.as_deref(),
+        Some("returned 2 rows; a named query returns exactly one")
+    );
+    assert_eq!(
+        q("two-columns").error.as_deref(),
+        Some("returns 2 columns; a named query returns exactly one")
+    );
     let writes = q("writes").error.unwrap();
-    assert!(writes.contains("read-only transaction") || writes.contains("syntax error"), "{writes}");
+    assert!(
+        writes.contains("read-only transaction") || writes.contains("syntax error"),
+        "{writes}"
+    );
     assert_eq!(q("null").error.as_deref(), Some("returned NULL"));
     // The write did not happen.
     assert_eq!(pg.psql("SELECT count(*) FROM hrv_data"), "30");
@@ -81,7 +116,10 @@ async fn ping_connections_named_queries_and_a_stopped_server() {
     let src = run_collector(&PostgresCollector::new(config)).await;
     assert_eq!(src.status, SourceStatus::Unavailable);
     let error = src.error.unwrap();
-    assert!(error.starts_with("cannot connect to postgresql://gatekeeper:***@127.0.0.1:"), "{error}");
+    assert!(
+        error.starts_with("cannot connect to postgresql://gatekeeper:***@127.0.0.1:"),
+        "{error}"
+    );
     assert!(!error.contains(&pg.password));
     assert!(src.duration_ms.is_some() && src.collected_at.is_some());
 }

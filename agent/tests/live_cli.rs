@@ -57,12 +57,26 @@ async fn check_collects_live_records_and_replays() {
         let config = example_config();
         let record_dir = record.path().join("snapshots");
         let live = gatekeeper(
-            &["check", "phase-2", "-c", &config, "--record", record_dir.to_str().unwrap(), "-o", "json"],
+            &[
+                "check",
+                "phase-2",
+                "-c",
+                &config,
+                "--record",
+                record_dir.to_str().unwrap(),
+                "-o",
+                "json",
+            ],
             cache.path(),
             &server.url(),
         );
         let stdout = String::from_utf8_lossy(&live.stdout).to_string();
-        assert_eq!(live.status.code(), Some(0), "{version:?}: {stdout}\n{}", String::from_utf8_lossy(&live.stderr));
+        assert_eq!(
+            live.status.code(),
+            Some(0),
+            "{version:?}: {stdout}\n{}",
+            String::from_utf8_lossy(&live.stderr)
+        );
         let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
         assert_eq!(report["verdict"], "go");
 
@@ -70,23 +84,50 @@ async fn check_collects_live_records_and_replays() {
         let recorded: Vec<_> = std::fs::read_dir(&record_dir).unwrap().flatten().collect();
         assert_eq!(recorded.len(), 1);
         let path = recorded[0].path();
-        assert!(path.file_name().unwrap().to_str().unwrap().ends_with("-phase-2.json"));
+        assert!(
+            path.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .ends_with("-phase-2.json")
+        );
         let replay = gatekeeper(
-            &["check", "phase-2", "-c", &config, "--snapshot", path.to_str().unwrap(), "-o", "json"],
+            &[
+                "check",
+                "phase-2",
+                "-c",
+                &config,
+                "--snapshot",
+                path.to_str().unwrap(),
+                "-o",
+                "json",
+            ],
             cache.path(),
             "nats://127.0.0.1:1",
         );
         assert_eq!(replay.status.code(), Some(0));
-        assert_eq!(String::from_utf8_lossy(&replay.stdout), stdout, "replay differs from the live check");
+        assert_eq!(
+            String::from_utf8_lossy(&replay.stdout),
+            stdout,
+            "replay differs from the live check"
+        );
 
         // `snapshot --output` writes what `check --snapshot` reads.
         let out = record.path().join("snap.json");
-        let snap = gatekeeper(&["snapshot", "-c", &config, "-o", out.to_str().unwrap()], cache.path(), &server.url());
+        let snap = gatekeeper(
+            &["snapshot", "-c", &config, "-o", out.to_str().unwrap()],
+            cache.path(),
+            &server.url(),
+        );
         assert_eq!(snap.status.code(), Some(0));
         assert!(String::from_utf8_lossy(&snap.stderr).contains("nats: ok ("));
-        let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
         assert_eq!(value["nats"]["status"], "ok");
-        assert_eq!(value["nats"]["facts"]["streams"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            value["nats"]["facts"]["streams"].as_array().unwrap().len(),
+            3
+        );
     }
 }
 
@@ -101,12 +142,21 @@ fn snapshot_exits_0_when_a_source_is_down_and_3_on_a_bad_config() {
     assert_eq!(value["nats"]["status"], "unavailable");
     let stderr = String::from_utf8_lossy(&down.stderr);
     assert!(stderr.contains("nats: unavailable"), "{stderr}");
-    assert!(!stderr.contains("hunter2") && !String::from_utf8_lossy(&down.stdout).contains("hunter2"));
+    assert!(
+        !stderr.contains("hunter2") && !String::from_utf8_lossy(&down.stdout).contains("hunter2")
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[sources.postgres]\nurl = \"mysql://x\"\n").unwrap();
-    let o = gatekeeper(&["snapshot", "-c", bad.to_str().unwrap()], cache.path(), &url);
+    let o = gatekeeper(
+        &["snapshot", "-c", bad.to_str().unwrap()],
+        cache.path(),
+        &url,
+    );
     assert_eq!(o.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("sources.postgres.url: must be a postgres:// or postgresql:// URL"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("sources.postgres.url: must be a postgres:// or postgresql:// URL")
+    );
 }

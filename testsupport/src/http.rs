@@ -38,7 +38,9 @@ impl CannedHttp {
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();
         let routes: Routes = Arc::default();
-        let app = axum::Router::new().fallback(answer).with_state(routes.clone());
+        let app = axum::Router::new()
+            .fallback(answer)
+            .with_state(routes.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -22,7 +22,10 @@ pub enum Fault {
     /// Answer with this HTTP status and a k8s `Status` body.
     Status { path_contains: String, code: u16 },
     /// Wait this long before answering.
-    Delay { path_contains: String, delay: Duration },
+    Delay {
+        path_contains: String,
+        delay: Duration,
+    },
 }
 
 #[derive(Default)]
@@ -125,7 +128,10 @@ impl FakeKube {
 
     pub fn set_log(&self, namespace: &str, pod: &str, container: &str, text: &str) {
         self.with(|s| {
-            s.logs.insert((namespace.into(), pod.into(), container.into()), text.into())
+            s.logs.insert(
+                (namespace.into(), pod.into(), container.into()),
+                text.into(),
+            )
         });
     }
 
@@ -194,16 +200,14 @@ fn decode(s: &str) -> String {
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             b => out.push(b),
         }
@@ -216,20 +220,27 @@ fn decode(s: &str) -> String {
 fn selects(selector: &str, labels: Option<&BTreeMap<String, String>>) -> bool {
     let empty = BTreeMap::new();
     let labels = labels.unwrap_or(&empty);
-    selector.split(',').map(str::trim).filter(|t| !t.is_empty()).all(|term| {
-        if let Some((k, v)) = term.split_once("!=") {
-            labels.get(k.trim()).map(String::as_str) != Some(v.trim())
-        } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-            labels.get(k.trim()).map(String::as_str) == Some(v.trim())
-        } else if let Some(k) = term.strip_prefix('!') {
-            !labels.contains_key(k)
-        } else {
-            labels.contains_key(term)
-        }
-    })
+    selector
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .all(|term| {
+            if let Some((k, v)) = term.split_once("!=") {
+                labels.get(k.trim()).map(String::as_str) != Some(v.trim())
+            } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+                labels.get(k.trim()).map(String::as_str) == Some(v.trim())
+            } else if let Some(k) = term.strip_prefix('!') {
+                !labels.contains_key(k)
+            } else {
+                labels.contains_key(term)
+            }
+        })
 }
 
-fn list<T: serde::Serialize + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>>(
+fn list<
+    T: serde::Serialize
+        + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+>(
     items: &[T],
     ns: &str,
     kind: &str,
@@ -276,10 +287,16 @@ async fn handle(State(state): State<Shared>, uri: Uri) -> Response {
     };
     for fault in faults {
         match fault {
-            Fault::Delay { path_contains, delay } if path.contains(&path_contains) => {
+            Fault::Delay {
+                path_contains,
+                delay,
+            } if path.contains(&path_contains) => {
                 tokio::time::sleep(delay).await;
             }
-            Fault::Status { path_contains, code } if path.contains(&path_contains) => {
+            Fault::Status {
+                path_contains,
+                code,
+            } if path.contains(&path_contains) => {
                 return status(code, "InternalError", "injected fault");
             }
             _ => {}
@@ -289,9 +306,14 @@ async fn handle(State(state): State<Shared>, uri: Uri) -> Response {
     let s = state.lock().expect("fake state");
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
-        ["apis", "apps", "v1", "namespaces", ns, "deployments"] => {
-            list(&s.deployments, ns, "DeploymentList", "apps/v1", &q, s.page_size)
-        }
+        ["apis", "apps", "v1", "namespaces", ns, "deployments"] => list(
+            &s.deployments,
+            ns,
+            "DeploymentList",
+            "apps/v1",
+            &q,
+            s.page_size,
+        ),
         ["api", "v1", "namespaces", ns, "pods"] => {
             list(&s.pods, ns, "PodList", "v1", &q, s.page_size)
         }
@@ -299,7 +321,8 @@ async fn handle(State(state): State<Shared>, uri: Uri) -> Response {
             .config_maps
             .iter()
             .find(|c| {
-                c.metadata.namespace.as_deref() == Some(*ns) && c.metadata.name.as_deref() == Some(*name)
+                c.metadata.namespace.as_deref() == Some(*ns)
+                    && c.metadata.name.as_deref() == Some(*name)
             })
             .map(|c| json(serde_json::to_value(c).expect("encodes")))
             .unwrap_or_else(|| {
@@ -307,7 +330,10 @@ async fn handle(State(state): State<Shared>, uri: Uri) -> Response {
             }),
         ["api", "v1", "namespaces", ns, "pods", name, "log"] => {
             let container = q.get("container").cloned().unwrap_or_default();
-            match s.logs.get(&(ns.to_string(), name.to_string(), container.clone())) {
+            match s
+                .logs
+                .get(&(ns.to_string(), name.to_string(), container.clone()))
+            {
                 Some(text) => Response::builder()
                     .header("content-type", "text/plain")
                     .body(Body::from(text.clone()))
@@ -319,7 +345,11 @@ async fn handle(State(state): State<Shared>, uri: Uri) -> Response {
                 ),
             }
         }
-        _ => status(404, "NotFound", &format!("the server could not find the requested resource ({path})")),
+        _ => status(
+            404,
+            "NotFound",
+            &format!("the server could not find the requested resource ({path})"),
+        ),
     }
 }
 
@@ -329,8 +359,11 @@ mod tests {
 
     #[test]
     fn selectors() {
-        let labels: BTreeMap<String, String> =
-            [("app".to_owned(), "api".to_owned()), ("tier".to_owned(), "web".to_owned())].into();
+        let labels: BTreeMap<String, String> = [
+            ("app".to_owned(), "api".to_owned()),
+            ("tier".to_owned(), "web".to_owned()),
+        ]
+        .into();
         assert!(selects("app=api", Some(&labels)));
         assert!(selects("app==api,tier", Some(&labels)));
         assert!(!selects("app!=api", Some(&labels)));

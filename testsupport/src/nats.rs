@@ -59,7 +59,10 @@ impl NatsVersion {
         let (var, candidates): (&str, Vec<PathBuf>) = match self {
             NatsVersion::V2_9 => (
                 "GATEKEEPER_NATS_SERVER_2_9",
-                vec!["/usr/sbin/nats-server".into(), "/usr/bin/nats-server".into()],
+                vec![
+                    "/usr/sbin/nats-server".into(),
+                    "/usr/bin/nats-server".into(),
+                ],
             ),
             NatsVersion::V2_15 => (
                 "GATEKEEPER_NATS_SERVER_2_15",
@@ -183,7 +186,11 @@ impl NatsServer {
         let port = self.port;
         let log = self.log_path();
         wait_for(
-            &format!("nats-server {} on port {port} (log: {})", self.name, tail(&log, 20)),
+            &format!(
+                "nats-server {} on port {port} (log: {})",
+                self.name,
+                tail(&log, 20)
+            ),
             Duration::from_secs(20),
             || {
                 // The INFO line proves the server accepts clients.

@@ -98,7 +98,11 @@ impl Postgres {
                 "--locale=C",
             ],
         );
-        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         pg.start_server();
         pg
     }
@@ -111,7 +115,8 @@ impl Postgres {
         let exe = self.bin.join(tool);
         let mut cmd = if self.as_nobody {
             let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(exe);
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(exe);
             c
         } else {
             Command::new(exe)
@@ -131,7 +136,18 @@ impl Postgres {
         );
         let out = self.run(
             "pg_ctl",
-            &["start", "-w", "-t", "60", "-D", path(&self.data_dir()), "-l", path(&log), "-o", &options],
+            &[
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                path(&self.data_dir()),
+                "-l",
+                path(&log),
+                "-o",
+                &options,
+            ],
         );
         assert!(
             out.status.success(),
@@ -144,7 +160,10 @@ impl Postgres {
 
     /// `postgresql://gatekeeper:<password>@127.0.0.1:<port>/postgres`.
     pub fn url(&self) -> String {
-        format!("postgresql://{USER}:{}@127.0.0.1:{}/postgres", self.password, self.port)
+        format!(
+            "postgresql://{USER}:{}@127.0.0.1:{}/postgres",
+            self.password, self.port
+        )
     }
 
     /// Runs SQL with psql as the superuser; panics on failure. Returns stdout.
@@ -155,12 +174,25 @@ impl Postgres {
             .find(|p| p.exists())
             .unwrap_or_else(|| PathBuf::from("psql"));
         let out = Command::new(psql)
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER, "-d", "postgres"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                USER,
+                "-d",
+                "postgres",
+            ])
             .args(["-v", "ON_ERROR_STOP=1", "-tAc", sql])
             .env("PGPASSWORD", &self.password)
             .output()
             .expect("run psql");
-        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
@@ -168,7 +200,10 @@ impl Postgres {
     pub fn stop(&mut self) {
         if self.running {
             let data = self.data_dir();
-            let _ = self.run("pg_ctl", &["stop", "-D", path(&data), "-m", "immediate", "-w"]);
+            let _ = self.run(
+                "pg_ctl",
+                &["stop", "-D", path(&data), "-m", "immediate", "-w"],
+            );
             self.running = false;
         }
     }

@@ -63,7 +63,10 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 fn longest(timeouts: impl Iterator<Item = Option<crate::config::DurationValue>>) -> Duration {
-    timeouts.map(timeout_or_default).max().unwrap_or_else(|| timeout_or_default(None))
+    timeouts
+        .map(timeout_or_default)
+        .max()
+        .unwrap_or_else(|| timeout_or_default(None))
 }
 
 pub struct ProbeCollector {
@@ -170,14 +173,21 @@ async fn scrape(
     target: &mut ScrapeTarget,
 ) -> Result<(), String> {
     let left = remaining(deadline, &config.name)?;
-    let (status, latency, response) =
-        get(client, &config.url, left.min(timeout_or_default(config.timeout))).await?;
+    let (status, latency, response) = get(
+        client,
+        &config.url,
+        left.min(timeout_or_default(config.timeout)),
+    )
+    .await?;
     target.status_code = Some(status);
     target.latency_ms = Some(latency);
     if status != 200 {
         return Err(format!("answered HTTP {status}"));
     }
-    if response.content_length().is_some_and(|l| l > MAX_SCRAPE_BYTES as u64) {
+    if response
+        .content_length()
+        .is_some_and(|l| l > MAX_SCRAPE_BYTES as u64)
+    {
         return Err(format!("body over {} MiB", MAX_SCRAPE_BYTES >> 20));
     }
     let body = response.bytes().await.map_err(|e| describe(&e))?;
@@ -228,11 +238,13 @@ pub fn parse_families(text: &str, wanted: &[String]) -> Result<Vec<MetricFamily>
         let Some(family) = family_of(&sample.metric) else {
             continue;
         };
-        let entry = families.entry(family.clone()).or_insert_with(|| MetricFamily {
-            name: family.clone(),
-            kind: "untyped".into(),
-            samples: Vec::new(),
-        });
+        let entry = families
+            .entry(family.clone())
+            .or_insert_with(|| MetricFamily {
+                name: family.clone(),
+                kind: "untyped".into(),
+                samples: Vec::new(),
+            });
         let labels: BTreeMap<String, String> = sample
             .labels
             .iter()
@@ -242,7 +254,9 @@ pub fn parse_families(text: &str, wanted: &[String]) -> Result<Vec<MetricFamily>
             if sample.metric == family {
                 entry.kind = kind.into();
             }
-            entry.samples.push(value_sample(&sample.metric, labels.clone(), None, v));
+            entry
+                .samples
+                .push(value_sample(&sample.metric, labels.clone(), None, v));
         };
         match &sample.value {
             prometheus_parse::Value::Counter(v) => plain("counter", entry, *v),
@@ -284,7 +298,11 @@ pub fn parse_families(text: &str, wanted: &[String]) -> Result<Vec<MetricFamily>
 
 fn format_bound(v: f64) -> String {
     if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         v.to_string()
     }
@@ -329,11 +347,22 @@ other_metric 1
     fn keeps_configured_families_with_labels() {
         let families = parse_families(
             TEXT,
-            &["normalize_hrv_messages_total".into(), "request_seconds".into(), "temperature".into()],
+            &[
+                "normalize_hrv_messages_total".into(),
+                "request_seconds".into(),
+                "temperature".into(),
+            ],
         )
         .unwrap();
         let names: Vec<&str> = families.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["normalize_hrv_messages_total", "request_seconds", "temperature"]);
+        assert_eq!(
+            names,
+            [
+                "normalize_hrv_messages_total",
+                "request_seconds",
+                "temperature"
+            ]
+        );
         let counter = &families[0];
         assert_eq!(counter.kind, "counter");
         assert_eq!(counter.samples.len(), 2);
@@ -343,7 +372,10 @@ other_metric 1
             .find(|s| s.labels.get("result").map(String::as_str) == Some("dlq"))
             .unwrap();
         assert_eq!(dlq.value, Some(3.0));
-        assert_eq!(dlq.labels.get("stream").map(String::as_str), Some("AA_CORE_HOT"));
+        assert_eq!(
+            dlq.labels.get("stream").map(String::as_str),
+            Some("AA_CORE_HOT")
+        );
         let hist = &families[1];
         assert_eq!(hist.kind, "histogram");
         let inf = hist
@@ -352,7 +384,11 @@ other_metric 1
             .find(|s| s.name == "request_seconds_bucket" && s.labels["le"] == "+Inf")
             .unwrap();
         assert_eq!(inf.value, Some(7.0));
-        assert!(hist.samples.iter().any(|s| s.name == "request_seconds_count" && s.value == Some(7.0)));
+        assert!(
+            hist.samples
+                .iter()
+                .any(|s| s.name == "request_seconds_count" && s.value == Some(7.0))
+        );
         let temp = &families[2].samples[0];
         assert_eq!((temp.value, temp.raw.as_deref()), (None, Some("NaN")));
     }

@@ -67,7 +67,8 @@ impl KubernetesCollector {
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
         let namespace = config.default_namespace.clone();
-        let client = kube::Client::try_from(config).map_err(|e| format!("Kubernetes client: {e}"))?;
+        let client =
+            kube::Client::try_from(config).map_err(|e| format!("Kubernetes client: {e}"))?;
         Ok((client, namespace))
     }
 }
@@ -116,7 +117,10 @@ fn kube_error(e: &kube::Error) -> String {
             } else {
                 format!(" {}", status.reason)
             };
-            format!("API server answered {}{reason}: {}", status.code, status.message)
+            format!(
+                "API server answered {}{reason}: {}",
+                status.code, status.message
+            )
         }
         other => other.to_string(),
     }
@@ -180,7 +184,10 @@ pub fn rollout_status(d: &Deployment) -> (&'static str, String) {
             ),
         );
     }
-    ("complete", format!("deployment \"{name}\" successfully rolled out"))
+    (
+        "complete",
+        format!("deployment \"{name}\" successfully rolled out"),
+    )
 }
 
 fn deployment_facts(namespace: &str, d: &Deployment) -> DeploymentFacts {
@@ -277,9 +284,13 @@ impl Collector for KubernetesCollector {
                 match list_all(&api, selector, deadline).await {
                     Ok(items) => {
                         reads += 1;
-                        facts.deployments.extend(items.iter().map(|d| deployment_facts(ns, d)));
+                        facts
+                            .deployments
+                            .extend(items.iter().map(|d| deployment_facts(ns, d)));
                     }
-                    Err(e) => facts.errors.push(format!("deployments in {ns} ({selector}): {e}")),
+                    Err(e) => facts
+                        .errors
+                        .push(format!("deployments in {ns} ({selector}): {e}")),
                 }
             }
             if let Some(selector) = &self.config.pods {
@@ -323,7 +334,9 @@ impl Collector for KubernetesCollector {
                 reads += 1;
             }
             if let Some(e) = &count.error {
-                facts.errors.push(format!("log pattern {}: {e}", pattern.name));
+                facts
+                    .errors
+                    .push(format!("log pattern {}: {e}", pattern.name));
             }
             facts.log_patterns.push(count);
         }
@@ -435,7 +448,10 @@ mod tests {
             "status": {"observedGeneration": 2}
         }));
         assert_eq!(rollout_status(&d).0, "progressing");
-        assert_eq!(rollout_status(&d).1, "Waiting for deployment spec update to be observed...");
+        assert_eq!(
+            rollout_status(&d).1,
+            "Waiting for deployment spec update to be observed..."
+        );
 
         let d = deployment(serde_json::json!({
             "metadata": {"name": "api", "generation": 3},
@@ -472,7 +488,13 @@ mod tests {
             "spec": {"replicas": 3, "selector": {}, "template": {}},
             "status": {"observedGeneration": 3, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}
         }));
-        assert_eq!(rollout_status(&d), ("complete", "deployment \"api\" successfully rolled out".into()));
+        assert_eq!(
+            rollout_status(&d),
+            (
+                "complete",
+                "deployment \"api\" successfully rolled out".into()
+            )
+        );
 
         let d = deployment(serde_json::json!({
             "metadata": {"name": "api", "generation": 3},
@@ -482,7 +504,10 @@ mod tests {
         }));
         assert_eq!(
             rollout_status(&d),
-            ("failed", "deployment \"api\" exceeded its progress deadline".into())
+            (
+                "failed",
+                "deployment \"api\" exceeded its progress deadline".into()
+            )
         );
     }
 

@@ -37,7 +37,10 @@ pub trait Collector {
 
     /// Reads the source, returning by `deadline` with what it has. `Err` means
     /// nothing usable was read; gaps inside the facts are marked in the facts.
-    fn collect(&self, deadline: Instant) -> impl Future<Output = Result<Self::Facts, String>> + Send;
+    fn collect(
+        &self,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Self::Facts, String>> + Send;
 
     /// True when the facts have no gaps (status `ok`, else `partial`).
     fn complete(facts: &Self::Facts) -> bool;
@@ -76,7 +79,9 @@ pub async fn run_collector<C: Collector + Sync>(collector: &C) -> Source<C::Fact
     };
     match &source.error {
         Some(e) => tracing::warn!(source = C::NAME, duration_ms, error = %e, "source unavailable"),
-        None => tracing::debug!(source = C::NAME, duration_ms, status = ?source.status, "collected"),
+        None => {
+            tracing::debug!(source = C::NAME, duration_ms, status = ?source.status, "collected")
+        }
     }
     source.collected_at = Some(started_at);
     source.duration_ms = Some(duration_ms);
@@ -164,7 +169,7 @@ fn remaining(deadline: Instant, what: &str) -> Result<Duration, String> {
 
 /// `1500ms` → `1.5s`, for messages.
 fn humanize(d: Duration) -> String {
-    if d.as_millis() % 1000 == 0 {
+    if d.as_millis().is_multiple_of(1000) {
         format!("{}s", d.as_secs())
     } else if d < Duration::from_secs(1) {
         format!("{}ms", d.as_millis())

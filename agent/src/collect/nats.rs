@@ -63,9 +63,10 @@ impl NatsCollector {
             .max_reconnects(0);
         if let Some(creds) = &c.creds_file {
             let path = self.path(creds);
-            options = options.credentials_file(&path).await.map_err(|e| {
-                format!("creds_file {}: cannot read: {e}", path.display())
-            })?;
+            options = options
+                .credentials_file(&path)
+                .await
+                .map_err(|e| format!("creds_file {}: cannot read: {e}", path.display()))?;
         } else if let Some(token) = &c.token {
             options = options.token(token.expose().to_owned());
         } else if let (Some(u), Some(p)) = (&c.user, &c.password) {
@@ -131,14 +132,21 @@ impl NatsCollector {
         let mut complete = true;
         loop {
             let page: StreamListPage = match self
-                .api(client, &subject, format!(r#"{{"offset":{offset}}}"#), deadline)
+                .api(
+                    client,
+                    &subject,
+                    format!(r#"{{"offset":{offset}}}"#),
+                    deadline,
+                )
                 .await
             {
                 Ok(page) => page,
                 // Nothing listed yet: the source is unavailable.
                 Err(e) if offset == 0 => return Err(e),
                 Err(e) => {
-                    facts.missing_streams.push(format!("(listing from offset {offset}: {e})"));
+                    facts
+                        .missing_streams
+                        .push(format!("(listing from offset {offset}: {e})"));
                     complete = false;
                     break;
                 }
@@ -146,7 +154,11 @@ impl NatsCollector {
             let streams = page.streams.unwrap_or_default();
             let got = streams.len() as u64;
             for raw in streams {
-                let name = raw.config.as_ref().and_then(|c| c.name.clone()).unwrap_or_default();
+                let name = raw
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.name.clone())
+                    .unwrap_or_default();
                 if self.wanted(&name) {
                     facts.streams.push(stream_facts(name, raw));
                 }
@@ -194,7 +206,12 @@ impl NatsCollector {
         let mut offset = 0u64;
         loop {
             let page: ConsumerListPage = self
-                .api(client, &subject, format!(r#"{{"offset":{offset}}}"#), deadline)
+                .api(
+                    client,
+                    &subject,
+                    format!(r#"{{"offset":{offset}}}"#),
+                    deadline,
+                )
                 .await?;
             let consumers = page.consumers.unwrap_or_default();
             let got = consumers.len() as u64;
@@ -226,9 +243,12 @@ impl NatsCollector {
     async fn monitor(&self, urls: &[String], deadline: Instant) -> NatsCluster {
         install_crypto_provider();
         let mut cluster = NatsCluster::default();
-        let client = match remaining(deadline, "monitoring endpoint")
-            .and_then(|t| reqwest::Client::builder().timeout(t).build().map_err(|e| e.to_string()))
-        {
+        let client = match remaining(deadline, "monitoring endpoint").and_then(|t| {
+            reqwest::Client::builder()
+                .timeout(t)
+                .build()
+                .map_err(|e| e.to_string())
+        }) {
             Ok(c) => c,
             Err(e) => {
                 cluster.error = Some(format!("monitoring endpoint: {e}"));
@@ -257,9 +277,13 @@ impl NatsCollector {
             let jsz = node.jsz;
             let values = [
                 jsz.as_ref().and_then(|j| j.storage),
-                jsz.as_ref().and_then(|j| j.config.as_ref()?.max_storage).and_then(|v| u64::try_from(v).ok()),
+                jsz.as_ref()
+                    .and_then(|j| j.config.as_ref()?.max_storage)
+                    .and_then(|v| u64::try_from(v).ok()),
                 jsz.as_ref().and_then(|j| j.memory),
-                jsz.as_ref().and_then(|j| j.config.as_ref()?.max_memory).and_then(|v| u64::try_from(v).ok()),
+                jsz.as_ref()
+                    .and_then(|j| j.config.as_ref()?.max_memory)
+                    .and_then(|v| u64::try_from(v).ok()),
             ];
             for (sum, v) in sums.iter_mut().zip(values) {
                 *sum = match (*sum, v) {
@@ -345,7 +369,8 @@ async fn monitor_node(client: &reqwest::Client, base: &str) -> NodeMonitor {
     match health {
         Ok((status, body)) => {
             let parsed: Option<Healthz> = serde_json::from_str(&body).ok();
-            let ok = status == 200 && parsed.as_ref().and_then(|h| h.status.as_deref()) == Some("ok");
+            let ok =
+                status == 200 && parsed.as_ref().and_then(|h| h.status.as_deref()) == Some("ok");
             node.healthy = Some(ok);
             if !ok {
                 node.health_error = Some(format!(
@@ -358,11 +383,14 @@ async fn monitor_node(client: &reqwest::Client, base: &str) -> NodeMonitor {
         }
         Err(e) => node.errors.push(e),
     }
-    match jsz.and_then(|(status, body)| parse_monitor::<Jsz>(&format!("{base}/jsz"), status, &body)) {
+    match jsz.and_then(|(status, body)| parse_monitor::<Jsz>(&format!("{base}/jsz"), status, &body))
+    {
         Ok(jsz) => node.jsz = Some(jsz),
         Err(e) => node.errors.push(e),
     }
-    match varz.and_then(|(status, body)| parse_monitor::<Varz>(&format!("{base}/varz"), status, &body)) {
+    match varz
+        .and_then(|(status, body)| parse_monitor::<Varz>(&format!("{base}/varz"), status, &body))
+    {
         Ok(varz) => node.cluster_name = varz.cluster.and_then(|c| c.name).filter(|n| !n.is_empty()),
         Err(e) => node.errors.push(e),
     }
@@ -446,10 +474,11 @@ impl Collector for NatsCollector {
 
     fn complete(facts: &NatsFacts) -> bool {
         facts.streams_complete
-            && facts
-                .streams
-                .iter()
-                .all(|s| s.error.is_none() && s.consumers_complete && s.consumers.iter().all(|c| c.error.is_none()))
+            && facts.streams.iter().all(|s| {
+                s.error.is_none()
+                    && s.consumers_complete
+                    && s.consumers.iter().all(|c| c.error.is_none())
+            })
             && facts.cluster.as_ref().is_none_or(|c| c.error.is_none())
     }
 }
@@ -581,7 +610,7 @@ fn stream_facts(name: String, raw: RawStreamInfo) -> StreamFacts {
         retention: c.retention,
         storage: c.storage,
         replicas: c.num_replicas,
-        max_age_ms: c.max_age.map(|ns| nanos_to_ms(ns)),
+        max_age_ms: c.max_age.map(nanos_to_ms),
         max_msgs: c.max_msgs,
         max_bytes: c.max_bytes,
         max_msgs_per_subject: c.max_msgs_per_subject,
@@ -832,7 +861,10 @@ mod tests {
             split_userinfo("nats://tok@h:1"),
             ("nats://h:1".to_owned(), Some("tok".to_owned()), None)
         );
-        assert_eq!(split_userinfo("nats://h:1"), ("nats://h:1".to_owned(), None, None));
+        assert_eq!(
+            split_userinfo("nats://h:1"),
+            ("nats://h:1".to_owned(), None, None)
+        );
     }
 
     #[test]
@@ -887,13 +919,19 @@ mod tests {
         )
         .unwrap();
         let s = stream_facts("S".into(), raw);
-        assert_eq!(s.error.as_deref(), Some("the stream has no leader; its state may be stale"));
+        assert_eq!(
+            s.error.as_deref(),
+            Some("the stream has no leader; its state may be stale")
+        );
         assert_eq!(s.config.unwrap().max_age_ms, Some(172_800_000));
         let state = s.state.unwrap();
         assert_eq!(state.first_ts, None);
         assert_eq!(state.messages, Some(1));
         assert_eq!(state.bytes, None);
         let peer = &s.cluster.unwrap().replicas[0];
-        assert_eq!((peer.offline, peer.current, peer.active_ms), (Some(true), Some(false), Some(5)));
+        assert_eq!(
+            (peer.offline, peer.current, peer.active_ms),
+            (Some(true), Some(false), Some(5))
+        );
     }
 }

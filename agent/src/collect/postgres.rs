@@ -36,7 +36,11 @@ impl PostgresCollector {
         let tx = bounded(left, client.build_transaction().read_only(true).start()).await?;
         // Server-side limit; the client-side bound below covers a dead link.
         let ms = timeout.as_millis().max(1);
-        bounded(left, tx.batch_execute(&format!("SET LOCAL statement_timeout = {ms}"))).await?;
+        bounded(
+            left,
+            tx.batch_execute(&format!("SET LOCAL statement_timeout = {ms}")),
+        )
+        .await?;
         let statement = bounded(left, tx.prepare(sql)).await?;
         if statement.columns().len() != 1 {
             return Err(format!(
@@ -72,10 +76,7 @@ async fn bounded<T>(
     match tokio::time::timeout(limit, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(pg_error(&e)),
-        Err(_) => Err(format!(
-            "no answer within {}ms",
-            limit.as_millis()
-        )),
+        Err(_) => Err(format!("no answer within {}ms", limit.as_millis())),
     }
 }
 
@@ -125,9 +126,12 @@ impl Collector for PostgresCollector {
 
         let mut facts = PostgresFacts::default();
         let start = Instant::now();
-        bounded(remaining(deadline, "ping")?, client.simple_query("SELECT 1"))
-            .await
-            .map_err(|e| format!("{shown}: ping failed: {e}"))?;
+        bounded(
+            remaining(deadline, "ping")?,
+            client.simple_query("SELECT 1"),
+        )
+        .await
+        .map_err(|e| format!("{shown}: ping failed: {e}"))?;
         facts.ping_ms = Some(start.elapsed().as_secs_f64() * 1000.0);
 
         let status = bounded(
@@ -146,8 +150,14 @@ impl Collector for PostgresCollector {
         .await
         .map_err(|e| format!("{shown}: server status: {e}"))?;
         facts.server_version = status.try_get::<_, String>(0).ok();
-        facts.max_connections = status.try_get::<_, i64>(1).ok().and_then(|v| u64::try_from(v).ok());
-        facts.connections_used = status.try_get::<_, i64>(2).ok().and_then(|v| u64::try_from(v).ok());
+        facts.max_connections = status
+            .try_get::<_, i64>(1)
+            .ok()
+            .and_then(|v| u64::try_from(v).ok());
+        facts.connections_used = status
+            .try_get::<_, i64>(2)
+            .ok()
+            .and_then(|v| u64::try_from(v).ok());
         facts.in_recovery = status.try_get::<_, bool>(3).ok();
         facts.replay_lag_ms = status
             .try_get::<_, Option<i64>>(4)
