@@ -31,18 +31,20 @@ async fn grow_to(client: &async_nats::Client, from: usize, to: usize) {
         .await;
     });
     streams.buffer_unordered(32).collect::<Vec<_>>().await;
-    let consumers = futures::stream::iter((from..to).flat_map(|i| (0..CONSUMERS_PER_STREAM).map(move |c| (i, c))))
-        .map(|(i, c)| async move {
-            let stream = format!("BENCH_{i:04}");
-            let durable = format!("c{c}");
-            js_request(
-                client,
-                &format!("$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}"),
-                json!({"stream_name": stream, "config": {"durable_name": durable,
+    let consumers = futures::stream::iter(
+        (from..to).flat_map(|i| (0..CONSUMERS_PER_STREAM).map(move |c| (i, c))),
+    )
+    .map(|(i, c)| async move {
+        let stream = format!("BENCH_{i:04}");
+        let durable = format!("c{c}");
+        js_request(
+            client,
+            &format!("$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}"),
+            json!({"stream_name": stream, "config": {"durable_name": durable,
                        "filter_subject": format!("bench.{i}.{c}"), "ack_policy": "explicit"}}),
-            )
-            .await;
-        });
+        )
+        .await;
+    });
     consumers.buffer_unordered(64).collect::<Vec<_>>().await;
 }
 
@@ -56,7 +58,10 @@ fn main() {
     let config = dir.path().join("gatekeeper.toml");
     std::fs::write(
         &config,
-        format!("[sources.nats]\nurl = \"{}\"\ntimeout = \"60s\"\n", server.url()),
+        format!(
+            "[sources.nats]\nurl = \"{}\"\ntimeout = \"60s\"\n",
+            server.url()
+        ),
     )
     .expect("write config");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -67,7 +72,9 @@ fn main() {
         .block_on(async_nats::connect(server.url()))
         .expect("connect");
 
-    println!("nats-server {version:?}, {CONSUMERS_PER_STREAM} consumers per stream, {RUNS} runs per size");
+    println!(
+        "nats-server {version:?}, {CONSUMERS_PER_STREAM} consumers per stream, {RUNS} runs per size"
+    );
     println!("| streams | consumers | wall min | wall median | peak RSS | snapshot JSON |");
     println!("|---:|---:|---:|---:|---:|---:|");
     let mut have = 0;
@@ -79,7 +86,13 @@ fn main() {
         for _ in 0..RUNS {
             let start = Instant::now();
             let status = Command::new(BIN)
-                .args(["snapshot", "-c", config.to_str().unwrap(), "-o", out.to_str().unwrap()])
+                .args([
+                    "snapshot",
+                    "-c",
+                    config.to_str().unwrap(),
+                    "-o",
+                    out.to_str().unwrap(),
+                ])
                 .env("XDG_CACHE_HOME", dir.path())
                 .env_remove("NATS_URL")
                 .env_remove("RUST_LOG")
@@ -89,9 +102,12 @@ fn main() {
             walls.push(start.elapsed());
             assert!(status.success(), "gatekeeper snapshot failed: {status}");
         }
-        let rss_kib = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage").max_rss();
+        let rss_kib = getrusage(UsageWho::RUSAGE_CHILDREN)
+            .expect("getrusage")
+            .max_rss();
         let text = std::fs::read(&out).expect("snapshot written");
-        let snapshot: gatekeeper_model::Snapshot = serde_json::from_slice(&text).expect("snapshot JSON");
+        let snapshot: gatekeeper_model::Snapshot =
+            serde_json::from_slice(&text).expect("snapshot JSON");
         let facts = snapshot.nats.facts.expect("nats facts");
         let consumers: usize = facts.streams.iter().map(|s| s.consumers.len()).sum();
         assert_eq!(snapshot.nats.status, gatekeeper_model::SourceStatus::Ok);

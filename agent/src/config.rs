@@ -853,8 +853,14 @@ fn validate_sources(sources: &SourcesConfig) -> Result<(), Invalid> {
                 "must be a nats://, tls://, ws:// or wss:// URL".into(),
             ));
         }
-        for m in nats.monitor_urls() {
-            http_url(&m, at(&["sources", "nats", "monitor_url"]))?;
+        match &nats.monitor_url {
+            Some(OneOrMany::One(m)) => http_url(m, at(&["sources", "nats", "monitor_url"]))?,
+            Some(OneOrMany::Many(list)) => {
+                for (i, m) in list.iter().enumerate() {
+                    http_url(m, at(&["sources", "nats", "monitor_url", &i.to_string()]))?;
+                }
+            }
+            None => {}
         }
         positive(&nats.timeout, at(&["sources", "nats", "timeout"]))?;
         let methods = [
@@ -870,17 +876,14 @@ fn validate_sources(sources: &SourcesConfig) -> Result<(), Invalid> {
             ));
         }
         if nats.user.is_some() != nats.password.is_some() {
+            let (set, missing) = if nats.user.is_some() {
+                ("user", "password")
+            } else {
+                ("password", "user")
+            };
             return Err((
-                at(&[
-                    "sources",
-                    "nats",
-                    if nats.user.is_some() {
-                        "password"
-                    } else {
-                        "user"
-                    },
-                ]),
-                "`user` and `password` go together".into(),
+                at(&["sources", "nats", set]),
+                format!("`{set}` needs `{missing}` too"),
             ));
         }
         if nats.nkey.is_some() && nats.nkey_file.is_some() {
