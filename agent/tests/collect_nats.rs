@@ -346,5 +346,92 @@ async fn a_killed_cluster_node_shows_as_offline_replica() {
         let victim_monitor = format!("127.0.0.1:{}", victim_port);
         let error = facts.cluster.as_ref().unwrap().error.clone().unwrap();
         assert!(error.contains(&victim_monitor), "{error}");
+
+        // A second node down: no quorum. Whatever the survivor answers, the
+        // stream is never reported healthy: the source is unavailable, or the
+        // stream is marked (missing / no leader / not read).
+        let second = (0..3)
+            .find(|i| *i != victim && cluster.nodes[*i].as_ref().is_some_and(|n| n.url() != url))
+            .unwrap();
+        cluster.kill(second);
+        let mut short = config.clone();
+        short.timeout = Some(gatekeeper::config::DurationValue(Duration::from_secs(2)));
+        let lost = wait_for_async("quorum loss to show", Duration::from_secs(60), || async {
+            let src = collect(short.clone()).await;
+            let marked = match &src.facts {
+                None => true,
+                Some(f) => f.stream("AA_CORE_HOT").is_none_or(|s| s.error.is_some()),
+            };
+            marked.then_some(src)
+        })
+        .await;
+        assert_ne!(lost.status, SourceStatus::Ok, "{version:?}");
+    }
+}
+
+#[tokio::test]
+async fn nkey_auth_from_a_seed_file() {
+    let user = nkeys::KeyPair::new_user();
+    let server = NatsServer::start_with(
+        NatsVersion::V2_9,
+        &NatsOptions {
+            nkey: Some(user.public_key()),
+            ..NatsOptions::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.nk"), user.seed().unwrap()).unwrap();
+    let mut config = source(&server.url(), None);
+    config.nkey_file = Some("app.nk".into());
+    // Relative paths resolve against the config file's directory.
+    let src = run_collector(&NatsCollector::new(config, dir.path())).await;
+    assert_eq!(src.status, SourceStatus::Ok, "{:?}", src.error);
+
+    // Without the key: refused.
+    let src = collect(source(&server.url(), None)).await;
+    assert_eq!(src.status, SourceStatus::Unavailable);
+}
+
+#[tokio::test]
+async fn tls_with_a_private_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let ca = write("ca.pem", ca_cert.pem());
+    let cert = write("server.pem", server_cert.pem());
+    let key = write("server-key.pem", server_key.serialize_pem());
+    for version in NatsVersion::ALL {
+        let server = NatsServer::start_with(
+            version,
+            &NatsOptions {
+                tls: Some((cert.clone(), key.clone())),
+                ..NatsOptions::default()
+            },
+        );
+        let mut config = source(&server.url(), None);
+        config.tls.required = true;
+        config.tls.ca_file = Some(ca.clone());
+        let src = collect(config).await;
+        assert_eq!(src.status, SourceStatus::Ok, "{version:?}: {:?}", src.error);
+
+        // Without our CA the server's certificate is not trusted.
+        let mut untrusted = source(&server.url(), None);
+        untrusted.tls.required = true;
+        let src = collect(untrusted).await;
+        assert_eq!(src.status, SourceStatus::Unavailable, "{version:?}");
     }
 }

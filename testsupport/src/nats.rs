@@ -101,6 +101,10 @@ pub struct NatsOptions {
     pub user_password: Option<(String, String)>,
     /// Require this token.
     pub token: Option<String>,
+    /// Require this nkey (a user public key, `U…`).
+    pub nkey: Option<String>,
+    /// Serve TLS with these PEM files: (cert, key); clients must use TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// JetStream off (to test a server without it).
     pub no_jetstream: bool,
 }
@@ -143,6 +147,18 @@ impl NatsServer {
         if let Some((user, password)) = &options.user_password {
             conf.push_str(&format!(
                 "authorization {{ user: \"{user}\", password: \"{password}\" }}\n"
+            ));
+        }
+        if let Some(nkey) = &options.nkey {
+            conf.push_str(&format!(
+                "authorization {{ users: [ {{ nkey: \"{nkey}\" }} ] }}\n"
+            ));
+        }
+        if let Some((cert, key)) = &options.tls {
+            conf.push_str(&format!(
+                "tls {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
+                cert.display(),
+                key.display()
             ));
         }
         if let Some(token) = &options.token {
