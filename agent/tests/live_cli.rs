@@ -160,3 +160,46 @@ fn snapshot_exits_0_when_a_source_is_down_and_3_on_a_bad_config() {
             .contains("sources.postgres.url: must be a postgres:// or postgresql:// URL")
     );
 }
+
+#[test]
+fn passwords_never_reach_logs_or_output_with_debug_logging() {
+    use gatekeeper_testsupport::{NatsOptions, Postgres};
+    let nats = NatsServer::start_with(
+        NatsVersion::V2_15,
+        &NatsOptions {
+            user_password: Some(("app".into(), "nats-pa55word".into())),
+            ..NatsOptions::default()
+        },
+    );
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gatekeeper.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sources.postgres]\nurl = \"{}\"\n[[sources.postgres.queries]]\nname = \"one\"\nsql = \"SELECT 1\"\n",
+            pg.url()
+        ),
+    )
+    .unwrap();
+    let nats_url = format!("nats://app:nats-pa55word@127.0.0.1:{}", nats.port);
+    let o = Command::new(BIN)
+        .args(["snapshot", "-c", config.to_str().unwrap()])
+        .env("XDG_CACHE_HOME", dir.path())
+        .env("NATS_URL", &nats_url)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["nats"]["status"], "ok", "{stderr}");
+    assert_eq!(value["postgres"]["status"], "ok", "{stderr}");
+    assert_eq!(value["postgres"]["facts"]["queries"][0]["value"], 1.0);
+    assert!(stderr.len() > 1000, "trace logging produced output");
+    for secret in ["nats-pa55word", pg.password.as_str()] {
+        assert!(!stdout.contains(secret), "secret in stdout");
+        assert!(!stderr.contains(secret), "secret in stderr");
+    }
+}
