@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::Served;
+
 #[derive(Debug, Clone)]
 struct Canned {
     status: u16,
@@ -21,47 +23,24 @@ type Routes = Arc<Mutex<HashMap<String, Canned>>>;
 /// Serves canned answers on a random loopback port; stopped on drop.
 pub struct CannedHttp {
     routes: Routes,
-    pub port: u16,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: Served,
 }
 
 impl std::fmt::Debug for CannedHttp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CannedHttp(port {})", self.port)
+        write!(f, "CannedHttp(port {})", self.server.port)
     }
 }
 
 impl CannedHttp {
     pub fn start() -> CannedHttp {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("addr").port();
         let routes: Routes = Arc::default();
         let app = axum::Router::new()
             .fallback(answer)
             .with_state(routes.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .expect("serve");
-            });
-        });
         CannedHttp {
             routes,
-            port,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            server: Served::start(app),
         }
     }
 
@@ -79,18 +58,7 @@ impl CannedHttp {
 
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for CannedHttp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        format!("http://127.0.0.1:{}{path}", self.server.port)
     }
 }
 

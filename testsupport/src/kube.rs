@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::Served;
+
 /// A fault applied to every request whose path contains `path_contains`.
 #[derive(Debug, Clone)]
 pub enum Fault {
@@ -47,52 +49,33 @@ type Shared = Arc<Mutex<Objects>>;
 /// The fake API server, on a random loopback port; stopped on drop.
 pub struct FakeKube {
     state: Shared,
-    pub port: u16,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: Served,
 }
 
 impl std::fmt::Debug for FakeKube {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FakeKube(port {})", self.port)
+        write!(f, "FakeKube(port {})", self.server.port)
     }
 }
 
 impl FakeKube {
     pub fn start() -> FakeKube {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake API server");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("addr").port();
         let state: Shared = Arc::default();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(state.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .expect("serve");
-            });
-        });
         FakeKube {
             state,
-            port,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            server: Served::start(app),
         }
     }
 
+    pub fn port(&self) -> u16 {
+        self.server.port
+    }
+
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.server.port)
     }
 
     /// Writes a kubeconfig pointing at this server (context `fake`,
@@ -151,17 +134,6 @@ impl FakeKube {
     /// Every request so far (path and query).
     pub fn requests(&self) -> Vec<String> {
         self.with(|s| s.requests.clone())
-    }
-}
-
-impl Drop for FakeKube {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
