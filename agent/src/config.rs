@@ -1031,6 +1031,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_sources_config_loads() {
+        let text = include_str!("../../examples/athlete-ally/sources.toml");
+        let config = Config::parse(text, "sources.toml", None).unwrap();
+        let s = &config.sources;
+        assert_eq!(s.nats.as_ref().unwrap().monitor_urls().len(), 3);
+        assert_eq!(s.postgres.as_ref().unwrap().queries.len(), 2);
+        assert_eq!(s.kubernetes.as_ref().unwrap().log_patterns.len(), 3);
+        assert_eq!((s.metrics.len(), s.http.len()), (2, 2));
+    }
+
+    #[test]
+    fn secrets_debug_as_stars() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "\"***\"");
+        let mut nats = NatsSourceConfig::new(SecretUrl::new("nats://a:hunter2@h:1"));
+        nats.password = Some(Secret::new("hunter2"));
+        assert!(!format!("{nats:?}").contains("hunter2"));
+    }
+
+    #[test]
     fn secrets_are_redacted() {
         assert_eq!(
             SecretUrl::new("nats://app:s3cret@nats:4222").to_string(),
