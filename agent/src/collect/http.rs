@@ -6,7 +6,7 @@
 //! (`reqwest::Error::without_url`) and URLs are shown redacted.
 
 use super::{Collector, install_crypto_provider, remaining, timeout_or_default};
-use crate::config::{HttpProbeConfig, MetricsScrapeConfig, SecretUrl};
+use crate::config::{DurationValue, HttpProbeConfig, MetricsScrapeConfig, SecretUrl};
 use gatekeeper_model::{HttpFacts, HttpProbe, MetricFamily, MetricsFacts, Sample, ScrapeTarget};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,12 +23,16 @@ fn client() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("HTTP client: {}", e.without_url()))
 }
 
-/// GETs `url` within `timeout`: (status, latency ms, response).
+/// GETs `url` within its own `timeout` and the source's `deadline`, whichever
+/// comes first: (status, latency ms, response). `what` names it in errors.
 async fn get(
     client: &reqwest::Client,
+    what: &str,
     url: &SecretUrl,
-    timeout: Duration,
+    timeout: Option<DurationValue>,
+    deadline: Instant,
 ) -> Result<(u16, f64, reqwest::Response), String> {
+    let timeout = remaining(deadline, what)?.min(timeout_or_default(timeout));
     let start = Instant::now();
     let response = client
         .get(url.expose())
@@ -62,7 +66,7 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-fn longest(timeouts: impl Iterator<Item = Option<crate::config::DurationValue>>) -> Duration {
+fn longest(timeouts: impl Iterator<Item = Option<DurationValue>>) -> Duration {
     timeouts
         .map(timeout_or_default)
         .max()
@@ -97,11 +101,7 @@ impl Collector for ProbeCollector {
                     url: p.url.redacted(),
                     ..HttpProbe::default()
                 };
-                let result = match remaining(deadline, &p.name) {
-                    Ok(left) => get(client, &p.url, left.min(timeout_or_default(p.timeout))).await,
-                    Err(e) => Err(e),
-                };
-                match result {
+                match get(client, &p.name, &p.url, p.timeout, deadline).await {
                     Ok((status, latency, _)) => {
                         probe.status_code = Some(status);
                         probe.latency_ms = Some(latency);
@@ -172,13 +172,8 @@ async fn scrape(
     deadline: Instant,
     target: &mut ScrapeTarget,
 ) -> Result<(), String> {
-    let left = remaining(deadline, &config.name)?;
-    let (status, latency, response) = get(
-        client,
-        &config.url,
-        left.min(timeout_or_default(config.timeout)),
-    )
-    .await?;
+    let (status, latency, response) =
+        get(client, &config.name, &config.url, config.timeout, deadline).await?;
     target.status_code = Some(status);
     target.latency_ms = Some(latency);
     if status != 200 {
