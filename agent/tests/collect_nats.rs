@@ -218,9 +218,26 @@ async fn down_server_wrong_password_and_no_jetstream_are_unavailable() {
                 ..NatsOptions::default()
             },
         );
-        let src = collect(source(&plain.url(), Some(plain.monitor_url()))).await;
+        let src = collect(source(&plain.url(), None)).await;
         assert_eq!(src.status, SourceStatus::Unavailable);
         assert!(src.error.unwrap().contains("JetStream is not enabled"));
+        // With a monitoring endpoint the health facts stand; the streams are unknown.
+        let src = collect(source(&plain.url(), Some(plain.monitor_url()))).await;
+        assert_eq!(src.status, SourceStatus::Partial, "{version:?}");
+        let facts = src.facts.unwrap();
+        assert!(
+            facts
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("JetStream is not enabled")
+        );
+        assert!(!facts.streams_complete && facts.streams.is_empty());
+        assert_eq!(
+            facts.cluster.unwrap().jetstream_enabled,
+            Some(false),
+            "{version:?}"
+        );
     }
 }
 

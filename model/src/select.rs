@@ -103,6 +103,8 @@ fn select_nats(src: &Source<NatsFacts>, paths: &[&FactPath]) -> Source<NatsFacts
     };
     let Some(facts) = &src.facts else { return out };
     let mut picked = NatsFacts {
+        // Says why the streams are unknown; every selection carries it.
+        error: facts.error.clone(),
         server: None,
         cluster: None,
         streams: Vec::new(),

@@ -159,6 +159,9 @@ impl<T> Source<T> {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NatsFacts {
+    /// Set when the JetStream API could not be read while the monitoring
+    /// endpoint could: the cluster facts stand, the streams are unknown.
+    pub error: Option<String>,
     pub server: Option<NatsServer>,
     /// From the monitoring endpoint, when one is configured.
     pub cluster: Option<NatsCluster>,
@@ -188,9 +191,10 @@ pub struct NatsServer {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NatsCluster {
-    /// `/healthz`: true when the server answered 200 `ok`.
+    /// `/healthz` and `/healthz?js-enabled-only=true` both answered 200 `ok`
+    /// on every endpoint read.
     pub healthy: Option<bool>,
-    /// `/healthz?js-enabled-only=true`: JetStream is enabled on the server.
+    /// `/varz` reports a JetStream config on every endpoint read.
     pub jetstream_enabled: Option<bool>,
     /// Why a health check failed, as the server said it.
     pub health_error: Option<String>,

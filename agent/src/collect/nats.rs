@@ -362,26 +362,29 @@ async fn monitor_node(client: &reqwest::Client, base: &str) -> NodeMonitor {
         cluster_name: None,
         errors: Vec::new(),
     };
-    match js_health {
-        Ok((status, _)) => node.jetstream_enabled = Some(status == 200),
-        Err(e) => node.errors.push(e),
-    }
-    match health {
-        Ok((status, body)) => {
-            let parsed: Option<Healthz> = serde_json::from_str(&body).ok();
-            let ok =
-                status == 200 && parsed.as_ref().and_then(|h| h.status.as_deref()) == Some("ok");
-            node.healthy = Some(ok);
-            if !ok {
-                node.health_error = Some(format!(
-                    "{base}: {}",
-                    parsed
-                        .and_then(|h| h.error)
-                        .unwrap_or_else(|| format!("/healthz answered {status}"))
-                ));
+    // Healthy = both health checks say ok: the full one (streams and
+    // consumers current) and `js-enabled-only` (JetStream up, if configured).
+    for (path, answer) in [
+        ("/healthz", health),
+        ("/healthz?js-enabled-only=true", js_health),
+    ] {
+        match answer {
+            Ok((status, body)) => {
+                let parsed: Option<Healthz> = serde_json::from_str(&body).ok();
+                let ok = status == 200
+                    && parsed.as_ref().and_then(|h| h.status.as_deref()) == Some("ok");
+                node.healthy = Some(node.healthy.unwrap_or(true) && ok);
+                if !ok && node.health_error.is_none() {
+                    node.health_error = Some(format!(
+                        "{base}{path}: {}",
+                        parsed
+                            .and_then(|h| h.error)
+                            .unwrap_or_else(|| format!("answered {status}"))
+                    ));
+                }
             }
+            Err(e) => node.errors.push(e),
         }
-        Err(e) => node.errors.push(e),
     }
     match jsz.and_then(|(status, body)| parse_monitor::<Jsz>(&format!("{base}/jsz"), status, &body))
     {
@@ -391,7 +394,11 @@ async fn monitor_node(client: &reqwest::Client, base: &str) -> NodeMonitor {
     match varz
         .and_then(|(status, body)| parse_monitor::<Varz>(&format!("{base}/varz"), status, &body))
     {
-        Ok(varz) => node.cluster_name = varz.cluster.and_then(|c| c.name).filter(|n| !n.is_empty()),
+        Ok(varz) => {
+            node.cluster_name = varz.cluster.and_then(|c| c.name).filter(|n| !n.is_empty());
+            // An enabled JetStream reports its config; a disabled one `{}`.
+            node.jetstream_enabled = Some(varz.jetstream.is_some_and(|j| j.config.is_some()));
+        }
         Err(e) => node.errors.push(e),
     }
     node
@@ -467,13 +474,25 @@ impl Collector for NatsCollector {
             Ok(facts)
         };
         let (cluster, facts) = tokio::join!(monitor, jetstream);
-        let mut facts = facts?;
-        facts.cluster = cluster;
-        Ok(facts)
+        match (facts, cluster) {
+            (Ok(mut facts), cluster) => {
+                facts.cluster = cluster;
+                Ok(facts)
+            }
+            // No JetStream answer, but the monitoring endpoint said something
+            // (e.g. no meta leader after quorum loss): keep that, streams unknown.
+            (Err(error), Some(cluster)) if cluster.healthy.is_some() => Ok(NatsFacts {
+                error: Some(error),
+                cluster: Some(cluster),
+                ..NatsFacts::default()
+            }),
+            (Err(error), _) => Err(error),
+        }
     }
 
     fn complete(facts: &NatsFacts) -> bool {
-        facts.streams_complete
+        facts.error.is_none()
+            && facts.streams_complete
             && facts.streams.iter().all(|s| {
                 s.error.is_none()
                     && s.consumers_complete
@@ -836,6 +855,12 @@ struct MetaCluster {
 #[derive(Deserialize)]
 struct Varz {
     cluster: Option<VarzCluster>,
+    jetstream: Option<VarzJetStream>,
+}
+
+#[derive(Deserialize)]
+struct VarzJetStream {
+    config: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
