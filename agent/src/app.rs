@@ -7,6 +7,7 @@ use crate::cli::{
 use crate::collect;
 use crate::config::{Config, ConfigError, ProcessEnv};
 use crate::report;
+use crate::wait::{self, WaitOptions};
 use gatekeeper_model::Decision;
 use gatekeeper_model::{Snapshot, SourceStatus};
 use std::fmt::Write as _;
@@ -22,26 +23,37 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
             config,
             snapshot,
             record,
+            wait,
+            timeout,
+            interval,
             output,
         } => {
             let config = load_config(&config)?;
             // Refuse an unknown phase before reading or collecting anything.
-            check::phase_gates(&config, &phase)?;
-            let recording = match snapshot {
-                Some(path) => check::read_recording(&path)?,
-                None => {
-                    let current = collect_live(&config)?;
-                    if let Some(dir) = record {
-                        let path = record_snapshot(&dir, &phase, &current)?;
-                        tracing::info!(path = %path.display(), "snapshot recorded");
-                    }
-                    check::Recording {
-                        current,
-                        history: Vec::new(),
-                    }
+            let gate_names = check::phase_gates(&config, &phase)?;
+            let report = if wait {
+                let options = WaitOptions { interval, timeout };
+                let outcome = wait_live(&config, &phase, gate_names, options)?;
+                if let Some(dir) = record {
+                    record_recording(&dir, &phase, &outcome.recording)?;
                 }
+                outcome.report
+            } else {
+                let recording = match snapshot {
+                    Some(path) => check::read_recording(&path)?,
+                    None => {
+                        let recording = check::Recording {
+                            current: collect_live(&config)?,
+                            history: Vec::new(),
+                        };
+                        if let Some(dir) = record {
+                            record_recording(&dir, &phase, &recording)?;
+                        }
+                        recording
+                    }
+                };
+                check::check_phase(&config, &phase, &recording)?
             };
-            let report = check::check_phase(&config, &phase, &recording)?;
             let color = output == report::OutputFormat::Table
                 && report::use_color(std::io::stdout().is_terminal());
             print!("{}", report::render(&report, output, color));
@@ -115,6 +127,42 @@ fn collect_live(config: &Config) -> Result<Snapshot, CheckError> {
         .map_err(|e| CheckError::Collect(format!("cannot start the async runtime: {e}")))
 }
 
+/// `check --wait`: gates loaded once, one async runtime, a progress line per round on stderr.
+fn wait_live(
+    config: &Config,
+    phase: &str,
+    gate_names: &[String],
+    options: WaitOptions,
+) -> Result<wait::WaitOutcome, CheckError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CheckError::Collect(format!("cannot start the async runtime: {e}")))?;
+    let span = tracing::info_span!("check", phase);
+    let _enter = span.enter();
+    let gates = GateSet::load(config, Some(gate_names));
+    let outcome = wait::wait_until_go(
+        &gates,
+        phase,
+        gate_names,
+        options,
+        || runtime.block_on(collect::collect(config)),
+        |round| eprintln!("{}", wait::progress_line(round)),
+    );
+    if outcome.timed_out {
+        eprintln!(
+            "{phase}: still {} after {} rounds; gave up at --timeout {}",
+            outcome.report.verdict.as_str(),
+            outcome.rounds,
+            gatekeeper_model::format_duration_ms(
+                u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX)
+            )
+        );
+    }
+    Ok(outcome)
+}
+
 fn snapshot_json(snapshot: &Snapshot) -> String {
     serde_json::to_string_pretty(snapshot).expect("a snapshot always encodes")
 }
@@ -169,15 +217,32 @@ pub fn source_summary(snapshot: &Snapshot) -> String {
     out
 }
 
-/// Writes `DIR/<taken_at>-<phase>.json` and returns its path.
-fn record_snapshot(dir: &Path, phase: &str, snapshot: &Snapshot) -> Result<PathBuf, CheckError> {
+/// Writes `DIR/<taken_at>-<phase>.json`: the snapshot, or with history a
+/// recording (`{"snapshots":[…]}`, oldest first), as `--snapshot` reads them.
+fn record_recording(
+    dir: &Path,
+    phase: &str,
+    recording: &check::Recording,
+) -> Result<PathBuf, CheckError> {
     std::fs::create_dir_all(dir).map_err(|e| CheckError::Write {
         path: dir.display().to_string(),
         message: e.to_string(),
     })?;
-    let stamp = snapshot.taken_at.format("%Y%m%dT%H%M%S%.3fZ");
+    let stamp = recording.current.taken_at.format("%Y%m%dT%H%M%S%.3fZ");
     let path = dir.join(format!("{stamp}-{phase}.json"));
-    write_atomically(&path, snapshot_json(snapshot).as_bytes())?;
+    let json = if recording.history.is_empty() {
+        snapshot_json(&recording.current)
+    } else {
+        let snapshots: Vec<&Snapshot> = recording
+            .history
+            .iter()
+            .chain([&recording.current])
+            .collect();
+        serde_json::to_string_pretty(&serde_json::json!({ "snapshots": snapshots }))
+            .expect("snapshots always encode")
+    };
+    write_atomically(&path, json.as_bytes())?;
+    tracing::info!(path = %path.display(), "snapshot recorded");
     Ok(path)
 }
 

@@ -4,6 +4,21 @@
 use crate::report::OutputFormat;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// `250ms`, `5s`, `10m`, `1h`, as in the config.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    gatekeeper_model::parse_duration_ms(text)
+        .map(Duration::from_millis)
+        .map_err(|e| e.to_string())
+        .and_then(|d| {
+            if d.is_zero() {
+                Err("must be greater than 0".into())
+            } else {
+                Ok(d)
+            }
+        })
+}
 
 pub const EXIT_GO: u8 = 0;
 pub const EXIT_NO_GO: u8 = 1;
@@ -54,6 +69,15 @@ pub enum Command {
         /// Keep the live snapshot this check used in DIR, for replay with --snapshot.
         #[arg(long, value_name = "DIR", conflicts_with = "snapshot")]
         record: Option<PathBuf>,
+        /// Re-collect and re-evaluate until go or --timeout (e.g. wait for a drain).
+        #[arg(long, conflicts_with = "snapshot")]
+        wait: bool,
+        /// With --wait: give up after this long; the last verdict stands.
+        #[arg(long, value_name = "DURATION", default_value = "10m", requires = "wait", value_parser = parse_duration)]
+        timeout: Duration,
+        /// With --wait: time between rounds.
+        #[arg(long, value_name = "DURATION", default_value = "5s", requires = "wait", value_parser = parse_duration)]
+        interval: Duration,
         #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
     },

@@ -11,3 +11,4 @@ pub mod collect;
 pub mod config;
 pub mod report;
 pub mod runtime;
+pub mod wait;

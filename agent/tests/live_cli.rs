@@ -203,3 +203,113 @@ fn passwords_never_reach_logs_or_output_with_debug_logging() {
         assert!(!stderr.contains(secret), "secret in stderr");
     }
 }
+
+#[tokio::test]
+async fn check_wait_polls_until_go_and_gives_up_at_timeout() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    for version in NatsVersion::ALL {
+        let server = NatsServer::start(version);
+        let cache = tempfile::tempdir().unwrap();
+        let record = tempfile::tempdir().unwrap();
+        let config = example_config();
+
+        // Nothing to wait for: gives up at --timeout with the last verdict.
+        let gave_up = gatekeeper(
+            &[
+                "check",
+                "phase-0",
+                "-c",
+                &config,
+                "--wait",
+                "--interval",
+                "200ms",
+                "--timeout",
+                "1s",
+            ],
+            cache.path(),
+            &server.url(),
+        );
+        assert_eq!(gave_up.status.code(), Some(1), "{version:?}");
+        let stderr = String::from_utf8_lossy(&gave_up.stderr);
+        assert!(
+            stderr.contains("phase-0 no-go after 1 round (")
+                && stderr.contains("s): dlq-stream-ready: "),
+            "{stderr}"
+        );
+        assert!(stderr.contains("phase-0: still no-go after"), "{stderr}");
+        assert!(stderr.contains("gave up at --timeout 1s"), "{stderr}");
+
+        // AA_DLQ appears while it waits: go, exit 0.
+        let mut child = Command::new(BIN)
+            .args([
+                "check",
+                "phase-0",
+                "-c",
+                &config,
+                "--wait",
+                "--interval",
+                "100ms",
+                "--timeout",
+                "60s",
+            ])
+            .args(["-o", "json", "--record", record.path().to_str().unwrap()])
+            .env("XDG_CACHE_HOME", cache.path())
+            .env("NATS_URL", server.url())
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let first = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a progress line");
+        assert!(first.starts_with("phase-0 no-go after 1 round"), "{first}");
+        create_target_streams(&server.url()).await;
+        let status = gatekeeper_testsupport::wait_for(
+            "the wait to end",
+            std::time::Duration::from_secs(30),
+            || child.try_wait().unwrap(),
+        );
+        let mut stdout = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+        assert_eq!(status.code(), Some(0), "{version:?}: {stdout}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["verdict"], "go");
+        // The recording holds the rounds before the decision, for replay.
+        let file = std::fs::read_dir(record.path())
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path();
+        let recorded: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert!(recorded["snapshots"].as_array().unwrap().len() >= 2);
+        let replay = gatekeeper(
+            &[
+                "check",
+                "phase-0",
+                "-c",
+                &config,
+                "--snapshot",
+                file.to_str().unwrap(),
+                "-o",
+                "json",
+            ],
+            cache.path(),
+            "nats://127.0.0.1:1",
+        );
+        assert_eq!(String::from_utf8_lossy(&replay.stdout), stdout);
+    }
+}

@@ -1,0 +1,213 @@
+//! `check --wait`: re-collect and re-evaluate a phase until it is go or the
+//! timeout passes — the seeds' "wait until the old consumer is drained" loop.
+//!
+//! The gates are loaded once; every round collects a fresh snapshot. Earlier
+//! rounds become the recording's history (bounded), so gates that read rates
+//! and holds see the window the wait itself has sampled.
+
+use crate::check::{GateSet, PhaseReport, Recording};
+use gatekeeper_model::{CriterionStatus, Decision, Snapshot};
+use std::time::{Duration, Instant};
+
+/// Snapshots of earlier rounds kept as history.
+pub const MAX_HISTORY: usize = 120;
+
+#[derive(Debug, Clone, Copy)]
+pub struct WaitOptions {
+    /// Time between the start of one round and the next.
+    pub interval: Duration,
+    /// Give up after this long (the last round's verdict stands).
+    pub timeout: Duration,
+}
+
+/// What one round found, for the progress line.
+#[derive(Debug)]
+pub struct Round<'a> {
+    pub number: usize,
+    pub elapsed: Duration,
+    pub report: &'a PhaseReport,
+}
+
+/// The last round: its report and the recording it was decided on.
+#[derive(Debug)]
+pub struct WaitOutcome {
+    pub report: PhaseReport,
+    pub recording: Recording,
+    pub rounds: usize,
+    pub timed_out: bool,
+}
+
+/// Runs rounds until go or `options.timeout`. `collect` gives each round's
+/// snapshot; `progress` is told about every round that is not go.
+pub fn wait_until_go(
+    gates: &GateSet,
+    phase: &str,
+    gate_names: &[String],
+    options: WaitOptions,
+    mut collect: impl FnMut() -> Snapshot,
+    mut progress: impl FnMut(&Round<'_>),
+) -> WaitOutcome {
+    let start = Instant::now();
+    let mut history: Vec<Snapshot> = Vec::new();
+    let mut rounds = 0;
+    loop {
+        let round_start = Instant::now();
+        rounds += 1;
+        let recording = Recording {
+            current: collect(),
+            history: history.clone(),
+        };
+        let report = gates.evaluate_phase(phase, gate_names, &recording);
+        let elapsed = start.elapsed();
+        let timed_out = elapsed + options.interval > options.timeout;
+        if report.verdict == Decision::Go || timed_out {
+            return WaitOutcome {
+                timed_out: report.verdict != Decision::Go,
+                report,
+                recording,
+                rounds,
+            };
+        }
+        progress(&Round {
+            number: rounds,
+            elapsed,
+            report: &report,
+        });
+        history.push(recording.current);
+        if history.len() > MAX_HISTORY {
+            history.remove(0);
+        }
+        std::thread::sleep(options.interval.saturating_sub(round_start.elapsed()));
+    }
+}
+
+/// `phase-2 no-go after 3 rounds (10s): legacy-consumer-drained: 37 pending; …`
+pub fn progress_line(round: &Round<'_>) -> String {
+    let mut open = Vec::new();
+    for gate in &round.report.gates {
+        if let Some(error) = &gate.error {
+            open.push(format!("{}: error: {error}", gate.name));
+        }
+        for c in &gate.criteria {
+            if c.status != CriterionStatus::Pass {
+                let detail = c.observed.as_deref().filter(|o| !o.is_empty() && *o != "-");
+                let text = match detail {
+                    Some(o) if c.status == CriterionStatus::Fail => format!("{} ({o})", c.message),
+                    _ => c.message.clone(),
+                };
+                open.push(format!("{}: {}", c.id, text));
+            }
+        }
+    }
+    format!(
+        "{} {} after {} round{} ({:.1}s): {}",
+        round.report.phase,
+        round.report.verdict.as_str(),
+        round.number,
+        if round.number == 1 { "" } else { "s" },
+        round.elapsed.as_secs_f64(),
+        if open.is_empty() {
+            "nothing open".to_owned()
+        } else {
+            open.join("; ")
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use gatekeeper_model::{NatsFacts, Source, StreamConfig, StreamFacts, Timestamp};
+
+    const CONFIG: &str = r#"
+[runtime]
+cache = false
+[gates.dlq]
+builtin = "stream-topology"
+params = { streams = [{ name = "AA_DLQ", id = "dlq-stream-ready", subjects = ["dlq.>"] }] }
+[phases.phase-0]
+gates = ["dlq"]
+"#;
+
+    fn snapshot(second: i64, dlq: bool) -> Snapshot {
+        let mut s = Snapshot::empty(Timestamp::from_timestamp(1_760_000_000 + second, 0).unwrap());
+        let streams = if dlq {
+            vec![StreamFacts {
+                name: "AA_DLQ".into(),
+                config: Some(StreamConfig {
+                    subjects: vec!["dlq.>".into()],
+                    ..StreamConfig::default()
+                }),
+                consumers_complete: true,
+                ..StreamFacts::default()
+            }]
+        } else {
+            Vec::new()
+        };
+        s.nats = Source::ok(NatsFacts {
+            streams,
+            streams_complete: true,
+            ..NatsFacts::default()
+        });
+        s
+    }
+
+    #[test]
+    fn waits_through_no_go_rounds_until_go_keeping_them_as_history() {
+        let config = Config::parse(CONFIG, "t.toml", None).unwrap();
+        let names = vec!["dlq".to_owned()];
+        let gates = GateSet::load(&config, Some(&names));
+        let mut round = 0;
+        let mut lines = Vec::new();
+        let outcome = wait_until_go(
+            &gates,
+            "phase-0",
+            &names,
+            WaitOptions {
+                interval: Duration::ZERO,
+                timeout: Duration::from_secs(60),
+            },
+            || {
+                round += 1;
+                snapshot(round, round == 3)
+            },
+            |r| lines.push(progress_line(r)),
+        );
+        assert_eq!(outcome.report.verdict, Decision::Go);
+        assert_eq!((outcome.rounds, outcome.timed_out), (3, false));
+        assert_eq!(outcome.recording.history.len(), 2);
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines[0].starts_with("phase-0 no-go after 1 round ("),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].contains("): dlq-stream-ready: "), "{}", lines[0]);
+        assert!(
+            lines[1].starts_with("phase-0 no-go after 2 rounds ("),
+            "{}",
+            lines[1]
+        );
+    }
+
+    #[test]
+    fn gives_up_at_the_timeout_with_the_last_verdict() {
+        let config = Config::parse(CONFIG, "t.toml", None).unwrap();
+        let names = vec!["dlq".to_owned()];
+        let gates = GateSet::load(&config, Some(&names));
+        let outcome = wait_until_go(
+            &gates,
+            "phase-0",
+            &names,
+            WaitOptions {
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_millis(1),
+            },
+            || snapshot(0, false),
+            |_| panic!("no progress line after the last round"),
+        );
+        assert_eq!(outcome.report.verdict, Decision::NoGo);
+        assert_eq!((outcome.rounds, outcome.timed_out), (1, true));
+    }
+}
