@@ -8,7 +8,12 @@ use std::process::Command;
 use std::{env, fs};
 
 /// (crate directory under gates/, gate name) of the gates embedded in the binary.
-const BUILTIN: &[(&str, &str)] = &[("stream-topology", "stream-topology")];
+const BUILTIN: &[(&str, &str)] = &[
+    ("stream-topology", "stream-topology"),
+    ("database-responsive", "database-responsive"),
+    ("nats-cluster-healthy", "nats-cluster-healthy"),
+    ("workloads-healthy", "workloads-healthy"),
+];
 /// Shadow stack (in linear memory) of the gates built here.
 const GATE_SHADOW_STACK_BYTES: usize = 256 << 10;
 /// Gate crates built only for the test suite.

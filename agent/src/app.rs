@@ -413,7 +413,8 @@ fn inspect_table(v: &serde_json::Value) -> String {
     if let Some(params) = v.pointer("/metadata/params").and_then(|p| p.as_array()) {
         for p in params {
             let default = match p.get("default") {
-                Some(serde_json::Value::Null) | None => "required".to_owned(),
+                None => "required".to_owned(),
+                Some(serde_json::Value::Null) => "optional".to_owned(),
                 Some(d) => format!("default {d}"),
             };
             let _ = writeln!(

@@ -371,33 +371,10 @@ pub fn effective_params(
     md: &model::Metadata,
     configured: &toml::Table,
 ) -> Result<serde_json::Value, String> {
-    let mut params = match serde_json::to_value(configured) {
-        Ok(serde_json::Value::Object(map)) => map,
-        Ok(_) | Err(_) => return Err("params: must be a table".into()),
-    };
-    let accepted: Vec<&str> = md.params.iter().map(|p| p.name.as_str()).collect();
-    if let Some(unknown) = params.keys().find(|k| !accepted.contains(&k.as_str())) {
-        return Err(format!(
-            "bad params: unknown param `{unknown}` (accepts: {})",
-            accepted.join(", ")
-        ));
-    }
-    for spec in &md.params {
-        if !params.contains_key(&spec.name) {
-            match &spec.default {
-                Some(d) => {
-                    params.insert(spec.name.clone(), d.clone());
-                }
-                None => {
-                    return Err(format!(
-                        "bad params: param `{}` is required ({})",
-                        spec.name, spec.description
-                    ));
-                }
-            }
-        }
-    }
-    Ok(serde_json::Value::Object(params))
+    let configured =
+        serde_json::to_value(configured).map_err(|_| "params: must be a table".to_owned())?;
+    md.effective_params(&configured)
+        .map_err(|e| format!("bad params: {e}"))
 }
 
 /// Loads the phase's gates and evaluates them on a recording.

@@ -313,3 +313,75 @@ async fn check_wait_polls_until_go_and_gives_up_at_timeout() {
         assert_eq!(String::from_utf8_lossy(&replay.stdout), stdout);
     }
 }
+
+#[test]
+fn builtin_health_gates_decide_on_real_servers() {
+    use gatekeeper_testsupport::Postgres;
+    let nats = NatsServer::start(NatsVersion::V2_9);
+    let mut pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gatekeeper.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[sources.nats]
+url = "{nats}"
+monitor_url = "{monitor}"
+[sources.postgres]
+url = "{pg}"
+
+[gates.nats]
+builtin = "nats-cluster-healthy"
+[gates.db]
+builtin = "database-responsive"
+params = {{ max_ping_ms = 1000 }}
+
+[phases.ready]
+gates = ["nats", "db"]
+"#,
+            nats = nats.url(),
+            monitor = nats.monitor_url(),
+            pg = pg.url()
+        ),
+    )
+    .unwrap();
+    let run = || {
+        let o = gatekeeper(
+            &[
+                "check",
+                "ready",
+                "-c",
+                config.to_str().unwrap(),
+                "-o",
+                "json",
+            ],
+            dir.path(),
+            &nats.url(),
+        );
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (o.status.code(), report)
+    };
+    let (code, report) = run();
+    assert_eq!(code, Some(0), "{report:#}");
+    let message = |report: &serde_json::Value, gate: usize| {
+        report["gates"][gate]["criteria"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        message(&report, 0).starts_with("healthz ok, JetStream enabled, storage "),
+        "{report:#}"
+    );
+    assert!(message(&report, 1).contains("connections "), "{report:#}");
+
+    // The database goes away: that criterion is unknown, the phase defers.
+    pg.stop();
+    let (code, report) = run();
+    assert_eq!(code, Some(2), "{report:#}");
+    assert_eq!(report["gates"][1]["criteria"][0]["status"], "unknown");
+    assert!(message(&report, 1).starts_with(
+        "postgres source unavailable: cannot connect to postgresql://gatekeeper:***@"
+    ));
+}

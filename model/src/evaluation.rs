@@ -242,8 +242,56 @@ impl Evaluation {
 pub struct ParamSpec {
     pub name: String,
     pub description: String,
-    /// The default; `None` means the param is required.
+    /// The default; `None` (absent in JSON) means the param is required.
+    /// `Some(null)` is an optional param with no value.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub default: Option<serde_json::Value>,
+}
+
+/// A present field is `Some`, even when it is `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde::Deserialize::deserialize(d).map(Some)
+}
+
+impl Metadata {
+    /// A gate's params as it will see them: `configured` (a JSON object)
+    /// checked against the declared params, with defaults filled in. The host
+    /// and the SDK's `Testcase` both call this, so tests see what production does.
+    pub fn effective_params(
+        &self,
+        configured: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let serde_json::Value::Object(mut params) = configured.clone() else {
+            return Err("params must be an object".into());
+        };
+        let accepted: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
+        if let Some(unknown) = params.keys().find(|k| !accepted.contains(&k.as_str())) {
+            return Err(format!(
+                "unknown param `{unknown}` (accepts: {})",
+                accepted.join(", ")
+            ));
+        }
+        for spec in &self.params {
+            if !params.contains_key(&spec.name) {
+                match &spec.default {
+                    Some(d) => {
+                        params.insert(spec.name.clone(), d.clone());
+                    }
+                    None => {
+                        return Err(format!(
+                            "param `{}` is required ({})",
+                            spec.name, spec.description
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(serde_json::Value::Object(params))
+    }
 }
 
 /// What a gate says about itself.
@@ -283,6 +331,46 @@ impl std::error::Error for GateError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_required_optional_and_defaulted() {
+        let spec = |name: &str, default: Option<serde_json::Value>| ParamSpec {
+            name: name.into(),
+            description: format!("the {name}"),
+            default,
+        };
+        let md = Metadata {
+            name: "g".into(),
+            version: "1".into(),
+            description: String::new(),
+            sources: vec![],
+            params: vec![
+                spec("need", None),
+                spec("maybe", Some(serde_json::Value::Null)),
+                spec("limit", Some(serde_json::json!(50))),
+            ],
+            snapshot_schema: 1,
+        };
+        let p = md
+            .effective_params(&serde_json::json!({"need": 1}))
+            .unwrap();
+        assert_eq!(
+            p,
+            serde_json::json!({"need": 1, "maybe": null, "limit": 50})
+        );
+        assert_eq!(
+            md.effective_params(&serde_json::json!({})).unwrap_err(),
+            "param `need` is required (the need)"
+        );
+        assert_eq!(
+            md.effective_params(&serde_json::json!({"need": 1, "nope": 2}))
+                .unwrap_err(),
+            "unknown param `nope` (accepts: need, maybe, limit)"
+        );
+        // Required vs optional-without-value survive a JSON round trip.
+        let back: Metadata = serde_json::from_str(&serde_json::to_string(&md).unwrap()).unwrap();
+        assert_eq!(back, md);
+    }
 
     fn c(id: &str, status: CriterionStatus) -> Criterion {
         Criterion {

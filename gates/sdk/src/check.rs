@@ -86,6 +86,50 @@ fn compare<T: Display>(
     }
 }
 
+/// One part of a criterion made of several checks (see [`all_of`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Pass(String),
+    Fail(String),
+    /// Why this part could not be decided.
+    Unknown(String),
+}
+
+/// A criterion that passes only when every part passes: any failing part
+/// fails it (naming every failure), else any unknown part makes it unknown.
+/// `observed` lists every decided part. No parts at all is unknown.
+pub fn all_of(id: Id<'_>, parts: Vec<Part>) -> Criterion {
+    let pick = |want: fn(&Part) -> Option<&String>| -> Vec<String> {
+        parts.iter().filter_map(want).cloned().collect()
+    };
+    let fails = pick(|p| if let Part::Fail(t) = p { Some(t) } else { None });
+    let unknowns = pick(|p| {
+        if let Part::Unknown(t) = p {
+            Some(t)
+        } else {
+            None
+        }
+    });
+    let decided: Vec<String> = pick(|p| match p {
+        Part::Pass(t) | Part::Fail(t) => Some(t),
+        Part::Unknown(_) => None,
+    });
+    let criterion = if parts.is_empty() {
+        Criterion::unknown(id.id, id.title, "nothing to check")
+    } else if !fails.is_empty() {
+        Criterion::fail(id.id, id.title, fails.join("; "))
+    } else if !unknowns.is_empty() {
+        Criterion::unknown(id.id, id.title, unknowns.join("; "))
+    } else {
+        Criterion::pass(id.id, id.title, decided.join(", "))
+    };
+    if decided.is_empty() {
+        criterion
+    } else {
+        criterion.observed(decided.join(", "))
+    }
+}
+
 /// Turns "not reported" into the reason a criterion is unknown.
 pub fn reported<T>(value: Option<T>, what: &str) -> Result<T, String> {
     value.ok_or_else(|| format!("{what} not reported"))
@@ -97,6 +141,39 @@ mod tests {
     use crate::CriterionStatus::*;
 
     const ID: Id<'static> = id("old-consumer-drained", "Old consumer drained");
+
+    #[test]
+    fn all_of_fails_on_any_failure_and_is_unknown_on_any_gap() {
+        let c = all_of(
+            ID,
+            vec![
+                Part::Pass("ping 3 ms".into()),
+                Part::Unknown("connections not reported".into()),
+            ],
+        );
+        assert_eq!(c.status, Unknown);
+        assert_eq!(c.message, "connections not reported");
+        assert_eq!(c.observed.as_deref(), Some("ping 3 ms"));
+        let c = all_of(
+            ID,
+            vec![
+                Part::Fail("ping 80 ms > 50 ms".into()),
+                Part::Unknown("x".into()),
+                Part::Pass("connections 10%".into()),
+            ],
+        );
+        assert_eq!(c.status, Fail);
+        assert_eq!(c.message, "ping 80 ms > 50 ms");
+        assert_eq!(
+            c.observed.as_deref(),
+            Some("ping 80 ms > 50 ms, connections 10%")
+        );
+        assert_eq!(
+            all_of(ID, vec![Part::Pass("a".into()), Part::Pass("b".into())]).status,
+            Pass
+        );
+        assert_eq!(all_of(ID, vec![]).status, Unknown);
+    }
 
     #[test]
     fn thresholds() {

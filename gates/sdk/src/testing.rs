@@ -51,7 +51,11 @@ impl Testcase {
     /// host's output validation. A gate that looks at facts it did not
     /// declare sees them missing here, as it would in production.
     pub fn run<G: Gate>(&self) -> Result<Evaluation, GateError> {
-        let paths = G::reads(&self.params)?
+        // Defaults filled in and unknown params refused, as the host does.
+        let params = G::metadata()
+            .effective_params(&self.params)
+            .map_err(GateError::BadParams)?;
+        let paths = G::reads(&params)?
             .iter()
             .map(|p| FactPath::parse(p).map_err(GateError::BadParams))
             .collect::<Result<Vec<_>, _>>()?;
@@ -59,7 +63,7 @@ impl Testcase {
             |s: &Snapshot| serde_json::to_string(&s.select(&paths)).expect("snapshot encodes");
         let snapshot = encode(&self.snapshot);
         let history: Vec<String> = self.history.iter().map(encode).collect();
-        let result = crate::evaluate_json::<G>(&snapshot, &history, &self.params.to_string());
+        let result = crate::evaluate_json::<G>(&snapshot, &history, &params.to_string());
         if let Ok(evaluation) = &result {
             let problems = evaluation.problems();
             assert!(
