@@ -13,6 +13,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("database-responsive", "database-responsive"),
     ("nats-cluster-healthy", "nats-cluster-healthy"),
     ("workloads-healthy", "workloads-healthy"),
+    ("subject-overlap", "subject-overlap"),
 ];
 /// Shadow stack (in linear memory) of the gates built here.
 const GATE_SHADOW_STACK_BYTES: usize = 256 << 10;

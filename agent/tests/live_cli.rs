@@ -385,3 +385,70 @@ gates = ["nats", "db"]
         "postgres source unavailable: cannot connect to postgresql://gatekeeper:***@"
     ));
 }
+
+/// The gate predicts what the server does: both refuse AA_CORE_HOT while the
+/// legacy stream still holds `athlete-ally.>` (seed 002), both accept it after.
+#[tokio::test]
+async fn subject_overlap_predicts_what_the_server_refuses() {
+    for version in NatsVersion::ALL {
+        let server = NatsServer::start(version);
+        let c = async_nats::connect(server.url()).await.unwrap();
+        js_request(
+            &c,
+            "$JS.API.STREAM.CREATE.ATHLETE_ALLY_EVENTS",
+            json!({"name": "ATHLETE_ALLY_EVENTS", "subjects": ["athlete-ally.>", "vendor.>", "sleep.*"]}),
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("gatekeeper.toml");
+        std::fs::write(
+            &config,
+            r#"
+[sources.nats]
+url = "nats://placeholder:4222"
+[gates.overlap]
+builtin = "subject-overlap"
+params = { plan = [{ stream = "AA_CORE_HOT", subjects = ["athlete-ally.>", "sleep.*"] }] }
+[phases.create-core]
+gates = ["overlap"]
+"#,
+        )
+        .unwrap();
+        let check = || {
+            gatekeeper(
+                &["check", "create-core", "-c", config.to_str().unwrap()],
+                dir.path(),
+                &server.url(),
+            )
+        };
+        let create_core = || async {
+            let body = json!({"name": "AA_CORE_HOT", "subjects": ["athlete-ally.>", "sleep.*"]});
+            let reply = c
+                .request("$JS.API.STREAM.CREATE.AA_CORE_HOT", body.to_string().into())
+                .await
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+            v.get("error").map(|e| e.to_string())
+        };
+
+        let o = check();
+        assert_eq!(o.status.code(), Some(1), "{version:?}");
+        assert!(String::from_utf8_lossy(&o.stdout).contains(
+            "ATHLETE_ALLY_EVENTS `athlete-ally.>` overlaps AA_CORE_HOT `athlete-ally.>`"
+        ));
+        let refused = create_core()
+            .await
+            .expect("the server refuses the overlapping stream");
+        assert!(refused.contains("overlap"), "{version:?}: {refused}");
+
+        // Move legacy to legacy.> (seed 002), then both agree it is fine.
+        js_request(
+            &c,
+            "$JS.API.STREAM.UPDATE.ATHLETE_ALLY_EVENTS",
+            json!({"name": "ATHLETE_ALLY_EVENTS", "subjects": ["legacy.>"]}),
+        )
+        .await;
+        assert_eq!(check().status.code(), Some(0), "{version:?}");
+        assert_eq!(create_core().await, None, "{version:?}");
+    }
+}
