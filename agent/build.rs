@@ -14,6 +14,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("nats-cluster-healthy", "nats-cluster-healthy"),
     ("workloads-healthy", "workloads-healthy"),
     ("subject-overlap", "subject-overlap"),
+    ("consumer-config", "consumer-config"),
 ];
 /// Shadow stack (in linear memory) of the gates built here.
 const GATE_SHADOW_STACK_BYTES: usize = 256 << 10;

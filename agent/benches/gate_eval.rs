@@ -111,6 +111,7 @@ fn big_snapshot() -> Snapshot {
             }),
             consumers,
             consumers_complete: true,
+            absent_consumers: Vec::new(),
         });
     }
     let mut snap = Snapshot::empty(taken_at);

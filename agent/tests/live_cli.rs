@@ -452,3 +452,74 @@ gates = ["overlap"]
         assert_eq!(create_core().await, None, "{version:?}");
     }
 }
+
+/// Seed 003's consumer, created on a real server, passes `consumer-config`
+/// on both versions (2.9 reports `filter_subject`, 2.10+ may add `filter_subjects`),
+/// and a consumer that is not there fails as absent.
+#[tokio::test]
+async fn consumer_config_on_real_consumers() {
+    for version in NatsVersion::ALL {
+        let server = NatsServer::start(version);
+        create_target_streams(&server.url()).await;
+        let c = async_nats::connect(server.url()).await.unwrap();
+        js_request(
+            &c,
+            "$JS.API.CONSUMER.DURABLE.CREATE.AA_CORE_HOT.normalize-hrv-durable",
+            json!({"stream_name": "AA_CORE_HOT", "config": {"durable_name": "normalize-hrv-durable",
+                   "filter_subject": "athlete-ally.hrv.raw-received", "ack_policy": "explicit",
+                   "deliver_policy": "all", "max_deliver": 5, "ack_wait": 60_000_000_000u64,
+                   "max_ack_pending": 1000}}),
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("gatekeeper.toml");
+        std::fs::write(
+            &config,
+            r#"
+[sources.nats]
+url = "nats://placeholder:4222"
+[gates.hrv-consumer]
+builtin = "consumer-config"
+[[gates.hrv-consumer.params.consumers]]
+stream = "AA_CORE_HOT"
+name = "normalize-hrv-durable"
+id = "hrv-consumer-ready"
+filter_subjects = ["athlete-ally.hrv.raw-received"]
+ack_policy = "explicit"
+max_deliver = 5
+ack_wait = "60s"
+max_ack_pending = 1000
+durable = true
+[gates.vendor-consumer]
+builtin = "consumer-config"
+params = { consumers = [{ stream = "AA_VENDOR_HOT", name = "vendor-durable" }] }
+[phases.ready]
+gates = ["hrv-consumer"]
+[phases.vendor]
+gates = ["vendor-consumer"]
+"#,
+        )
+        .unwrap();
+        let o = gatekeeper(
+            &["check", "ready", "-c", config.to_str().unwrap()],
+            dir.path(),
+            &server.url(),
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{version:?}: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        let o = gatekeeper(
+            &["check", "vendor", "-c", config.to_str().unwrap()],
+            dir.path(),
+            &server.url(),
+        );
+        assert_eq!(o.status.code(), Some(1), "{version:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout)
+                .contains("consumer AA_VENDOR_HOT/vendor-durable does not exist")
+        );
+    }
+}

@@ -7,7 +7,9 @@
 //! Selection keeps every source's status, error and listing flags, so a gate
 //! still tells "absent" from "not read": a stream selected by name that is not
 //! in a complete listing does not exist; a consumer list that was narrowed is
-//! marked incomplete, so an unselected consumer reads as unknown, not absent.
+//! marked incomplete, so an unselected consumer reads as unknown, not absent,
+//! while a consumer selected by name and missing from a complete listing is
+//! named in `absent_consumers` (see `StreamFacts::consumer_absent`).
 
 use crate::{NatsFacts, SOURCE_NAMES, Snapshot, Source};
 
@@ -143,6 +145,14 @@ fn select_nats(src: &Source<NatsFacts>, paths: &[&FactPath]) -> Source<NatsFacts
                     .any(|n| n.as_deref() == Some(c.name.as_str()))
         });
         copy.consumers_complete = stream.consumers_complete && all_consumers;
+        if stream.consumers_complete && !all_consumers {
+            copy.absent_consumers = consumers
+                .iter()
+                .filter_map(|n| n.as_deref())
+                .filter(|n| stream.consumer(n).is_none())
+                .map(str::to_owned)
+                .collect();
+        }
         picked.streams.push(copy);
     }
     out.facts = Some(picked);
@@ -212,6 +222,17 @@ mod tests {
             ["b"]
         );
         assert!(!st.consumers_complete);
+        assert!(st.absent_consumers.is_empty());
+        // Selected by name and not in the complete listing: known absent.
+        let s = select(&["nats.consumers.S1.b", "nats.consumers.S1.gone"]);
+        let st = &s.nats.facts.as_ref().unwrap().streams[0];
+        assert_eq!(st.absent_consumers, ["gone"]);
+        assert!(st.consumer_absent("gone"));
+        assert!(!st.consumer_absent("b"));
+        assert!(
+            !st.consumer_absent("never-selected"),
+            "unselected reads as unknown"
+        );
         let s = select(&["nats.consumers.S1.*"]);
         assert!(s.nats.facts.as_ref().unwrap().streams[0].consumers_complete);
         assert_eq!(

@@ -233,11 +233,23 @@ pub struct StreamFacts {
     pub consumers: Vec<ConsumerFacts>,
     /// True only when every consumer of the stream was listed.
     pub consumers_complete: bool,
+    /// Consumers a gate selected by name that a complete listing did not
+    /// contain: known not to exist (filled by fact selection).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub absent_consumers: Vec<String>,
 }
 
 impl StreamFacts {
     pub fn consumer(&self, name: &str) -> Option<&ConsumerFacts> {
         self.consumers.iter().find(|c| c.name == name)
+    }
+
+    /// True when the consumer is known not to exist (a complete listing
+    /// without it, or a selection that found it absent); false when it exists
+    /// or its existence is unknown.
+    pub fn consumer_absent(&self, name: &str) -> bool {
+        self.consumer(name).is_none()
+            && (self.consumers_complete || self.absent_consumers.iter().any(|c| c == name))
     }
 }
 

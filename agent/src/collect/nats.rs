@@ -676,8 +676,10 @@ fn stream_facts(name: String, raw: RawStreamInfo) -> StreamFacts {
         config,
         state,
         cluster,
+        // Filled by the consumer listing.
         consumers: Vec::new(),
         consumers_complete: false,
+        absent_consumers: Vec::new(),
     }
 }
 

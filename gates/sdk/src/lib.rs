@@ -16,6 +16,7 @@
 extern crate self as gatekeeper_gate_sdk;
 
 pub mod check;
+pub mod spec;
 pub mod window;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -3,6 +3,7 @@
 //! by field; a field the server does not report makes the criterion unknown.
 
 use gatekeeper_gate_sdk::model::{NatsFacts, StreamConfig, format_duration_ms, parse_duration_ms};
+use gatekeeper_gate_sdk::spec::{Field, compare, kebab_id, show_list, verdict};
 use gatekeeper_gate_sdk::{Criterion, Evaluation, Gate, GateError, Input, Metadata, ParamSpec};
 use serde::Deserialize;
 
@@ -36,20 +37,9 @@ pub struct StreamSpec {
 
 impl StreamSpec {
     fn criterion_id(&self) -> String {
-        self.id.clone().unwrap_or_else(|| {
-            let mut id = String::from("stream");
-            for part in self
-                .name
-                .to_ascii_lowercase()
-                .split(|c: char| !c.is_ascii_alphanumeric())
-            {
-                if !part.is_empty() {
-                    id.push('-');
-                    id.push_str(part);
-                }
-            }
-            id
-        })
+        self.id
+            .clone()
+            .unwrap_or_else(|| kebab_id("stream", &[&self.name]))
     }
 }
 
@@ -111,34 +101,6 @@ impl Gate for StreamTopology {
     }
 }
 
-/// One field's verdict.
-enum Field {
-    Same,
-    Drift(String),
-    NotReported(String),
-}
-
-fn compare<T: PartialEq>(
-    name: &str,
-    expected: &T,
-    observed: Option<&T>,
-    show: impl Fn(&T) -> String,
-) -> Field {
-    match observed {
-        None => Field::NotReported(format!("{name} not reported")),
-        Some(o) if o == expected => Field::Same,
-        Some(o) => Field::Drift(format!(
-            "{name}: expected {}, observed {}",
-            show(expected),
-            show(o)
-        )),
-    }
-}
-
-fn show_list(items: &[String]) -> String {
-    format!("[{}]", items.join(", "))
-}
-
 fn check_stream(
     spec: &StreamSpec,
     max_age_ms: Option<u64>,
@@ -183,52 +145,14 @@ fn check_stream(
     };
 
     let fields = compare_fields(spec, max_age_ms, config);
-    let drift: Vec<&str> = fields
-        .iter()
-        .filter_map(|f| {
-            if let Field::Drift(d) = f {
-                Some(d.as_str())
-            } else {
-                None
-            }
-        })
-        .collect();
-    let missing: Vec<&str> = fields
-        .iter()
-        .filter_map(|f| {
-            if let Field::NotReported(d) = f {
-                Some(d.as_str())
-            } else {
-                None
-            }
-        })
-        .collect();
-    let observed = describe_config(spec, config);
-    if !drift.is_empty() {
-        let mut message = format!("stream {} drifted: {}", spec.name, drift.join("; "));
-        if !missing.is_empty() {
-            message.push_str(&format!("; also {}", missing.join(", ")));
-        }
-        Criterion::fail(&id, &title, message)
-            .observed(observed)
-            .expected(expected)
-    } else if !missing.is_empty() {
-        Criterion::unknown(
-            &id,
-            &title,
-            format!("stream {}: {}", spec.name, missing.join(", ")),
-        )
-        .observed(observed)
-        .expected(expected)
-    } else {
-        Criterion::pass(
-            &id,
-            &title,
-            format!("stream {} matches its spec", spec.name),
-        )
-        .observed(observed)
-        .expected(expected)
-    }
+    verdict(
+        &id,
+        &title,
+        &format!("stream {}", spec.name),
+        &fields,
+        describe_config(spec, config),
+        expected,
+    )
 }
 
 fn compare_fields(spec: &StreamSpec, max_age_ms: Option<u64>, config: &StreamConfig) -> Vec<Field> {
