@@ -15,6 +15,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("workloads-healthy", "workloads-healthy"),
     ("subject-overlap", "subject-overlap"),
     ("consumer-config", "consumer-config"),
+    ("traffic-window", "traffic-window"),
 ];
 /// Shadow stack (in linear memory) of the gates built here.
 const GATE_SHADOW_STACK_BYTES: usize = 256 << 10;

@@ -523,3 +523,50 @@ gates = ["vendor-consumer"]
         );
     }
 }
+
+/// `check --wait` samples history itself, so a rate-based gate that defers on
+/// one snapshot decides once the rounds cover its window.
+#[test]
+fn wait_rounds_give_traffic_window_its_history() {
+    let server = NatsServer::start(NatsVersion::V2_15);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(create_target_streams(&server.url()));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gatekeeper.toml");
+    std::fs::write(
+        &config,
+        r#"
+[sources.nats]
+url = "nats://placeholder:4222"
+[gates.traffic]
+builtin = "traffic-window"
+params = { streams = ["AA_CORE_HOT"], window = "1s", weekdays_only = false }
+[phases.quiet]
+gates = ["traffic"]
+"#,
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    let once = gatekeeper(&["check", "quiet", "-c", c], dir.path(), &server.url());
+    assert_eq!(once.status.code(), Some(2), "one snapshot has no rate");
+    assert!(String::from_utf8_lossy(&once.stdout).contains("message rate: need 1s of history"));
+    let waited = gatekeeper(
+        &[
+            "check",
+            "quiet",
+            "-c",
+            c,
+            "--wait",
+            "--interval",
+            "200ms",
+            "--timeout",
+            "30s",
+        ],
+        dir.path(),
+        &server.url(),
+    );
+    let stdout = String::from_utf8_lossy(&waited.stdout);
+    assert_eq!(waited.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("0.0 msg/min over 1s"), "{stdout}");
+    assert!(String::from_utf8_lossy(&waited.stderr).contains("quiet defer after 1 round"));
+}
