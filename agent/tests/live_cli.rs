@@ -28,6 +28,14 @@ fn gatekeeper(args: &[&str], cache: &Path, nats_url: &str) -> Output {
         .expect("run gatekeeper")
 }
 
+/// A temp dir holding `gatekeeper.toml` with `text`; the dir doubles as the compile cache.
+fn config_file(text: impl AsRef<[u8]>) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gatekeeper.toml");
+    std::fs::write(&config, text).unwrap();
+    (dir, config)
+}
+
 /// The three streams of the seeds' target topology (seed 001/003).
 async fn create_target_streams(url: &str) {
     let c = async_nats::connect(url).await.unwrap();
@@ -172,16 +180,10 @@ fn passwords_never_reach_logs_or_output_with_debug_logging() {
         },
     );
     let pg = Postgres::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("gatekeeper.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sources.postgres]\nurl = \"{}\"\n[[sources.postgres.queries]]\nname = \"one\"\nsql = \"SELECT 1\"\n",
-            pg.url()
-        ),
-    )
-    .unwrap();
+    let (dir, config) = config_file(format!(
+        "[sources.postgres]\nurl = \"{}\"\n[[sources.postgres.queries]]\nname = \"one\"\nsql = \"SELECT 1\"\n",
+        pg.url()
+    ));
     let nats_url = format!("nats://app:nats-pa55word@127.0.0.1:{}", nats.port);
     let o = Command::new(BIN)
         .args(["snapshot", "-c", config.to_str().unwrap()])
@@ -319,12 +321,8 @@ fn builtin_health_gates_decide_on_real_servers() {
     use gatekeeper_testsupport::Postgres;
     let nats = NatsServer::start(NatsVersion::V2_9);
     let mut pg = Postgres::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("gatekeeper.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
+    let (dir, config) = config_file(format!(
+        r#"
 [sources.nats]
 url = "{nats}"
 monitor_url = "{monitor}"
@@ -340,12 +338,10 @@ params = {{ max_ping_ms = 1000 }}
 [phases.ready]
 gates = ["nats", "db"]
 "#,
-            nats = nats.url(),
-            monitor = nats.monitor_url(),
-            pg = pg.url()
-        ),
-    )
-    .unwrap();
+        nats = nats.url(),
+        monitor = nats.monitor_url(),
+        pg = pg.url()
+    ));
     let run = || {
         let o = gatekeeper(
             &[
@@ -399,10 +395,7 @@ async fn subject_overlap_predicts_what_the_server_refuses() {
             json!({"name": "ATHLETE_ALLY_EVENTS", "subjects": ["athlete-ally.>", "vendor.>", "sleep.*"]}),
         )
         .await;
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("gatekeeper.toml");
-        std::fs::write(
-            &config,
+        let (dir, config) = config_file(
             r#"
 [sources.nats]
 url = "nats://placeholder:4222"
@@ -412,8 +405,7 @@ params = { plan = [{ stream = "AA_CORE_HOT", subjects = ["athlete-ally.>", "slee
 [phases.create-core]
 gates = ["overlap"]
 "#,
-        )
-        .unwrap();
+        );
         let check = || {
             gatekeeper(
                 &["check", "create-core", "-c", config.to_str().unwrap()],
@@ -471,10 +463,7 @@ async fn consumer_config_on_real_consumers() {
                    "max_ack_pending": 1000}}),
         )
         .await;
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("gatekeeper.toml");
-        std::fs::write(
-            &config,
+        let (dir, config) = config_file(
             r#"
 [sources.nats]
 url = "nats://placeholder:4222"
@@ -498,8 +487,7 @@ gates = ["hrv-consumer"]
 [phases.vendor]
 gates = ["vendor-consumer"]
 "#,
-        )
-        .unwrap();
+        );
         let o = gatekeeper(
             &["check", "ready", "-c", config.to_str().unwrap()],
             dir.path(),
@@ -531,10 +519,7 @@ fn wait_rounds_give_traffic_window_its_history() {
     let server = NatsServer::start(NatsVersion::V2_15);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(create_target_streams(&server.url()));
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("gatekeeper.toml");
-    std::fs::write(
-        &config,
+    let (dir, config) = config_file(
         r#"
 [sources.nats]
 url = "nats://placeholder:4222"
@@ -544,8 +529,7 @@ params = { streams = ["AA_CORE_HOT"], window = "1s", weekdays_only = false }
 [phases.quiet]
 gates = ["traffic"]
 "#,
-    )
-    .unwrap();
+    );
     let c = config.to_str().unwrap();
     let once = gatekeeper(&["check", "quiet", "-c", c], dir.path(), &server.url());
     assert_eq!(once.status.code(), Some(2), "one snapshot has no rate");

@@ -252,6 +252,26 @@ pub struct ParamSpec {
     pub default: Option<serde_json::Value>,
 }
 
+impl ParamSpec {
+    /// A param the config must set.
+    pub fn required(name: &str, description: &str) -> Self {
+        ParamSpec {
+            name: name.into(),
+            description: description.into(),
+            default: None,
+        }
+    }
+
+    /// A param with a default (`null`: optional, no value).
+    pub fn with_default(name: &str, description: &str, default: serde_json::Value) -> Self {
+        ParamSpec {
+            name: name.into(),
+            description: description.into(),
+            default: Some(default),
+        }
+    }
+}
+
 /// A present field is `Some`, even when it is `null`.
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
     serde::Deserialize::deserialize(d).map(Some)

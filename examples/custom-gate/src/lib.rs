@@ -40,26 +40,10 @@ impl Gate for ConsumerDrained {
             description: "A JetStream consumer has at most max_pending messages pending.".into(),
             sources: vec!["nats".into()],
             params: vec![
-                ParamSpec {
-                    name: "stream".into(),
-                    description: "stream name".into(),
-                    default: None,
-                },
-                ParamSpec {
-                    name: "consumer".into(),
-                    description: "durable consumer name".into(),
-                    default: None,
-                },
-                ParamSpec {
-                    name: "max_pending".into(),
-                    description: "largest acceptable num_pending".into(),
-                    default: Some(0.into()),
-                },
-                ParamSpec {
-                    name: "id".into(),
-                    description: "criterion id".into(),
-                    default: Some("consumer-drained".into()),
-                },
+                ParamSpec::required("stream", "stream name"),
+                ParamSpec::required("consumer", "durable consumer name"),
+                ParamSpec::with_default("max_pending", "largest acceptable num_pending", 0.into()),
+                ParamSpec::with_default("id", "criterion id", "consumer-drained".into()),
             ],
             snapshot_schema: gatekeeper_gate_sdk::model::SNAPSHOT_SCHEMA_VERSION,
         }

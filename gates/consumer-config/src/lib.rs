@@ -48,18 +48,13 @@ impl Gate for ConsumerConfigGate {
             version: env!("CARGO_PKG_VERSION").into(),
             description: "JetStream consumers exist and match their spec: filter, ack/deliver policy, max deliver, ack wait, max ack pending, durable.".into(),
             sources: vec!["nats".into()],
-            params: vec![ParamSpec {
-                name: "consumers".into(),
-                description: "List of {stream, name, id?, title?, filter_subjects?, ack_policy?, deliver_policy?, max_deliver?, ack_wait?, max_ack_pending?, durable?}; one criterion per consumer.".into(),
-                default: None,
-            }],
+            params: vec![ParamSpec::required("consumers", "List of {stream, name, id?, title?, filter_subjects?, ack_policy?, deliver_policy?, max_deliver?, ack_wait?, max_ack_pending?, durable?}; one criterion per consumer.")],
             snapshot_schema: gatekeeper_gate_sdk::model::SNAPSHOT_SCHEMA_VERSION,
         }
     }
 
     fn reads(params: &serde_json::Value) -> Result<Vec<String>, GateError> {
-        let params: Params = serde_json::from_value(params.clone())
-            .map_err(|e| GateError::BadParams(e.to_string()))?;
+        let params: Params = gatekeeper_gate_sdk::decode_params(params)?;
         Ok(params
             .consumers
             .iter()

@@ -32,11 +32,6 @@ impl Default for Params {
 
 impl Gate for DatabaseResponsive {
     fn metadata() -> Metadata {
-        let param = |name: &str, description: &str, default: serde_json::Value| ParamSpec {
-            name: name.into(),
-            description: description.into(),
-            default: Some(default),
-        };
         Metadata {
             name: "database-responsive".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -44,22 +39,22 @@ impl Gate for DatabaseResponsive {
                 .into(),
             sources: vec!["postgres".into()],
             params: vec![
-                param(
+                ParamSpec::with_default(
                     "id",
                     "criterion id",
                     serde_json::json!("database-responsive"),
                 ),
-                param(
+                ParamSpec::with_default(
                     "title",
                     "criterion title",
                     serde_json::json!("Database responsive"),
                 ),
-                param(
+                ParamSpec::with_default(
                     "max_ping_ms",
                     "ping must be below this (ms)",
                     serde_json::json!(50),
                 ),
-                param(
+                ParamSpec::with_default(
                     "max_connections_percent",
                     "connections in use must be below this share of max_connections",
                     serde_json::json!(80),

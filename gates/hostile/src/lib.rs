@@ -46,11 +46,11 @@ impl Gate for Hostile {
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Attacks its sandbox (tests only).".into(),
             sources: vec![],
-            params: vec![ParamSpec {
-                name: "attack".into(),
-                description: ATTACKS.join(", "),
-                default: Some(serde_json::json!("none")),
-            }],
+            params: vec![ParamSpec::with_default(
+                "attack",
+                &ATTACKS.join(", "),
+                serde_json::json!("none"),
+            )],
             snapshot_schema: gatekeeper_gate_sdk::model::SNAPSHOT_SCHEMA_VERSION,
         }
     }

@@ -34,21 +34,16 @@ impl Default for Params {
 
 impl Gate for NatsClusterHealthy {
     fn metadata() -> Metadata {
-        let param = |name: &str, description: &str, default: serde_json::Value| ParamSpec {
-            name: name.into(),
-            description: description.into(),
-            default: Some(default),
-        };
         Metadata {
             name: "nats-cluster-healthy".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Health checks ok, JetStream on, a meta leader, every expected node up, storage to spare (needs sources.nats.monitor_url).".into(),
             sources: vec!["nats".into()],
             params: vec![
-                param("id", "criterion id", serde_json::json!("nats-cluster-healthy")),
-                param("title", "criterion title", serde_json::json!("NATS cluster healthy")),
-                param("expected_nodes", "nodes that must be up", serde_json::json!(1)),
-                param("min_storage_free_percent", "free JetStream storage at least this share of the limit", serde_json::json!(20)),
+                ParamSpec::with_default("id", "criterion id", serde_json::json!("nats-cluster-healthy")),
+                ParamSpec::with_default("title", "criterion title", serde_json::json!("NATS cluster healthy")),
+                ParamSpec::with_default("expected_nodes", "nodes that must be up", serde_json::json!(1)),
+                ParamSpec::with_default("min_storage_free_percent", "free JetStream storage at least this share of the limit", serde_json::json!(20)),
             ],
             snapshot_schema: gatekeeper_gate_sdk::model::SNAPSHOT_SCHEMA_VERSION,
         }

@@ -48,13 +48,19 @@ impl Input {
     /// Decodes the params into the gate's own type (use `#[serde(default)]`
     /// and `deny_unknown_fields` there so typos are caught).
     pub fn params<P: DeserializeOwned>(&self) -> Result<P, GateError> {
-        serde_json::from_value(self.params.clone()).map_err(|e| GateError::BadParams(e.to_string()))
+        decode_params(&self.params)
     }
 
     /// The snapshot's time: the only clock a gate sees.
     pub fn now(&self) -> Timestamp {
         self.snapshot.taken_at
     }
+}
+
+/// Decodes params (in `evaluate` via [`Input::params`], or in `Gate::reads`);
+/// a mismatch is `BadParams`.
+pub fn decode_params<P: DeserializeOwned>(params: &serde_json::Value) -> Result<P, GateError> {
+    serde_json::from_value(params.clone()).map_err(|e| GateError::BadParams(e.to_string()))
 }
 
 /// A gate: pure, deterministic, no I/O.

@@ -50,19 +50,14 @@ impl Gate for StreamTopology {
             version: env!("CARGO_PKG_VERSION").into(),
             description: "JetStream streams exist and match their spec: subjects, max age, replicas, storage, retention, discard.".into(),
             sources: vec!["nats".into()],
-            params: vec![ParamSpec {
-                name: "streams".into(),
-                description: "List of {name, id?, title?, subjects?, max_age?, replicas?, storage?, retention?, discard?}; one criterion per stream.".into(),
-                default: None,
-            }],
+            params: vec![ParamSpec::required("streams", "List of {name, id?, title?, subjects?, max_age?, replicas?, storage?, retention?, discard?}; one criterion per stream.")],
             snapshot_schema: gatekeeper_gate_sdk::model::SNAPSHOT_SCHEMA_VERSION,
         }
     }
 
     /// Only the named streams (without their consumers).
     fn reads(params: &serde_json::Value) -> Result<Vec<String>, GateError> {
-        let params: Params = serde_json::from_value(params.clone())
-            .map_err(|e| GateError::BadParams(e.to_string()))?;
+        let params: Params = gatekeeper_gate_sdk::decode_params(params)?;
         Ok(params
             .streams
             .iter()

@@ -57,28 +57,23 @@ pub fn overlaps(a: &str, b: &str) -> bool {
 
 impl Gate for SubjectOverlap {
     fn metadata() -> Metadata {
-        let param = |name: &str, description: &str, default: serde_json::Value| ParamSpec {
-            name: name.into(),
-            description: description.into(),
-            default: Some(default),
-        };
         Metadata {
             name: "subject-overlap".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "No two stream subjects overlap, now or after a planned change.".into(),
             sources: vec!["nats".into()],
             params: vec![
-                param(
+                ParamSpec::with_default(
                     "id",
                     "criterion id",
                     serde_json::json!("subjects-no-overlap"),
                 ),
-                param(
+                ParamSpec::with_default(
                     "title",
                     "criterion title",
                     serde_json::json!("No overlapping stream subjects"),
                 ),
-                param(
+                ParamSpec::with_default(
                     "plan",
                     "[{stream, subjects}]: each sets a stream's subjects before checking",
                     serde_json::json!([]),

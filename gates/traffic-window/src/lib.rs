@@ -57,11 +57,6 @@ const DAYS: [&str; 7] = [
 
 impl Gate for TrafficWindow {
     fn metadata() -> Metadata {
-        let param = |name: &str, description: &str, default: Option<serde_json::Value>| ParamSpec {
-            name: name.into(),
-            description: description.into(),
-            default,
-        };
         use serde_json::json;
         Metadata {
             name: "traffic-window".into(),
@@ -69,15 +64,15 @@ impl Gate for TrafficWindow {
             description: "A quiet window: message rate below a limit, a weekday, outside avoided hours and blackouts.".into(),
             sources: vec!["nats".into()],
             params: vec![
-                param("id", "criterion id", Some(json!("traffic-low"))),
-                param("title", "criterion title", Some(json!("Traffic low, quiet window"))),
-                param("streams", "streams whose publishes count", None),
-                param("max_per_minute", "publishes per minute must be below this", Some(json!(100))),
-                param("window", "the rate's window", Some(json!("5m"))),
-                param("weekdays_only", "refuse Saturday and Sunday", Some(json!(true))),
-                param("avoid_hours", "[from, to) local hours to avoid, e.g. [9, 17]", Some(serde_json::Value::Null)),
-                param("utc_offset_minutes", "local time offset for days and hours", Some(json!(0))),
-                param("blackouts", "[{from, to, reason}] RFC 3339", Some(json!([]))),
+                ParamSpec::with_default("id", "criterion id", json!("traffic-low")),
+                ParamSpec::with_default("title", "criterion title", json!("Traffic low, quiet window")),
+                ParamSpec::required("streams", "streams whose publishes count"),
+                ParamSpec::with_default("max_per_minute", "publishes per minute must be below this", json!(100)),
+                ParamSpec::with_default("window", "the rate's window", json!("5m")),
+                ParamSpec::with_default("weekdays_only", "refuse Saturday and Sunday", json!(true)),
+                ParamSpec::with_default("avoid_hours", "[from, to) local hours to avoid, e.g. [9, 17]", serde_json::Value::Null),
+                ParamSpec::with_default("utc_offset_minutes", "local time offset for days and hours", json!(0)),
+                ParamSpec::with_default("blackouts", "[{from, to, reason}] RFC 3339", json!([])),
             ],
             snapshot_schema: gatekeeper_gate_sdk::model::SNAPSHOT_SCHEMA_VERSION,
         }

@@ -47,21 +47,16 @@ impl Default for Params {
 
 impl Gate for WorkloadsHealthy {
     fn metadata() -> Metadata {
-        let param = |name: &str, description: &str, default: Option<serde_json::Value>| ParamSpec {
-            name: name.into(),
-            description: description.into(),
-            default,
-        };
         Metadata {
             name: "workloads-healthy".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Named Deployments rolled out and available; no pod crash-looping or stuck; restarts within a limit.".into(),
             sources: vec!["kubernetes".into()],
             params: vec![
-                param("id", "criterion id", Some("workloads-healthy".into())),
-                param("title", "criterion title", Some("Workloads healthy".into())),
-                param("deployments", "Deployment names that must be rolled out", None),
-                param("max_restarts", "restarts allowed per pod (null: not checked)", Some(serde_json::Value::Null)),
+                ParamSpec::with_default("id", "criterion id", "workloads-healthy".into()),
+                ParamSpec::with_default("title", "criterion title", "Workloads healthy".into()),
+                ParamSpec::required("deployments", "Deployment names that must be rolled out"),
+                ParamSpec::with_default("max_restarts", "restarts allowed per pod (null: not checked)", serde_json::Value::Null),
             ],
             snapshot_schema: gatekeeper_gate_sdk::model::SNAPSHOT_SCHEMA_VERSION,
         }
