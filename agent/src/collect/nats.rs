@@ -121,6 +121,50 @@ impl NatsCollector {
         decode_api(subject, &reply.payload)
     }
 
+    /// Reads every page of a JetStream listing (`{"offset":n}` requests until
+    /// `total`). `Err` only when the first page fails; a later failure or an
+    /// empty page before `total` ends the listing with `gap` set.
+    async fn list_pages<T: DeserializeOwned>(
+        &self,
+        client: &async_nats::Client,
+        subject: &str,
+        deadline: Instant,
+    ) -> Result<Listing<T>, String> {
+        let mut listing = Listing {
+            items: Vec::new(),
+            missing: Vec::new(),
+            gap: None,
+            failed: false,
+        };
+        let mut offset = 0u64;
+        loop {
+            let body = format!(r#"{{"offset":{offset}}}"#);
+            let page: ListPage<T> = match self.api(client, subject, body, deadline).await {
+                Ok(page) => page,
+                Err(e) if offset == 0 => return Err(e),
+                Err(e) => {
+                    listing.gap = Some(format!("listing from offset {offset}: {e}"));
+                    listing.failed = true;
+                    return Ok(listing);
+                }
+            };
+            let items = page.items.unwrap_or_default();
+            let got = items.len() as u64;
+            listing.items.extend(items);
+            listing.missing.extend(page.missing.unwrap_or_default());
+            offset += got;
+            let total = page.total.unwrap_or(0);
+            if got == 0 || offset >= total {
+                if offset < total {
+                    listing.gap = Some(format!(
+                        "listing stopped at {offset} of {total}: an empty page"
+                    ));
+                }
+                return Ok(listing);
+            }
+        }
+    }
+
     async fn list_streams(
         &self,
         client: &async_nats::Client,
@@ -128,69 +172,36 @@ impl NatsCollector {
         facts: &mut NatsFacts,
     ) -> Result<(), String> {
         let subject = format!("{}.STREAM.LIST", self.api_prefix());
-        let mut offset = 0u64;
-        let mut complete = true;
-        loop {
-            let page: StreamListPage = match self
-                .api(
-                    client,
-                    &subject,
-                    format!(r#"{{"offset":{offset}}}"#),
-                    deadline,
-                )
-                .await
-            {
-                Ok(page) => page,
-                // Nothing listed yet: the source is unavailable.
-                Err(e) if offset == 0 => return Err(e),
-                Err(e) => {
-                    facts
-                        .missing_streams
-                        .push(format!("(listing from offset {offset}: {e})"));
-                    complete = false;
-                    break;
-                }
-            };
-            let streams = page.streams.unwrap_or_default();
-            let got = streams.len() as u64;
-            for raw in streams {
-                let name = raw
-                    .config
-                    .as_ref()
-                    .and_then(|c| c.name.clone())
-                    .unwrap_or_default();
-                if self.wanted(&name) {
-                    facts.streams.push(stream_facts(name, raw));
-                }
-            }
-            for name in page.missing.unwrap_or_default() {
-                // The server knows the stream but could not read it (no quorum,
-                // leader unreachable): unknown, never dropped.
-                complete = false;
-                if self.wanted(&name) {
-                    facts.streams.push(StreamFacts {
-                        error: Some(
-                            "the server listed this stream as missing (its info could not be read; no leader or no quorum?)".into(),
-                        ),
-                        name: name.clone(),
-                        ..StreamFacts::default()
-                    });
-                    facts.missing_streams.push(name);
-                }
-            }
-            offset += got;
-            let total = page.total.unwrap_or(0);
-            if got == 0 || offset >= total {
-                if offset < total {
-                    complete = false;
-                    facts.missing_streams.push(format!(
-                        "(listing stopped at {offset} of {total} streams: an empty page)"
-                    ));
-                }
-                break;
+        // Nothing listed at all: the source is unavailable.
+        let listing: Listing<RawStreamInfo> = self.list_pages(client, &subject, deadline).await?;
+        for raw in listing.items {
+            let name = raw
+                .config
+                .as_ref()
+                .and_then(|c| c.name.clone())
+                .unwrap_or_default();
+            if self.wanted(&name) {
+                facts.streams.push(stream_facts(name, raw));
             }
         }
-        facts.streams_complete = complete;
+        // The server knows these streams but could not read them (no quorum,
+        // leader unreachable): unknown, never dropped.
+        for name in &listing.missing {
+            if self.wanted(name) {
+                facts.streams.push(StreamFacts {
+                    error: Some(
+                        "the server listed this stream as missing (its info could not be read; no leader or no quorum?)".into(),
+                    ),
+                    name: name.clone(),
+                    ..StreamFacts::default()
+                });
+                facts.missing_streams.push(name.clone());
+            }
+        }
+        if let Some(gap) = &listing.gap {
+            facts.missing_streams.push(format!("({gap})"));
+        }
+        facts.streams_complete = listing.missing.is_empty() && listing.gap.is_none();
         Ok(())
     }
 
@@ -201,36 +212,19 @@ impl NatsCollector {
         deadline: Instant,
     ) -> Result<(Vec<ConsumerFacts>, bool), String> {
         let subject = format!("{}.CONSUMER.LIST.{stream}", self.api_prefix());
-        let mut out = Vec::new();
-        let mut complete = true;
-        let mut offset = 0u64;
-        loop {
-            let page: ConsumerListPage = self
-                .api(
-                    client,
-                    &subject,
-                    format!(r#"{{"offset":{offset}}}"#),
-                    deadline,
-                )
-                .await?;
-            let consumers = page.consumers.unwrap_or_default();
-            let got = consumers.len() as u64;
-            out.extend(consumers.into_iter().map(consumer_facts));
-            for name in page.missing.unwrap_or_default() {
-                complete = false;
-                out.push(ConsumerFacts {
-                    name,
-                    error: Some("the server listed this consumer as missing".into()),
-                    ..ConsumerFacts::default()
-                });
-            }
-            offset += got;
-            let total = page.total.unwrap_or(0);
-            if got == 0 || offset >= total {
-                complete &= offset >= total;
-                break;
-            }
+        let listing: Listing<RawConsumerInfo> = self.list_pages(client, &subject, deadline).await?;
+        // A failed page loses the stream's consumers; an early empty page
+        // keeps what was read, marked incomplete.
+        if let (true, Some(gap)) = (listing.failed, &listing.gap) {
+            return Err(format!("{subject}: {gap}"));
         }
+        let complete = listing.missing.is_empty() && listing.gap.is_none();
+        let mut out: Vec<ConsumerFacts> = listing.items.into_iter().map(consumer_facts).collect();
+        out.extend(listing.missing.into_iter().map(|name| ConsumerFacts {
+            name,
+            error: Some("the server listed this consumer as missing".into()),
+            ..ConsumerFacts::default()
+        }));
         Ok((out, complete))
     }
 
@@ -730,11 +724,24 @@ struct ApiError {
     description: Option<String>,
 }
 
+/// One page of `STREAM.LIST` (`streams`) or `CONSUMER.LIST` (`consumers`).
 #[derive(Deserialize)]
-struct StreamListPage {
+struct ListPage<T> {
     total: Option<u64>,
-    streams: Option<Vec<RawStreamInfo>>,
+    #[serde(alias = "streams", alias = "consumers")]
+    items: Option<Vec<T>>,
     missing: Option<Vec<String>>,
+}
+
+/// Every page of a listing, read.
+struct Listing<T> {
+    items: Vec<T>,
+    /// Names the server knows but could not read.
+    missing: Vec<String>,
+    /// Why the listing stopped short, if it did.
+    gap: Option<String>,
+    /// The gap is a failed request (not an early empty page).
+    failed: bool,
 }
 
 #[derive(Deserialize)]
@@ -786,13 +793,6 @@ struct RawPeer {
     offline: Option<bool>,
     active: Option<i64>,
     lag: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct ConsumerListPage {
-    total: Option<u64>,
-    consumers: Option<Vec<RawConsumerInfo>>,
-    missing: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -906,7 +906,7 @@ mod tests {
 
     #[test]
     fn api_errors_are_errors_naming_the_subject() {
-        let e = decode_api::<StreamListPage>(
+        let e = decode_api::<ListPage<RawStreamInfo>>(
             "$JS.API.STREAM.LIST",
             br#"{"type":"x","error":{"code":503,"err_code":10039,"description":"jetstream not enabled"}}"#,
         )
