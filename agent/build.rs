@@ -16,6 +16,9 @@ const BUILTIN: &[(&str, &str)] = &[
     ("subject-overlap", "subject-overlap"),
     ("consumer-config", "consumer-config"),
     ("traffic-window", "traffic-window"),
+    ("signals", "signals"),
+    ("ledger", "ledger"),
+    ("message-continuity", "message-continuity"),
 ];
 /// Shadow stack (in linear memory) of the gates built here.
 const GATE_SHADOW_STACK_BYTES: usize = 256 << 10;

@@ -210,16 +210,18 @@ impl Evaluation {
         if self.criteria.is_empty() {
             problems.push(EvaluationProblem::NoCriteria);
         }
+        // Criteria and triggers are two namespaces: a trigger usually carries
+        // the id of the criterion that raised it.
         let mut seen = std::collections::BTreeSet::new();
         let ids = self
             .criteria
             .iter()
-            .map(|c| &c.id)
-            .chain(self.triggers.iter().map(|t| &t.id));
-        for id in ids {
+            .map(|c| ("c", &c.id))
+            .chain(self.triggers.iter().map(|t| ("t", &t.id)));
+        for (kind, id) in ids {
             if !is_kebab_id(id) {
                 problems.push(EvaluationProblem::BadId { id: id.clone() });
-            } else if !seen.insert(id.as_str()) {
+            } else if !seen.insert((kind, id.as_str())) {
                 problems.push(EvaluationProblem::DuplicateId { id: id.clone() });
             }
         }

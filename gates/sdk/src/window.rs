@@ -21,8 +21,34 @@ pub fn rate_per_minute(
     window_ms: u64,
     counter: impl Fn(&Snapshot) -> Result<f64, String>,
 ) -> Result<f64, String> {
-    let now = input.now();
-    let in_window: Vec<&Snapshot> = samples(input)
+    let all: Vec<&Snapshot> = samples(input).collect();
+    rate_at(&all, all.len() - 1, window_ms, counter)
+}
+
+/// [`rate_per_minute`] as seen at `samples[at]`: the window ends there.
+/// `samples` is oldest first.
+pub fn rate_at(
+    samples: &[&Snapshot],
+    at: usize,
+    window_ms: u64,
+    counter: impl Fn(&Snapshot) -> Result<f64, String>,
+) -> Result<f64, String> {
+    increase_at(samples, at, window_ms, counter)
+        .map(|(increase, covered)| increase * 60_000.0 / covered as f64)
+}
+
+/// The increase of a counter over the window ending at `samples[at]`, and the
+/// milliseconds the samples really cover. Resets count from zero.
+pub fn increase_at(
+    samples: &[&Snapshot],
+    at: usize,
+    window_ms: u64,
+    counter: impl Fn(&Snapshot) -> Result<f64, String>,
+) -> Result<(f64, u64), String> {
+    let now = samples[at].taken_at;
+    let in_window: Vec<&Snapshot> = samples[..=at]
+        .iter()
+        .copied()
         .filter(|s| millis_between(s.taken_at, now) <= window_ms as i64)
         .collect();
     let oldest = in_window
@@ -32,7 +58,7 @@ pub fn rate_per_minute(
     // The window must be covered: the oldest sample must be at most one
     // sample interval after its start (we accept 10% slack).
     let covered = millis_between(oldest.taken_at, now);
-    if (covered as f64) < window_ms as f64 * 0.9 || in_window.len() < 2 {
+    if (covered as f64) < window_ms as f64 * 0.9 || in_window.len() < 2 || covered <= 0 {
         return Err(format!(
             "need {} of history for a rate, have {}",
             format_duration_ms(window_ms),
@@ -53,7 +79,7 @@ pub fn rate_per_minute(
         }
         previous = Some(value);
     }
-    Ok(increase * 60_000.0 / covered as f64)
+    Ok((increase, covered as u64))
 }
 
 /// Whether a condition has held, without a break, for at least `for_ms`.
@@ -74,12 +100,25 @@ pub fn hold(
     for_ms: u64,
     condition: impl Fn(&Snapshot) -> Result<bool, String>,
 ) -> Result<Hold, String> {
-    let now = input.now();
     let all: Vec<&Snapshot> = samples(input).collect();
+    hold_at(&all, for_ms, |i| condition(all[i]))
+}
+
+/// [`hold`] over `samples` (oldest first, the last is now), with the
+/// condition asked by index, for conditions that look back themselves (rates).
+pub fn hold_at(
+    samples: &[&Snapshot],
+    for_ms: u64,
+    condition: impl Fn(usize) -> Result<bool, String>,
+) -> Result<Hold, String> {
+    let Some(last) = samples.last() else {
+        return Ok(Hold::NotHeld);
+    };
+    let now = last.taken_at;
     let mut since: Option<Timestamp> = None;
-    for snap in all.iter().rev() {
+    for (i, snap) in samples.iter().enumerate().rev() {
         let age = millis_between(snap.taken_at, now);
-        match condition(snap) {
+        match condition(i) {
             Ok(true) => since = Some(snap.taken_at),
             Ok(false) => break,
             // An unreadable sample inside the hold period breaks the evidence.
