@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
             wait,
             timeout,
             interval,
+            sample,
             output,
         } => {
             let config = load_config(&config)?;
@@ -42,9 +43,16 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
                 let recording = match snapshot {
                     Some(path) => check::read_recording(&path)?,
                     None => {
-                        let recording = check::Recording {
-                            current: collect_live(&config)?,
-                            history: Vec::new(),
+                        let window = sample
+                            .or_else(|| config.phases[&phase].sample.map(|d| d.0))
+                            .unwrap_or_default();
+                        let recording = if window.is_zero() {
+                            check::Recording {
+                                current: collect_live(&config)?,
+                                history: Vec::new(),
+                            }
+                        } else {
+                            sample_live(&config, window, interval)?
                         };
                         if let Some(dir) = record {
                             record_recording(&dir, &phase, &recording)?;
@@ -125,6 +133,30 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
 fn collect_live(config: &Config) -> Result<Snapshot, CheckError> {
     collect::collect_blocking(config)
         .map_err(|e| CheckError::Collect(format!("cannot start the async runtime: {e}")))
+}
+
+/// A one-shot check's sampling window: one collection every `interval` for
+/// `window`; the last is the current snapshot, the others its history.
+fn sample_live(
+    config: &Config,
+    window: std::time::Duration,
+    interval: std::time::Duration,
+) -> Result<check::Recording, CheckError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CheckError::Collect(format!("cannot start the async runtime: {e}")))?;
+    eprintln!(
+        "sampling the sources for {} (every {}) for rates and holds",
+        gatekeeper_model::format_duration_ms(u64::try_from(window.as_millis()).unwrap_or(u64::MAX)),
+        gatekeeper_model::format_duration_ms(
+            u64::try_from(interval.as_millis()).unwrap_or(u64::MAX)
+        ),
+    );
+    Ok(wait::sample(window, interval, || {
+        runtime.block_on(collect::collect(config))
+    }))
 }
 
 /// `check --wait`: gates loaded once, one async runtime, a progress line per round on stderr.

@@ -75,9 +75,13 @@ pub enum Command {
         /// With --wait: give up after this long; the last verdict stands.
         #[arg(long, value_name = "DURATION", default_value = "10m", requires = "wait", value_parser = parse_duration)]
         timeout: Duration,
-        /// With --wait: time between rounds.
-        #[arg(long, value_name = "DURATION", default_value = "5s", requires = "wait", value_parser = parse_duration)]
+        /// Time between collections, for --wait rounds and --sample.
+        #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
         interval: Duration,
+        /// Live one-shot check: sample the sources for this long first, so rates
+        /// and holds have history (overrides the phase's `sample`; 0s: none).
+        #[arg(long, value_name = "DURATION", conflicts_with_all = ["snapshot", "wait"], value_parser = parse_duration)]
+        sample: Option<Duration>,
         #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
     },

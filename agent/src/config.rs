@@ -296,6 +296,9 @@ pub struct GateConfig {
 pub struct PhaseConfig {
     pub description: Option<String>,
     pub gates: Vec<String>,
+    /// A live one-shot `check` first samples the sources for this long (every
+    /// `--interval`), so rates and holds have a history window to read.
+    pub sample: Option<DurationValue>,
 }
 
 /// A duration written as `250ms`, `60s`, `5m`, `48h`, `14d`.
@@ -443,7 +446,7 @@ impl Environment for BTreeMap<&str, &str> {
 
 impl Config {
     /// Loads, validates every profile, applies `profile` and the environment
-    /// (`NATS_URL`, `DATABASE_URL`, `KUBECONFIG`).
+    /// (`NATS_URL`, `NATS_MONITOR_URL`, `DATABASE_URL`, `KUBECONFIG`).
     pub fn load(
         path: &Path,
         profile: Option<&str>,
@@ -535,6 +538,16 @@ impl Config {
                 Some(nats) => nats.url = SecretUrl::new(url),
                 None => self.sources.nats = Some(NatsSourceConfig::new(SecretUrl::new(url))),
             }
+        }
+        // One URL per node, comma-separated (only the meta leader lists peers).
+        if let (Some(urls), Some(nats)) = (env.var("NATS_MONITOR_URL"), &mut self.sources.nats) {
+            let urls: Vec<String> = urls
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect();
+            nats.monitor_url = Some(OneOrMany::Many(urls));
         }
         if let Some(url) = env.var("DATABASE_URL") {
             match &mut self.sources.postgres {
@@ -1114,6 +1127,15 @@ params = { streams = [{ name = "A", replicas = 3 }] }
             "nats://u:p@127.0.0.1:14222"
         );
         assert!(config.sources.postgres.is_none());
+        env.insert(
+            "NATS_MONITOR_URL",
+            "http://127.0.0.1:18222, http://127.0.0.1:18223",
+        );
+        config.apply_env(&env);
+        assert_eq!(
+            config.sources.nats.as_ref().unwrap().monitor_urls(),
+            ["http://127.0.0.1:18222", "http://127.0.0.1:18223"]
+        );
         assert!(
             config.sources.kubernetes.is_none(),
             "KUBECONFIG alone does not enable Kubernetes"

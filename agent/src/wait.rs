@@ -81,6 +81,34 @@ pub fn wait_until_go(
     }
 }
 
+/// Collects every `interval` until `window` has passed: the last snapshot is
+/// current, the earlier ones (at most [`MAX_HISTORY`], the newest kept) its
+/// history. The current one is taken no earlier than `window` after the first.
+pub fn sample(
+    window: Duration,
+    interval: Duration,
+    mut collect: impl FnMut() -> Snapshot,
+) -> Recording {
+    let start = Instant::now();
+    // Never more samples than the history keeps: widen the interval instead.
+    let interval = interval
+        .max(Duration::from_millis(10))
+        .max(window / MAX_HISTORY as u32);
+    let mut history = Vec::new();
+    let mut current = collect();
+    let mut next = start;
+    while start.elapsed() < window {
+        next += interval;
+        let until = next.min(start + window);
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        history.push(std::mem::replace(&mut current, collect()));
+        if history.len() > MAX_HISTORY {
+            history.remove(0);
+        }
+    }
+    Recording { current, history }
+}
+
 /// `phase-2 no-go after 3 rounds (10s): legacy-consumer-drained: 37 pending; …`
 pub fn progress_line(round: &Round<'_>) -> String {
     let mut open = Vec::new();
@@ -151,6 +179,47 @@ gates = ["dlq"]
             ..NatsFacts::default()
         });
         s
+    }
+
+    #[test]
+    fn sampling_covers_the_window_and_keeps_order() {
+        let start = std::time::Instant::now();
+        let t0 = Timestamp::from_timestamp(1_760_000_000, 0).unwrap();
+        let clock = || {
+            Snapshot::empty(t0 + chrono::Duration::milliseconds(start.elapsed().as_millis() as i64))
+        };
+        let r = sample(
+            Duration::from_millis(300),
+            Duration::from_millis(100),
+            clock,
+        );
+        assert!(
+            (1..=3).contains(&r.history.len()),
+            "{} samples",
+            r.history.len()
+        );
+        let span = gatekeeper_model::millis_between(r.history[0].taken_at, r.current.taken_at);
+        assert!(
+            span >= 300,
+            "the samples span {span} ms, not the 300 ms window"
+        );
+        assert!(r.history.windows(2).all(|w| w[0].taken_at <= w[1].taken_at));
+        // A long window at a short interval never keeps more than MAX_HISTORY.
+        let n = std::cell::Cell::new(0u32);
+        let r = sample(
+            Duration::from_millis(1300),
+            Duration::from_millis(1),
+            || {
+                n.set(n.get() + 1);
+                Snapshot::empty(t0)
+            },
+        );
+        assert!(r.history.len() <= MAX_HISTORY);
+        assert!(
+            n.get() as usize <= MAX_HISTORY + 1,
+            "{} collections",
+            n.get()
+        );
     }
 
     #[test]

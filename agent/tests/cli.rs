@@ -40,7 +40,7 @@ fn gatekeeper_env(args: &[&str], cache: &Path, env: &[(&str, &str)]) -> Output {
 }
 
 fn check(phase: &str, snapshot: &str, extra: &[&str], cache: &Path) -> Output {
-    let config = example("gatekeeper.toml");
+    let config = example("topology.toml");
     let snap = example(&format!("snapshots/{snapshot}"));
     let mut args = vec!["check", phase, "--config", &config, "--snapshot", &snap];
     args.extend_from_slice(extra);
@@ -225,7 +225,7 @@ fn could_not_evaluate_is_exit_3_with_a_clear_message() {
             "check",
             "phase-2",
             "-c",
-            &example("gatekeeper.toml"),
+            &example("topology.toml"),
             "--snapshot",
             bad_snapshot.to_str().unwrap(),
         ],
@@ -277,7 +277,7 @@ fn could_not_evaluate_is_exit_3_with_a_clear_message() {
     let url = format!("nats://127.0.0.1:{}", free.local_addr().unwrap().port());
     drop(free);
     let live = gatekeeper_env(
-        &["check", "phase-2", "-c", &example("gatekeeper.toml")],
+        &["check", "phase-2", "-c", &example("topology.toml")],
         p,
         &[("NATS_URL", url.as_str())],
     );
@@ -345,7 +345,7 @@ fn a_gate_missing_a_required_param_is_an_error_verdict() {
 fn gates_list_and_inspect() {
     let cache = tempfile::tempdir().unwrap();
     let list = gatekeeper(
-        &["gates", "list", "-c", &example("gatekeeper.toml")],
+        &["gates", "list", "-c", &example("topology.toml")],
         cache.path(),
     );
     assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
@@ -364,7 +364,7 @@ fn gates_list_and_inspect() {
             "inspect",
             "core-stream",
             "-c",
-            &example("gatekeeper.toml"),
+            &example("topology.toml"),
             "-o",
             "json",
         ],
@@ -395,7 +395,7 @@ fn secrets_in_urls_never_reach_the_output() {
             "check",
             "phase-2",
             "-c",
-            &example("gatekeeper.toml"),
+            &example("topology.toml"),
             "--snapshot",
             &example("snapshots/nats-down.json"),
             "--log-format",

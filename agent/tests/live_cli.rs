@@ -10,7 +10,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_gatekeeper");
 
 fn example_config() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/athlete-ally/gatekeeper.toml")
+        .join("../examples/athlete-ally/topology.toml")
         .display()
         .to_string()
 }

@@ -148,7 +148,12 @@ fn judge(e: &Entry, check: &Check<'_>, snap: &Snapshot) -> Criterion {
                 &e.id,
                 &e.title,
                 format!(
-                    "{why}: this criterion is decided by the ledger (attestations, phase history, incidents)"
+                    "{why}: needs {}",
+                    match check {
+                        Check::Attestation { .. } => "an attestation in the ledger",
+                        Check::PhaseStable { .. } => "the phase's recorded verdicts (ledger)",
+                        Check::NoIncident { .. } => "the incident record (ledger)",
+                    }
                 ),
             );
         }
@@ -369,7 +374,7 @@ mod tests {
         assert!(e.criteria.iter().all(|c| c.status == Unknown));
         assert_eq!(
             e.criteria[0].message,
-            "ledger source is not configured: this criterion is decided by the ledger (attestations, phase history, incidents)"
+            "ledger source is not configured: needs the phase's recorded verdicts (ledger)"
         );
     }
 

@@ -168,9 +168,13 @@ fn rate_part(input: &Input, p: &Params, window_ms: u64) -> Part {
     let published = |s: &Snapshot| -> Result<f64, String> {
         let nats = s.nats.usable("nats")?;
         p.streams.iter().try_fold(0.0, |sum, name| {
-            let stream = nats
-                .stream(name)
-                .ok_or_else(|| format!("stream {name} not read"))?;
+            // A stream that does not exist (yet) takes no traffic.
+            let Some(stream) = nats.stream(name) else {
+                return match nats.streams_complete {
+                    true => Ok(sum),
+                    false => Err(format!("stream {name} not read")),
+                };
+            };
             let seq = stream
                 .state
                 .as_ref()
@@ -296,6 +300,16 @@ mod tests {
         assert_eq!(e.decision, Decision::NoGo);
         t.params = json!({"streams": ["AA_CORE_HOT"]});
         assert_eq!(t.run::<TrafficWindow>().unwrap().decision, Decision::Go);
+    }
+
+    #[test]
+    fn a_stream_that_does_not_exist_yet_takes_no_traffic() {
+        let params = json!({"streams": ["AA_CORE_HOT", "AA_VENDOR_HOT"]});
+        let e = case("2025-10-02T19", 12, params)
+            .run::<TrafficWindow>()
+            .unwrap();
+        assert_eq!(e.decision, Decision::Go, "{}", e.criteria[0].message);
+        assert!(e.criteria[0].message.starts_with("12.0 msg/min over 5m"));
     }
 
     #[test]
