@@ -81,9 +81,9 @@ pub fn wait_until_go(
     }
 }
 
-/// Collects every `interval` until `window` has passed: the last snapshot is
-/// current, the earlier ones (at most [`MAX_HISTORY`], the newest kept) its
-/// history. The current one is taken no earlier than `window` after the first.
+/// Collects every `interval` until the snapshots span `window` (by their own
+/// `taken_at`, the clock gates use): the last snapshot is current, the earlier
+/// ones (at most [`MAX_HISTORY`], the newest kept) its history.
 pub fn sample(
     window: Duration,
     interval: Duration,
@@ -94,13 +94,18 @@ pub fn sample(
     let interval = interval
         .max(Duration::from_millis(10))
         .max(window / MAX_HISTORY as u32);
-    let mut history = Vec::new();
+    let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    // Past this, stop even if the snapshots' clock has not moved enough.
+    let give_up = window * 2 + Duration::from_secs(30);
+    let mut history: Vec<Snapshot> = Vec::new();
     let mut current = collect();
+    let first = current.taken_at;
     let mut next = start;
-    while start.elapsed() < window {
+    while gatekeeper_model::millis_between(first, current.taken_at) < window_ms
+        && start.elapsed() < give_up
+    {
         next += interval;
-        let until = next.min(start + window);
-        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
         history.push(std::mem::replace(&mut current, collect()));
         if history.len() > MAX_HISTORY {
             history.remove(0);
@@ -194,7 +199,7 @@ gates = ["dlq"]
             clock,
         );
         assert!(
-            (1..=3).contains(&r.history.len()),
+            (1..=4).contains(&r.history.len()),
             "{} samples",
             r.history.len()
         );
@@ -211,12 +216,12 @@ gates = ["dlq"]
             Duration::from_millis(1),
             || {
                 n.set(n.get() + 1);
-                Snapshot::empty(t0)
+                clock()
             },
         );
         assert!(r.history.len() <= MAX_HISTORY);
         assert!(
-            n.get() as usize <= MAX_HISTORY + 1,
+            n.get() as usize <= MAX_HISTORY + 2,
             "{} collections",
             n.get()
         );
