@@ -35,7 +35,17 @@ struct Env<'a> {
 
 /// `check PHASE` on the example with the e2e profile: (exit code, verdict,
 /// criterion id → status).
-fn check(env: &Env<'_>, phase: &str) -> (i32, String, BTreeMap<String, String>) {
+/// The messages are returned too, for failure reports.
+#[allow(clippy::type_complexity)]
+fn check(
+    env: &Env<'_>,
+    phase: &str,
+) -> (
+    i32,
+    String,
+    BTreeMap<String, String>,
+    BTreeMap<String, String>,
+) {
     let o = Command::new(BIN)
         .args([
             "check",
@@ -66,6 +76,7 @@ fn check(env: &Env<'_>, phase: &str) -> (i32, String, BTreeMap<String, String>) 
         )
     });
     let mut statuses = BTreeMap::new();
+    let mut messages = BTreeMap::new();
     for gate in report["gates"].as_array().unwrap() {
         assert!(gate["error"].is_null(), "{phase}: gate error: {gate}");
         for c in gate["criteria"].as_array().unwrap() {
@@ -73,19 +84,21 @@ fn check(env: &Env<'_>, phase: &str) -> (i32, String, BTreeMap<String, String>) 
             // Every criterion is explained: a message, whatever its status.
             assert!(!c["message"].as_str().unwrap().is_empty(), "{phase}: {c}");
             statuses.insert(id.to_owned(), status.to_owned());
+            messages.insert(id.to_owned(), c["message"].as_str().unwrap().to_owned());
         }
     }
     (
         o.status.code().unwrap(),
         report["verdict"].as_str().unwrap().to_owned(),
         statuses,
+        messages,
     )
 }
 
 /// Asserts the verdict and the status of every criterion that is not a
 /// ledger (people/history) criterion; those must all be unknown.
 fn expect(env: &Env<'_>, step: &str, phase: &str, verdict: &str, machine: &[(&str, &str)]) {
-    let (code, got, statuses) = check(env, phase);
+    let (code, got, statuses, messages) = check(env, phase);
     let context = format!("{step}, {phase}: {statuses:?}");
     assert_eq!(got, verdict, "{context}");
     let want_code = match verdict {
@@ -98,7 +111,8 @@ fn expect(env: &Env<'_>, step: &str, phase: &str, verdict: &str, machine: &[(&st
         assert_eq!(
             statuses.get(*id).map(String::as_str),
             Some(*status),
-            "{context}: {id}"
+            "{context}: {id}: {:?}",
+            messages.get(*id)
         );
     }
     let people: Vec<&String> = statuses

@@ -46,10 +46,21 @@ pub fn increase_at(
     counter: impl Fn(&Snapshot) -> Result<f64, String>,
 ) -> Result<(f64, u64), String> {
     let now = samples[at].taken_at;
+    let age = |s: &Snapshot| millis_between(s.taken_at, now);
+    // Start from the newest sample at or before the window's start when one is
+    // close enough (≤ 1.5 windows back), so irregular sampling still covers the
+    // window; else from the oldest sample inside it.
+    let base = samples[..=at]
+        .iter()
+        .rposition(|s| age(s) >= window_ms as i64)
+        .filter(|&i| age(samples[i]) as f64 <= window_ms as f64 * 1.5);
     let in_window: Vec<&Snapshot> = samples[..=at]
         .iter()
-        .copied()
-        .filter(|s| millis_between(s.taken_at, now) <= window_ms as i64)
+        .enumerate()
+        .filter(|(i, s)| {
+            Some(*i) == base || (base.is_none_or(|b| *i > b) && age(s) <= window_ms as i64)
+        })
+        .map(|(_, s)| *s)
         .collect();
     let oldest = in_window
         .first()
@@ -184,6 +195,29 @@ mod tests {
         ]);
         let rate = rate_per_minute(&i, 300_000, value).unwrap();
         assert!((rate - 4.0).abs() < 1e-9, "{rate}");
+    }
+
+    #[test]
+    fn irregular_samples_start_from_the_one_before_the_window() {
+        // A slow round: nothing between 10:00:00 and 10:00:50 inside a 1m
+        // window ending 10:01:10; 10:00:00 (70 s back) is the base.
+        let i = input(&[
+            ("2025-10-02T10:00:00Z", Some(0.0)),
+            ("2025-10-02T10:00:50Z", Some(50.0)),
+            ("2025-10-02T10:01:10Z", Some(70.0)),
+        ]);
+        let rate = rate_per_minute(&i, 60_000, value).unwrap();
+        assert!((rate - 60.0).abs() < 1e-9, "{rate}");
+        // A base more than 1.5 windows back is not used.
+        let i = input(&[
+            ("2025-10-02T10:00:00Z", Some(0.0)),
+            ("2025-10-02T10:01:50Z", Some(50.0)),
+            ("2025-10-02T10:02:00Z", Some(70.0)),
+        ]);
+        assert_eq!(
+            rate_per_minute(&i, 60_000, value).unwrap_err(),
+            "need 1m of history for a rate, have 10s"
+        );
     }
 
     #[test]
