@@ -177,6 +177,33 @@ impl NatsFacts {
     pub fn stream(&self, name: &str) -> Option<&StreamFacts> {
         self.streams.iter().find(|s| s.name == name)
     }
+
+    /// True when the stream is known not to exist: a complete listing
+    /// without it that did not report it missing. False when it exists or
+    /// its existence is unknown.
+    pub fn stream_absent(&self, name: &str) -> bool {
+        self.stream(name).is_none()
+            && self.streams_complete
+            && !self.missing_streams.iter().any(|m| m == name)
+    }
+
+    /// The named stream, or why it cannot be used: reading it failed, it
+    /// does not exist, or it was not read.
+    pub fn stream_or_why(&self, name: &str) -> Result<&StreamFacts, String> {
+        match self.stream(name) {
+            Some(s) => match &s.error {
+                Some(e) => Err(format!("stream {name}: {e}")),
+                None => Ok(s),
+            },
+            None if self.stream_absent(name) => Err(format!("stream {name} does not exist")),
+            None => Err(format!(
+                "stream {name} not read: {}",
+                self.error
+                    .as_deref()
+                    .unwrap_or("the stream listing is incomplete")
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -573,6 +600,31 @@ mod tests {
         assert_eq!(
             snap.postgres.usable("postgres").unwrap_err(),
             "postgres source is not configured"
+        );
+    }
+
+    #[test]
+    fn a_stream_is_absent_only_from_a_complete_listing_that_did_not_report_it_missing() {
+        let mut nats = NatsFacts {
+            streams: vec![StreamFacts {
+                name: "S".into(),
+                error: Some("no quorum".into()),
+                ..Default::default()
+            }],
+            streams_complete: true,
+            ..Default::default()
+        };
+        assert!(nats.stream_absent("T") && !nats.stream_absent("S"));
+        assert_eq!(nats.stream_or_why("S").unwrap_err(), "stream S: no quorum");
+        assert_eq!(nats.stream_or_why("T").unwrap_err(), "stream T does not exist");
+        nats.missing_streams = vec!["T".into()];
+        assert!(!nats.stream_absent("T"));
+        nats.streams_complete = false;
+        nats.missing_streams.clear();
+        assert!(!nats.stream_absent("T"));
+        assert_eq!(
+            nats.stream_or_why("T").unwrap_err(),
+            "stream T not read: the stream listing is incomplete"
         );
     }
 

@@ -118,7 +118,7 @@ fn check_consumer(
         Err(why) => return unknown(why),
     };
     let Some(stream) = nats.stream(&spec.stream) else {
-        if nats.streams_complete {
+        if nats.stream_absent(&spec.stream) {
             return Criterion::fail(
                 &id,
                 &title,

@@ -92,16 +92,12 @@ impl Gate for MessageContinuity {
 }
 
 fn state<'a>(s: &'a Snapshot, name: &str) -> Result<&'a StreamState, String> {
-    let nats = s.nats.usable("nats")?;
-    match nats.stream(name) {
-        Some(st) => match (&st.error, &st.state) {
-            (Some(e), _) => Err(format!("stream {name}: {e}")),
-            (None, Some(state)) => Ok(state),
-            (None, None) => Err(format!("stream {name}: state not reported")),
-        },
-        None if nats.streams_complete => Err(format!("stream {name} does not exist")),
-        None => Err(format!("stream {name} not read")),
-    }
+    s.nats
+        .usable("nats")?
+        .stream_or_why(name)?
+        .state
+        .as_ref()
+        .ok_or_else(|| format!("stream {name}: state not reported"))
 }
 
 fn messages(s: &Snapshot, name: &str) -> Result<u64, String> {
@@ -153,11 +149,15 @@ fn sequences(input: &Input, streams: &[&String]) -> Part {
     let mut previous: Vec<Option<u64>> = vec![None; streams.len()];
     for snap in samples(input) {
         for (i, name) in streams.iter().enumerate() {
+            // A stream that does not exist yet (or any more) in a sample: the
+            // next sample that has it compares with nothing.
+            let absent = snap
+                .nats
+                .usable("nats")
+                .is_ok_and(|n| n.stream_absent(name));
             let seq = match state(snap, name) {
                 Ok(st) => st.last_seq,
-                // A stream that does not exist yet (or any more) in a sample:
-                // the next sample that has it compares with nothing.
-                Err(why) if why.ends_with("does not exist") => None,
+                Err(_) if absent => None,
                 Err(why) => {
                     return Part::Unknown(format!(
                         "sequences at {}: {why}",

@@ -375,20 +375,7 @@ impl Measure {
 }
 
 fn stream<'a>(s: &'a Snapshot, name: &str) -> Result<&'a StreamFacts, String> {
-    let nats = s.nats.usable("nats")?;
-    match nats.stream(name) {
-        Some(st) => match &st.error {
-            Some(e) => Err(format!("stream {name}: {e}")),
-            None => Ok(st),
-        },
-        None if nats.streams_complete => Err(format!("stream {name} does not exist")),
-        None => Err(format!(
-            "stream {name} not read: {}",
-            nats.error
-                .as_deref()
-                .unwrap_or("the stream listing is incomplete")
-        )),
-    }
+    s.nats.usable("nats")?.stream_or_why(name)
 }
 
 fn consumer<'a>(s: &'a Snapshot, st: &str, name: &str) -> Result<&'a ConsumerFacts, String> {

@@ -113,7 +113,7 @@ fn check_stream(
         Err(why) => return unknown(why),
     };
     let Some(stream) = nats.stream(&spec.name) else {
-        if nats.streams_complete && !nats.missing_streams.contains(&spec.name) {
+        if nats.stream_absent(&spec.name) {
             return Criterion::fail(&id, &title, format!("stream {} does not exist", spec.name))
                 .observed("absent")
                 .expected(expected);

@@ -169,12 +169,10 @@ fn rate_part(input: &Input, p: &Params, window_ms: u64) -> Part {
         let nats = s.nats.usable("nats")?;
         p.streams.iter().try_fold(0.0, |sum, name| {
             // A stream that does not exist (yet) takes no traffic.
-            let Some(stream) = nats.stream(name) else {
-                return match nats.streams_complete {
-                    true => Ok(sum),
-                    false => Err(format!("stream {name} not read")),
-                };
-            };
+            if nats.stream_absent(name) {
+                return Ok(sum);
+            }
+            let stream = nats.stream_or_why(name)?;
             let seq = stream
                 .state
                 .as_ref()
