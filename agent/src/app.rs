@@ -130,9 +130,18 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
     }
 }
 
-fn collect_live(config: &Config) -> Result<Snapshot, CheckError> {
-    collect::collect_blocking(config)
+fn runtime() -> Result<tokio::runtime::Runtime, CheckError> {
+    collect::runtime()
         .map_err(|e| CheckError::Collect(format!("cannot start the async runtime: {e}")))
+}
+
+fn collect_live(config: &Config) -> Result<Snapshot, CheckError> {
+    Ok(runtime()?.block_on(collect::collect(config)))
+}
+
+/// `5m`, `400ms`: a duration as the config writes it.
+fn shown(d: std::time::Duration) -> String {
+    gatekeeper_model::format_duration_ms(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A one-shot check's sampling window: one collection every `interval` for
@@ -142,17 +151,11 @@ fn sample_live(
     window: std::time::Duration,
     interval: std::time::Duration,
 ) -> Result<check::Recording, CheckError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CheckError::Collect(format!("cannot start the async runtime: {e}")))?;
+    let runtime = runtime()?;
     eprintln!(
         "sampling the sources for {} (every {}) for rates and holds",
-        gatekeeper_model::format_duration_ms(u64::try_from(window.as_millis()).unwrap_or(u64::MAX)),
-        gatekeeper_model::format_duration_ms(
-            u64::try_from(interval.as_millis()).unwrap_or(u64::MAX)
-        ),
+        shown(window),
+        shown(interval),
     );
     Ok(wait::sample(window, interval, || {
         runtime.block_on(collect::collect(config))
@@ -166,11 +169,7 @@ fn wait_live(
     gate_names: &[String],
     options: WaitOptions,
 ) -> Result<wait::WaitOutcome, CheckError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CheckError::Collect(format!("cannot start the async runtime: {e}")))?;
+    let runtime = runtime()?;
     let span = tracing::info_span!("check", phase);
     let _enter = span.enter();
     let gates = GateSet::load(config, Some(gate_names));
@@ -187,9 +186,7 @@ fn wait_live(
             "{phase}: still {} after {} rounds; gave up at --timeout {}",
             outcome.report.verdict.as_str(),
             outcome.rounds,
-            gatekeeper_model::format_duration_ms(
-                u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX)
-            )
+            shown(options.timeout)
         );
     }
     Ok(outcome)

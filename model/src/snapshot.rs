@@ -616,7 +616,10 @@ mod tests {
         };
         assert!(nats.stream_absent("T") && !nats.stream_absent("S"));
         assert_eq!(nats.stream_or_why("S").unwrap_err(), "stream S: no quorum");
-        assert_eq!(nats.stream_or_why("T").unwrap_err(), "stream T does not exist");
+        assert_eq!(
+            nats.stream_or_why("T").unwrap_err(),
+            "stream T does not exist"
+        );
         nats.missing_streams = vec!["T".into()];
         assert!(!nats.stream_absent("T"));
         nats.streams_complete = false;

@@ -145,13 +145,12 @@ pub async fn collect(config: &Config) -> Snapshot {
     snapshot
 }
 
-/// Runs [`collect`] on a runtime of its own, for the synchronous CLI.
-pub fn collect_blocking(config: &Config) -> std::io::Result<Snapshot> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// The runtime the synchronous CLI runs [`collect`] on.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()?;
-    Ok(runtime.block_on(collect(config)))
+        .build()
 }
 
 /// A source's timeout from config, or the default.
