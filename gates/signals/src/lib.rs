@@ -178,34 +178,35 @@ impl Measure {
         }
     }
 
-    /// Checks what can be checked before reading facts; returns the windows.
-    fn validate(&self) -> Result<(), String> {
-        let window = |w: &str| parse_duration_ms(w).map(|_| ()).map_err(|e| e.to_string());
+    /// The window of a rate, ratio or windowed quantile.
+    fn window(&self) -> Option<&str> {
         match self {
-            Measure::StreamPublishRate { streams, window: w } => {
-                if streams.is_empty() {
-                    return Err("streams is empty".into());
-                }
-                window(w)
+            Measure::StreamPublishRate { window, .. } | Measure::MetricRatio { window, .. } => {
+                Some(window)
             }
-            Measure::Metric { rate: Some(w), .. }
-            | Measure::Query { rate: Some(w), .. }
-            | Measure::MetricRatio { window: w, .. }
-            | Measure::MetricQuantile {
-                window: Some(w), ..
-            } => {
-                if let Measure::MetricQuantile { q, .. } = self
-                    && !(0.0..=1.0).contains(q)
-                {
-                    return Err(format!("q = {q}: want 0 <= q <= 1"));
-                }
-                window(w)
+            Measure::Metric { rate, .. } | Measure::Query { rate, .. } => rate.as_deref(),
+            Measure::MetricQuantile { window, .. } => window.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Checks what can be checked before reading facts.
+    fn validate(&self) -> Result<(), String> {
+        match self {
+            Measure::StreamPublishRate { streams, .. } if streams.is_empty() => {
+                return Err("streams is empty".into());
             }
             Measure::MetricQuantile { q, .. } if !(0.0..=1.0).contains(q) => {
-                Err(format!("q = {q}: want 0 <= q <= 1"))
+                return Err(format!("q = {q}: want 0 <= q <= 1"));
             }
-            Measure::NatsNodesDown { expected: 0 } => Err("expected must be at least 1".into()),
-            _ => Ok(()),
+            Measure::NatsNodesDown { expected: 0 } => {
+                return Err("expected must be at least 1".into());
+            }
+            _ => {}
+        }
+        match self.window() {
+            Some(w) => parse_duration_ms(w).map(|_| ()).map_err(|e| e.to_string()),
+            None => Ok(()),
         }
     }
 
@@ -236,21 +237,22 @@ impl Measure {
             Measure::ConsumerPending {
                 stream: s,
                 consumer: c,
-            } => consumer(snap, s, c)?
-                .state
-                .as_ref()
-                .and_then(|st| st.num_pending)
-                .map(|n| n as f64)
-                .ok_or_else(|| format!("consumer {c} on {s}: num_pending not reported")),
-            Measure::ConsumerAckPending {
+            }
+            | Measure::ConsumerAckPending {
                 stream: s,
                 consumer: c,
-            } => consumer(snap, s, c)?
-                .state
-                .as_ref()
-                .and_then(|st| st.num_ack_pending)
-                .map(|n| n as f64)
-                .ok_or_else(|| format!("consumer {c} on {s}: num_ack_pending not reported")),
+            } => {
+                let state = consumer(snap, s, c)?.state.as_ref();
+                let (field, value) = match self {
+                    Measure::ConsumerPending { .. } => {
+                        ("num_pending", state.and_then(|st| st.num_pending))
+                    }
+                    _ => ("num_ack_pending", state.and_then(|st| st.num_ack_pending)),
+                };
+                value
+                    .map(|n| n as f64)
+                    .ok_or_else(|| format!("consumer {c} on {s}: {field} not reported"))
+            }
             Measure::Metric {
                 target,
                 family,
