@@ -52,13 +52,16 @@ async fn create_stream_in(
     .await;
 }
 
+/// A consumer whose ack wait and max ack pending differ from the seed's, so
+/// the facts read back are these values and not a default.
 async fn create_consumer(client: &async_nats::Client, stream: &str, durable: &str, filter: &str) {
-    js_request(
+    gatekeeper_testsupport::create_consumer(
         client,
-        &format!("$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}"),
-        json!({"stream_name": stream, "config": {"durable_name": durable, "filter_subject": filter,
-               "ack_policy": "explicit", "deliver_policy": "all", "max_deliver": 5,
-               "ack_wait": 30_000_000_000u64, "max_ack_pending": 100}}),
+        stream,
+        durable,
+        filter,
+        std::time::Duration::from_secs(30),
+        100,
     )
     .await;
 }

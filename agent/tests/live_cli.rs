@@ -454,13 +454,13 @@ async fn consumer_config_on_real_consumers() {
         let server = NatsServer::start(version);
         create_target_streams(&server.url()).await;
         let c = async_nats::connect(server.url()).await.unwrap();
-        js_request(
+        gatekeeper_testsupport::create_consumer(
             &c,
-            "$JS.API.CONSUMER.DURABLE.CREATE.AA_CORE_HOT.normalize-hrv-durable",
-            json!({"stream_name": "AA_CORE_HOT", "config": {"durable_name": "normalize-hrv-durable",
-                   "filter_subject": "athlete-ally.hrv.raw-received", "ack_policy": "explicit",
-                   "deliver_policy": "all", "max_deliver": 5, "ack_wait": 60_000_000_000u64,
-                   "max_ack_pending": 1000}}),
+            "AA_CORE_HOT",
+            "normalize-hrv-durable",
+            "athlete-ally.hrv.raw-received",
+            gatekeeper_testsupport::SEED_ACK_WAIT,
+            gatekeeper_testsupport::SEED_MAX_ACK_PENDING,
         )
         .await;
         let (dir, config) = config_file(

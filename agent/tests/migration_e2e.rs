@@ -15,7 +15,10 @@
 //! shortens the traffic rate window to the 2 s the test samples (`--sample`).
 
 use futures::StreamExt as _;
-use gatekeeper_testsupport::{NatsServer, NatsVersion, Postgres, js_request, wait_for_async};
+use gatekeeper_testsupport::{
+    NatsServer, NatsVersion, Postgres, SEED_ACK_WAIT, SEED_MAX_ACK_PENDING, js_request,
+    wait_for_async,
+};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -150,13 +153,15 @@ async fn create_stream(c: &async_nats::Client, name: &str, subjects: &[&str], da
     serde_json::from_slice(&reply.payload).unwrap()
 }
 
+/// Seed 001's consumer settings, on any stream.
 async fn create_consumer(c: &async_nats::Client, stream: &str, name: &str, filter: &str) {
-    js_request(
+    gatekeeper_testsupport::create_consumer(
         c,
-        &format!("$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{name}"),
-        json!({"stream_name": stream, "config": {"durable_name": name, "filter_subject": filter,
-               "ack_policy": "explicit", "deliver_policy": "all", "max_deliver": 5,
-               "ack_wait": 60_000_000_000u64, "max_ack_pending": 1000}}),
+        stream,
+        name,
+        filter,
+        SEED_ACK_WAIT,
+        SEED_MAX_ACK_PENDING,
     )
     .await;
 }

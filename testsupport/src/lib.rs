@@ -20,7 +20,10 @@ mod postgres;
 
 pub use http::CannedHttp;
 pub use kube::{FakeKube, Fault};
-pub use nats::{NatsCluster, NatsOptions, NatsServer, NatsVersion, js_request};
+pub use nats::{
+    NatsCluster, NatsOptions, NatsServer, NatsVersion, SEED_ACK_WAIT, SEED_MAX_ACK_PENDING,
+    create_consumer, js_request,
+};
 pub use postgres::Postgres;
 
 use std::net::TcpListener;

@@ -303,6 +303,33 @@ impl NatsCluster {
     }
 }
 
+/// Creates a durable pull consumer: explicit ack, deliver all, max deliver 5,
+/// with this filter, ack wait and max ack pending (seed 001's consumer is
+/// `SEED_ACK_WAIT`, `SEED_MAX_ACK_PENDING`). Panics on an API error.
+pub async fn create_consumer(
+    client: &async_nats::Client,
+    stream: &str,
+    durable: &str,
+    filter: &str,
+    ack_wait: std::time::Duration,
+    max_ack_pending: i64,
+) {
+    js_request(
+        client,
+        &format!("$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}"),
+        serde_json::json!({"stream_name": stream, "config": {"durable_name": durable,
+            "filter_subject": filter, "ack_policy": "explicit", "deliver_policy": "all",
+            "max_deliver": 5, "ack_wait": ack_wait.as_nanos() as u64,
+            "max_ack_pending": max_ack_pending}}),
+    )
+    .await;
+}
+
+/// Seed 001's ack wait for normalize-hrv-durable.
+pub const SEED_ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Seed 001's max ack pending for normalize-hrv-durable.
+pub const SEED_MAX_ACK_PENDING: i64 = 1000;
+
 /// One JetStream API request (`$JS.API.…`) with a JSON body; panics on an API error.
 pub async fn js_request(
     client: &async_nats::Client,
