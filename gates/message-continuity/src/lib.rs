@@ -67,9 +67,8 @@ impl Gate for MessageContinuity {
             from: String,
             to: Vec<String>,
         }
-        let n: Names = gatekeeper_gate_sdk::decode_params(&serde_json::json!({
-            "from": params.get("from"), "to": params.get("to")
-        }))?;
+        // The other params are not needed here (and unknown fields are ignored).
+        let n: Names = gatekeeper_gate_sdk::decode_params(params)?;
         Ok(std::iter::once(&n.from)
             .chain(&n.to)
             .map(|s| format!("nats.streams.{s}"))
