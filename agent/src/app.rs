@@ -82,6 +82,59 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
             eprint!("{}", source_summary(&snapshot));
             Ok(EXIT_GO)
         }
+        Command::Watch {
+            config,
+            phase,
+            interval,
+            dry_run,
+            listen,
+            agent,
+        } => {
+            let config = load_config(&config)?;
+            let options = crate::watch::WatchOptions {
+                phase,
+                interval,
+                dry_run,
+                listen,
+                agent: agent.unwrap_or_else(default_agent_name),
+            };
+            let runtime = runtime()?;
+            let summary = runtime.block_on(async {
+                let signal = shutdown_signal()
+                    .map_err(|e| CheckError::Watch(format!("cannot handle signals: {e}")))?;
+                crate::watch::watch(config, options, signal)
+                    .await
+                    .map_err(|e| match e {
+                        crate::watch::WatchError::Check(c) => c,
+                        other => CheckError::Watch(other.to_string()),
+                    })
+            })?;
+            eprintln!(
+                "watch stopped after {} rounds; plans: {}",
+                summary.rounds,
+                if summary.plans.is_empty() {
+                    "none".to_owned()
+                } else {
+                    summary
+                        .plans
+                        .iter()
+                        .map(|(p, o)| format!("{p} {}", o.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
+            Ok(EXIT_GO)
+        }
+        Command::Attest {
+            phase,
+            criterion,
+            by,
+            note,
+            config,
+        } => {
+            let config = load_config(&config)?;
+            attest(&config, phase, criterion, by, note)
+        }
         Command::Gates {
             command: GatesCommand::List { config },
         } => {
@@ -128,6 +181,130 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
             })
         }
     }
+}
+
+/// `host-pid`: unique per process, readable in the lease and the ledger.
+fn default_agent_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "gatekeeper".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Installs SIGTERM and SIGINT handlers now (inside the runtime); the
+/// future resolves on the first of them.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let which = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = which, "stopping");
+    })
+}
+
+/// The attestation names a phase's `ledger` gates accept.
+fn attestation_names(config: &Config, phase: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for gate in config
+        .phases
+        .get(phase)
+        .map(|p| p.gates.as_slice())
+        .unwrap_or_default()
+    {
+        let Some(g) = config.gates.get(gate) else {
+            continue;
+        };
+        if g.builtin.as_deref() != Some("ledger") {
+            continue;
+        }
+        for c in g
+            .params
+            .get("criteria")
+            .and_then(|c| c.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let requires = c.get("requires");
+            let kind = requires
+                .and_then(|r| r.get("kind"))
+                .and_then(|k| k.as_str());
+            let for_phase = requires
+                .and_then(|r| r.get("phase"))
+                .and_then(|p| p.as_str())
+                .unwrap_or(phase);
+            if kind == Some("attestation") && for_phase == phase {
+                let name = requires
+                    .and_then(|r| r.get("criterion"))
+                    .or_else(|| c.get("id"))
+                    .and_then(|n| n.as_str());
+                names.extend(name.map(str::to_owned));
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// `gatekeeper attest`: one attestation record in the configured ledger.
+fn attest(
+    config: &Config,
+    phase: String,
+    criterion: String,
+    by: String,
+    note: Option<String>,
+) -> Result<u8, CheckError> {
+    check::phase_gates(config, &phase)?;
+    let bad = |message: String| {
+        CheckError::Config(ConfigError::Syntax {
+            path: "attest".into(),
+            message,
+        })
+    };
+    if config.ledger.is_none() {
+        return Err(bad(
+            "the config has no [ledger]: there is nowhere to record an attestation".into(),
+        ));
+    }
+    let names = attestation_names(config, &phase);
+    if !names.contains(&criterion) {
+        return Err(bad(format!(
+            "{phase} has no attestation criterion `{criterion}` (it has: {})",
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        )));
+    }
+    if by.trim().is_empty() {
+        return Err(bad("--by must name who attests".into()));
+    }
+    let record = crate::ledger::Record::Attestation {
+        phase: phase.clone(),
+        criterion: criterion.clone(),
+        by: by.clone(),
+        at: chrono::Utc::now(),
+        note,
+    };
+    let where_ = runtime()?.block_on(async {
+        let ledger = crate::ledger::Ledger::open(config).await?;
+        ledger.append(&record).await?;
+        Ok::<_, crate::ledger::LedgerError>(ledger.describe())
+    });
+    let where_ = where_.map_err(|e| CheckError::Write {
+        path: "ledger".into(),
+        message: e.to_string(),
+    })?;
+    println!("attested {phase} {criterion} by {by} ({where_})");
+    Ok(EXIT_GO)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CheckError> {
@@ -460,10 +637,12 @@ fn inspect_table(v: &serde_json::Value) -> String {
 }
 
 /// tracing to stderr: human on a terminal, JSON with `--log-format json`;
-/// the filter comes from `RUST_LOG` (default `warn`).
-pub fn init_logging(format: crate::cli::LogFormat) {
+/// the filter comes from `RUST_LOG` (default `default_level`: `info` for the
+/// daemon, `warn` for one-shot commands).
+pub fn init_logging(format: crate::cli::LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -21,6 +21,9 @@ pub enum CheckError {
     /// The collectors could not run at all (not a source being down: that is a fact).
     #[error("cannot collect: {0}")]
     Collect(String),
+    /// `watch` could not start (a gate that does not load, a bad --listen).
+    #[error("{0}")]
+    Watch(String),
     /// A snapshot could not be written (`snapshot --output`, `check --record`).
     #[error("{path}: cannot write: {message}")]
     Write { path: String, message: String },
@@ -238,8 +241,19 @@ impl GateSet {
         gate_names: &[String],
         recording: &Recording,
     ) -> PhaseReport {
-        let snapshot_json =
-            serde_json::to_string(&recording.current).expect("a snapshot always encodes");
+        self.evaluate(phase, gate_names, &recording.current, &recording.history)
+    }
+
+    /// Evaluates `gate_names` on `current` with `history` (oldest first).
+    pub fn evaluate(
+        &self,
+        phase: &str,
+        gate_names: &[String],
+        current: &Snapshot,
+        history: &[Snapshot],
+    ) -> PhaseReport {
+        let recording = (current, history);
+        let snapshot_json = serde_json::to_string(current).expect("a snapshot always encodes");
         let digest = format!(
             "sha256:{}",
             hex::encode(Sha256::digest(snapshot_json.as_bytes()))
@@ -267,12 +281,12 @@ impl GateSet {
                                 serde_json::to_string(&s.select(&params.reads)).expect("encodes")
                             };
                             (
-                                select(&recording.current),
-                                recording.history.iter().map(select).collect(),
+                                select(recording.0),
+                                recording.1.iter().map(select).collect(),
                             )
                         });
                     let input = EvaluationInput {
-                        taken_at: recording.current.taken_at,
+                        taken_at: current.taken_at,
                         snapshot_json: snap,
                         history_json: history,
                         params_json: &params.json,
@@ -296,7 +310,7 @@ impl GateSet {
         PhaseReport {
             phase: phase.to_owned(),
             verdict: phase_verdict(&reports),
-            taken_at: recording.current.taken_at,
+            taken_at: current.taken_at,
             snapshot_digest: digest,
             gates: reports,
         }

@@ -95,6 +95,43 @@ pub enum Command {
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Evaluate the watched phase (default `canary`) every interval and run the
+    /// rollback plan when an automatic trigger fires. Stops on SIGTERM/SIGINT
+    /// (exit 0); exit 3 when it cannot start.
+    Watch {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The phase to watch (overrides `watch.phase`).
+        #[arg(long)]
+        phase: Option<String>,
+        /// Time between rounds (overrides `watch.interval`, default 5s).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        interval: Option<Duration>,
+        /// Record what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Serve /metrics, /healthz, /readyz on this address (overrides `watch.listen`).
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: Option<String>,
+        /// This agent's name in the HA lease and the ledger (default: host name and pid).
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// Record in the ledger that a person verified a criterion (a sign-off,
+    /// "staging verified", "on-call available"); `check` reads it.
+    Attest {
+        /// The phase, as named in the config.
+        phase: String,
+        /// The criterion id the attestation satisfies.
+        criterion: String,
+        /// Who attests.
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// List and inspect gates.
     Gates {
         #[command(subcommand)]

@@ -5,6 +5,10 @@
 //! Every profile is checked when the file loads, so a typo in `production`
 //! fails in CI, not during the production window.
 
+mod watch;
+
+pub use watch::*;
+
 use crate::builtin;
 use crate::runtime::{LimitOverrides, limits};
 use gatekeeper_model::{is_kebab_id, parse_duration_ms};
@@ -55,6 +59,10 @@ pub struct Config {
     pub gates: BTreeMap<String, GateConfig>,
     #[serde(default)]
     pub phases: BTreeMap<String, PhaseConfig>,
+    /// `gatekeeper watch`: interval, plans, safety.
+    pub watch: Option<WatchConfig>,
+    /// Where verdicts, incidents, actions and attestations are kept.
+    pub ledger: Option<LedgerConfig>,
     /// The directory of the config file; relative gate paths start there.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -568,6 +576,20 @@ impl Config {
         }
     }
 
+    /// The ledger's JSONL file (the `file` backend), resolved against the config dir.
+    pub fn ledger_file(&self) -> PathBuf {
+        let file = self
+            .ledger
+            .as_ref()
+            .and_then(|l| l.file.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_LEDGER_FILE));
+        if file.is_absolute() {
+            file
+        } else {
+            self.base_dir.join(file)
+        }
+    }
+
     /// Where a gate's component comes from, resolved against the config dir.
     pub fn gate_wasm_path(&self, gate: &GateConfig) -> Option<PathBuf> {
         gate.wasm.as_ref().map(|p| {
@@ -819,7 +841,14 @@ fn validate(config: &Config) -> Result<(), Invalid> {
             }
         }
     }
-    validate_sources(&config.sources)
+    validate_sources(&config.sources)?;
+    if let Some(ledger) = &config.ledger {
+        watch::validate_ledger(ledger, &config.sources)?;
+    }
+    if let Some(w) = &config.watch {
+        watch::validate_watch(w, config)?;
+    }
+    Ok(())
 }
 
 fn validate_sources(sources: &SourcesConfig) -> Result<(), Invalid> {

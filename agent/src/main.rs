@@ -17,7 +17,11 @@ fn main() -> ExitCode {
             };
         }
     };
-    gatekeeper::app::init_logging(cli.log_format);
+    let level = match cli.command {
+        gatekeeper::cli::Command::Watch { .. } => "info",
+        _ => "warn",
+    };
+    gatekeeper::app::init_logging(cli.log_format, level);
     match gatekeeper::app::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

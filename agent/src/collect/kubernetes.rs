@@ -37,7 +37,8 @@ impl KubernetesCollector {
         }
     }
 
-    async fn client(&self, timeout: Duration) -> Result<(kube::Client, String), String> {
+    /// A client and the kubeconfig's (or pod's) default namespace.
+    pub(crate) async fn client(&self, timeout: Duration) -> Result<(kube::Client, String), String> {
         super::install_crypto_provider();
         let options = KubeConfigOptions {
             context: self.config.context.clone(),

@@ -88,9 +88,25 @@ pub async fn run_collector<C: Collector + Sync>(collector: &C) -> Source<C::Fact
     source
 }
 
-/// Collects every configured source concurrently into one snapshot. Sources
-/// the config does not name stay `not-configured`; the ledger is not read here.
+/// Collects every configured source concurrently into one snapshot, and the
+/// ledger when `[ledger]` is set. Sources the config does not name stay
+/// `not-configured`.
 pub async fn collect(config: &Config) -> Snapshot {
+    let ledger = async {
+        match &config.ledger {
+            Some(_) => Some(run_collector(&crate::ledger::LedgerCollector::new(config)).await),
+            None => None,
+        }
+    };
+    let (mut snapshot, ledger) = tokio::join!(collect_sources(config), ledger);
+    if let Some(l) = ledger {
+        snapshot.ledger = l;
+    }
+    snapshot
+}
+
+/// The configured sources only (`watch` reads the ledger less often).
+pub async fn collect_sources(config: &Config) -> Snapshot {
     let taken_at: Timestamp = chrono::Utc::now();
     let mut snapshot = Snapshot::empty(taken_at);
     let sources = &config.sources;

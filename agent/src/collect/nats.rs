@@ -46,14 +46,14 @@ impl NatsCollector {
         }
     }
 
-    fn api_prefix(&self) -> String {
+    pub(crate) fn api_prefix(&self) -> String {
         match &self.config.domain {
             Some(domain) => format!("$JS.{domain}.API"),
             None => "$JS.API".to_owned(),
         }
     }
 
-    async fn connect(&self, deadline: Instant) -> Result<async_nats::Client, String> {
+    pub(crate) async fn connect(&self, deadline: Instant) -> Result<async_nats::Client, String> {
         install_crypto_provider();
         let c = &self.config;
         let (address, user, password) = split_userinfo(c.url.expose());
@@ -551,19 +551,7 @@ fn glob_match(pattern: &str, name: &str) -> bool {
 }
 
 fn decode_api<T: DeserializeOwned>(subject: &str, payload: &[u8]) -> Result<T, String> {
-    #[derive(Deserialize)]
-    struct MaybeError {
-        error: Option<ApiError>,
-    }
-    if let Ok(MaybeError { error: Some(e) }) = serde_json::from_slice(payload) {
-        return Err(format!(
-            "{subject}: JetStream API error {} ({}): {}",
-            e.code.unwrap_or(0),
-            e.err_code.unwrap_or(0),
-            e.description.unwrap_or_default()
-        ));
-    }
-    serde_json::from_slice(payload).map_err(|e| format!("{subject}: unreadable answer: {e}"))
+    crate::jetstream::decode_api(subject, payload).map_err(|e| e.message)
 }
 
 fn parse_monitor<T: DeserializeOwned>(path: &str, status: u16, body: &str) -> Result<T, String> {
@@ -716,13 +704,6 @@ fn consumer_facts(raw: RawConsumerInfo) -> ConsumerFacts {
 }
 
 // ------------------------------------------------------------ wire types
-
-#[derive(Deserialize)]
-struct ApiError {
-    code: Option<u16>,
-    err_code: Option<u16>,
-    description: Option<String>,
-}
 
 /// One page of `STREAM.LIST` (`streams`) or `CONSUMER.LIST` (`consumers`).
 #[derive(Deserialize)]

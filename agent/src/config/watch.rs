@@ -1,0 +1,431 @@
+//! `[watch]` (the daemon: interval, history, plans, safety) and `[ledger]`
+//! (where verdicts, incidents, actions and attestations are kept).
+
+use super::{DurationValue, Invalid, SourcesConfig, at};
+use gatekeeper_model::is_kebab_id;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_WATCH_PHASE: &str = "canary";
+pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(5);
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30 * 60);
+pub const DEFAULT_RESOLVE_AFTER: Duration = Duration::from_secs(5 * 60);
+pub const DEFAULT_RECORD_EVERY: Duration = Duration::from_secs(60);
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_ROLLOUT_WAIT: Duration = Duration::from_secs(5 * 60);
+
+/// `gatekeeper watch`: what to evaluate every interval and what to do about it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    /// The phase whose trigger gates are watched (default `canary`).
+    pub phase: Option<String>,
+    /// Time between rounds (default 5s).
+    pub interval: Option<DurationValue>,
+    /// How far back the gates see; default: the longest signal `for` +
+    /// `window` in the watched phase, plus two intervals (at least 1m).
+    pub history: Option<DurationValue>,
+    /// Least time between two rollback plans (default 30m).
+    pub cooldown: Option<DurationValue>,
+    /// An incident closes when no trigger has fired for this long (default 5m).
+    pub resolve_after: Option<DurationValue>,
+    /// Record what would be done; change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Gates that must be go for an automatic plan to run; any other verdict
+    /// vetoes it (alert only). E.g. "the legacy stream still exists".
+    #[serde(default)]
+    pub veto: Vec<String>,
+    /// Phases whose verdicts are recorded in the ledger (default: every phase
+    /// but the watched one), evaluated every `record_every` (default 1m).
+    pub record: Option<Vec<String>>,
+    pub record_every: Option<DurationValue>,
+    /// `host:port` for `/metrics`, `/healthz`, `/readyz` (default: not served).
+    pub listen: Option<String>,
+    /// Rollback plans by name: which triggers start them, and their steps.
+    #[serde(default)]
+    pub plans: BTreeMap<String, PlanConfig>,
+    /// Steps run on every alert (only `exec` and `webhook`).
+    #[serde(default)]
+    pub alert: Vec<StepConfig>,
+}
+
+impl WatchConfig {
+    pub fn phase(&self) -> &str {
+        self.phase.as_deref().unwrap_or(DEFAULT_WATCH_PHASE)
+    }
+    pub fn interval(&self) -> Duration {
+        self.interval.map_or(DEFAULT_WATCH_INTERVAL, |d| d.0)
+    }
+    pub fn cooldown(&self) -> Duration {
+        self.cooldown.map_or(DEFAULT_COOLDOWN, |d| d.0)
+    }
+    pub fn resolve_after(&self) -> Duration {
+        self.resolve_after.map_or(DEFAULT_RESOLVE_AFTER, |d| d.0)
+    }
+    pub fn record_every(&self) -> Duration {
+        self.record_every.map_or(DEFAULT_RECORD_EVERY, |d| d.0)
+    }
+    /// The plan a trigger id starts, if any.
+    pub fn plan_for(&self, trigger: &str) -> Option<(&str, &PlanConfig)> {
+        self.plans
+            .iter()
+            .find(|(_, p)| p.on.iter().any(|t| t == trigger))
+            .map(|(name, p)| (name.as_str(), p))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanConfig {
+    /// Trigger ids (as the gates raise them) that start this plan.
+    pub on: Vec<String>,
+    /// Run in order; the first failing step stops the plan.
+    pub steps: Vec<StepConfig>,
+}
+
+/// One step of a plan. Every step is idempotent: run twice, it changes nothing more.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum StepConfig {
+    /// JSON merge patch of a ConfigMap's `data` (e.g. `EVENT_STREAM_MODE = "single"`).
+    PatchConfigMap {
+        namespace: Option<String>,
+        name: String,
+        data: BTreeMap<String, String>,
+    },
+    /// `kubectl rollout restart` (the `kubectl.kubernetes.io/restartedAt`
+    /// annotation), then wait for each rollout to finish (`wait`, default
+    /// 5m; `0s`: do not wait).
+    RestartDeployments {
+        namespace: Option<String>,
+        names: Vec<String>,
+        wait: Option<DurationValue>,
+    },
+    /// Read-modify-write of stream configs: remove `subjects` from every
+    /// stream in `from` first, then add them to `to`, so no two streams
+    /// ever overlap (nats-server refuses overlapping subjects).
+    MoveSubjects {
+        subjects: Vec<String>,
+        from: Vec<String>,
+        to: String,
+    },
+    /// Run a command (no shell) with the verdict in its environment.
+    Exec {
+        command: Vec<String>,
+        timeout: Option<DurationValue>,
+    },
+    /// POST the verdict JSON.
+    Webhook {
+        url: String,
+        timeout: Option<DurationValue>,
+    },
+}
+
+impl StepConfig {
+    pub fn action(&self) -> &'static str {
+        match self {
+            StepConfig::PatchConfigMap { .. } => "patch-config-map",
+            StepConfig::RestartDeployments { .. } => "restart-deployments",
+            StepConfig::MoveSubjects { .. } => "move-subjects",
+            StepConfig::Exec { .. } => "exec",
+            StepConfig::Webhook { .. } => "webhook",
+        }
+    }
+}
+
+/// Where the ledger lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LedgerBackend {
+    /// A JetStream stream (records) and KV bucket (lease) on `[sources.nats]`.
+    Nats,
+    /// A local JSONL file; no lease (one agent).
+    File,
+}
+
+pub const DEFAULT_LEDGER_STREAM: &str = "GATEKEEPER_LEDGER";
+pub const DEFAULT_LEDGER_SUBJECT: &str = "gatekeeper.ledger";
+pub const DEFAULT_LEASE_BUCKET: &str = "gatekeeper-lease";
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
+pub const DEFAULT_LEDGER_FILE: &str = "gatekeeper-ledger.jsonl";
+pub const DEFAULT_LEDGER_MAX_AGE: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// `[ledger]`: phase verdicts over time, incidents, actions, attestations.
+/// With it, `check` reads the ledger into the snapshot.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Default: `nats` when `[sources.nats]` is set, else `file`.
+    pub backend: Option<LedgerBackend>,
+    /// JetStream stream of records (default `GATEKEEPER_LEDGER`).
+    pub stream: Option<String>,
+    /// Subject prefix; records go to `<subject>.<kind>` (default `gatekeeper.ledger`).
+    pub subject: Option<String>,
+    /// Replicas of the stream and the lease bucket, when they are created (default 1).
+    pub replicas: Option<u32>,
+    /// Records older than this are dropped by JetStream (default 90d).
+    pub max_age: Option<DurationValue>,
+    /// KV bucket holding the HA lease (default `gatekeeper-lease`).
+    pub lease_bucket: Option<String>,
+    /// A lease not renewed for this long may be taken over (default 15s).
+    pub lease_ttl: Option<DurationValue>,
+    /// The JSONL file of the `file` backend, relative to the config (default
+    /// `gatekeeper-ledger.jsonl`).
+    pub file: Option<PathBuf>,
+}
+
+impl LedgerConfig {
+    pub fn backend(&self, sources: &SourcesConfig) -> LedgerBackend {
+        self.backend.unwrap_or(if sources.nats.is_some() {
+            LedgerBackend::Nats
+        } else {
+            LedgerBackend::File
+        })
+    }
+    pub fn stream(&self) -> &str {
+        self.stream.as_deref().unwrap_or(DEFAULT_LEDGER_STREAM)
+    }
+    pub fn subject(&self) -> &str {
+        self.subject.as_deref().unwrap_or(DEFAULT_LEDGER_SUBJECT)
+    }
+    pub fn lease_bucket(&self) -> &str {
+        self.lease_bucket.as_deref().unwrap_or(DEFAULT_LEASE_BUCKET)
+    }
+    pub fn lease_ttl(&self) -> Duration {
+        self.lease_ttl.map_or(DEFAULT_LEASE_TTL, |d| d.0)
+    }
+    pub fn max_age(&self) -> Duration {
+        self.max_age.map_or(DEFAULT_LEDGER_MAX_AGE, |d| d.0)
+    }
+}
+
+/// A JetStream stream or bucket name: no spaces, dots or wildcards.
+fn js_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\'))
+}
+
+/// A subject prefix: dot-separated tokens, no wildcards.
+fn subject_prefix(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|t| {
+            !t.is_empty()
+                && !t
+                    .chars()
+                    .any(|c| c.is_whitespace() || matches!(c, '*' | '>'))
+        })
+}
+
+pub(super) fn validate_ledger(l: &LedgerConfig, sources: &SourcesConfig) -> Result<(), Invalid> {
+    if l.backend(sources) == LedgerBackend::Nats && sources.nats.is_none() {
+        return Err((
+            at(&["ledger", "backend"]),
+            "the `nats` ledger needs [sources.nats]".into(),
+        ));
+    }
+    for (field, value) in [("stream", l.stream()), ("lease_bucket", l.lease_bucket())] {
+        if !js_name(value) {
+            return Err((
+                at(&["ledger", field]),
+                format!("`{value}` is not a JetStream name (no spaces, `.`, `*`, `>`)"),
+            ));
+        }
+    }
+    if !subject_prefix(l.subject()) {
+        return Err((
+            at(&["ledger", "subject"]),
+            "must be a subject prefix like `gatekeeper.ledger` (no wildcards)".into(),
+        ));
+    }
+    if l.replicas.is_some_and(|r| !(1..=5).contains(&r)) {
+        return Err((at(&["ledger", "replicas"]), "must be 1 to 5".into()));
+    }
+    if l.lease_ttl().as_millis() < 1000 {
+        return Err((at(&["ledger", "lease_ttl"]), "must be at least 1s".into()));
+    }
+    Ok(())
+}
+
+pub(super) fn validate_watch(w: &WatchConfig, config: &super::Config) -> Result<(), Invalid> {
+    for (field, d) in [
+        ("interval", w.interval),
+        ("history", w.history),
+        ("cooldown", w.cooldown),
+        ("resolve_after", w.resolve_after),
+        ("record_every", w.record_every),
+    ] {
+        if d.is_some_and(|d| d.0.is_zero()) {
+            return Err((at(&["watch", field]), "must be greater than 0s".into()));
+        }
+    }
+    if w.phase.is_some() && !config.phases.contains_key(w.phase()) {
+        return Err((
+            at(&["watch", "phase"]),
+            format!("no phase named `{}`", w.phase()),
+        ));
+    }
+    for (i, gate) in w.veto.iter().enumerate() {
+        if !config.gates.contains_key(gate) {
+            return Err((
+                at(&["watch", "veto", &i.to_string()]),
+                format!("no gate named `{gate}`"),
+            ));
+        }
+    }
+    for (i, phase) in w.record.iter().flatten().enumerate() {
+        if !config.phases.contains_key(phase) {
+            return Err((
+                at(&["watch", "record", &i.to_string()]),
+                format!("no phase named `{phase}`"),
+            ));
+        }
+    }
+    if let Some(listen) = &w.listen
+        && listen.parse::<std::net::SocketAddr>().is_err()
+    {
+        return Err((
+            at(&["watch", "listen"]),
+            "must be host:port with an IP address, e.g. `0.0.0.0:9464`".into(),
+        ));
+    }
+    if let (Some(ledger), true) = (&config.ledger, !w.plans.is_empty())
+        && ledger.backend(&config.sources) == LedgerBackend::Nats
+        && ledger.lease_ttl() < w.interval() * 3
+    {
+        return Err((
+            at(&["ledger", "lease_ttl"]),
+            format!(
+                "must be at least 3 watch intervals ({}), so the holder renews in time",
+                gatekeeper_model::format_duration_ms((w.interval() * 3).as_millis() as u64)
+            ),
+        ));
+    }
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, plan) in &w.plans {
+        if !is_kebab_id(name) {
+            return Err((
+                at(&["watch", "plans", name]),
+                format!("plan name `{name}` must be kebab-case ([a-z0-9-])"),
+            ));
+        }
+        if plan.on.is_empty() {
+            return Err((
+                at(&["watch", "plans", name, "on"]),
+                "name at least one trigger id".into(),
+            ));
+        }
+        for (i, t) in plan.on.iter().enumerate() {
+            if let Some(other) = seen.insert(t, name) {
+                return Err((
+                    at(&["watch", "plans", name, "on", &i.to_string()]),
+                    format!("trigger `{t}` already starts plan `{other}`"),
+                ));
+            }
+        }
+        if plan.steps.is_empty() {
+            return Err((
+                at(&["watch", "plans", name, "steps"]),
+                "a plan needs at least one step".into(),
+            ));
+        }
+        for (i, step) in plan.steps.iter().enumerate() {
+            validate_step(
+                step,
+                &config.sources,
+                &["watch", "plans", name, "steps", &i.to_string()],
+            )?;
+        }
+    }
+    for (i, step) in w.alert.iter().enumerate() {
+        let field = ["watch", "alert", &i.to_string()];
+        if !matches!(step, StepConfig::Exec { .. } | StepConfig::Webhook { .. }) {
+            return Err((at(&field), "alert steps are `exec` or `webhook`".into()));
+        }
+        validate_step(step, &config.sources, &field)?;
+    }
+    Ok(())
+}
+
+fn validate_step(
+    step: &StepConfig,
+    sources: &SourcesConfig,
+    field: &[&str],
+) -> Result<(), Invalid> {
+    let err = |name: &str, message: &str| {
+        let mut f = at(field);
+        f.push(name.to_owned());
+        Err((f, message.to_owned()))
+    };
+    match step {
+        StepConfig::PatchConfigMap { name, data, .. } => {
+            if sources.kubernetes.is_none() {
+                return err(
+                    "action",
+                    "needs [sources.kubernetes] (the cluster to patch)",
+                );
+            }
+            if name.is_empty() {
+                return err("name", "must not be empty");
+            }
+            if data.is_empty() {
+                return err("data", "set at least one key");
+            }
+        }
+        StepConfig::RestartDeployments { names, .. } => {
+            if sources.kubernetes.is_none() {
+                return err(
+                    "action",
+                    "needs [sources.kubernetes] (the cluster to patch)",
+                );
+            }
+            if names.is_empty() || names.iter().any(String::is_empty) {
+                return err("names", "name at least one Deployment");
+            }
+        }
+        StepConfig::MoveSubjects { subjects, from, to } => {
+            if sources.nats.is_none() {
+                return err("action", "needs [sources.nats] (the streams to update)");
+            }
+            if subjects.is_empty() {
+                return err("subjects", "name at least one subject");
+            }
+            if from.is_empty() {
+                return err("from", "name at least one stream");
+            }
+            if from.iter().chain([to]).any(|s| !js_name(s)) {
+                return err(
+                    "to",
+                    "stream names cannot be empty or hold spaces, `.`, `*`, `>`",
+                );
+            }
+            if from.contains(to) {
+                return err("to", "`to` cannot also be in `from`");
+            }
+        }
+        StepConfig::Exec { command, timeout } => {
+            if command.first().is_none_or(String::is_empty) {
+                return err(
+                    "command",
+                    "give the program and its arguments, e.g. [\"/bin/notify\", \"--now\"]",
+                );
+            }
+            if timeout.is_some_and(|t| t.0.is_zero()) {
+                return err("timeout", "must be greater than 0s");
+            }
+        }
+        StepConfig::Webhook { url, timeout } => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return err("url", "must be an http:// or https:// URL");
+            }
+            if timeout.is_some_and(|t| t.0.is_zero()) {
+                return err("timeout", "must be greater than 0s");
+            }
+        }
+    }
+    Ok(())
+}

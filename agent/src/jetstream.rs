@@ -1,0 +1,295 @@
+//! The JetStream API requests the ledger, the lease and the NATS actions
+//! make (`$JS.API.…` JSON, as the `nats` CLI sends them), on one connection.
+
+use crate::collect::NatsCollector;
+use crate::config::Config;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// `stream not found`
+pub const ERR_STREAM_NOT_FOUND: u16 = 10059;
+/// `no message found` (STREAM.MSG.GET)
+pub const ERR_NO_MESSAGE: u16 = 10037;
+/// `wrong last sequence` (a compare-and-set lost)
+pub const ERR_WRONG_LAST_SEQUENCE: u16 = 10071;
+
+/// A JetStream API error, or a transport failure (`code` 0).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct JsError {
+    /// JetStream's `err_code` (0: not an API error).
+    pub code: u16,
+    pub message: String,
+}
+
+impl JsError {
+    fn transport(message: String) -> Self {
+        JsError { code: 0, message }
+    }
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    code: Option<u16>,
+    err_code: Option<u16>,
+    description: Option<String>,
+}
+
+/// Decodes an API answer; the API's own error is an error naming the subject.
+pub fn decode_api<T: DeserializeOwned>(subject: &str, payload: &[u8]) -> Result<T, JsError> {
+    #[derive(Deserialize)]
+    struct MaybeError {
+        error: Option<ApiError>,
+    }
+    if let Ok(MaybeError { error: Some(e) }) = serde_json::from_slice(payload) {
+        return Err(JsError {
+            code: e.err_code.unwrap_or(0),
+            message: format!(
+                "{subject}: JetStream API error {} ({}): {}",
+                e.code.unwrap_or(0),
+                e.err_code.unwrap_or(0),
+                e.description.unwrap_or_default()
+            ),
+        });
+    }
+    serde_json::from_slice(payload)
+        .map_err(|e| JsError::transport(format!("{subject}: unreadable answer: {e}")))
+}
+
+/// A connection to the configured NATS with its JetStream API prefix.
+#[derive(Clone)]
+pub struct JetStream {
+    client: async_nats::Client,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for JetStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JetStream({})", self.prefix)
+    }
+}
+
+impl JetStream {
+    /// Connects with `[sources.nats]` (its credentials, TLS and domain).
+    pub async fn connect(config: &Config) -> Result<JetStream, String> {
+        let nats = config
+            .sources
+            .nats
+            .as_ref()
+            .ok_or("no [sources.nats] in the config")?;
+        let collector = NatsCollector::new(nats.clone(), &config.base_dir);
+        let timeout = crate::collect::Collector::timeout(&collector);
+        let client = collector.connect(Instant::now() + timeout).await?;
+        Ok(JetStream {
+            client,
+            prefix: collector.api_prefix(),
+            timeout,
+        })
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// One API request: `suffix` after the prefix (`STREAM.INFO.S`), a JSON body.
+    pub async fn api<T: DeserializeOwned>(
+        &self,
+        suffix: &str,
+        body: serde_json::Value,
+    ) -> Result<T, JsError> {
+        let subject = format!("{}.{suffix}", self.prefix);
+        let request = async_nats::Request::new()
+            .payload(body.to_string().into())
+            .timeout(Some(self.timeout));
+        let reply = self
+            .client
+            .send_request(subject.clone(), request)
+            .await
+            .map_err(|e| JsError::transport(format!("{subject}: {e}")))?;
+        decode_api(&subject, &reply.payload)
+    }
+
+    /// A stream's config as JetStream returns it (every field, for read-modify-write).
+    pub async fn stream_config(&self, stream: &str) -> Result<serde_json::Value, JsError> {
+        let info: serde_json::Value = self
+            .api(&format!("STREAM.INFO.{stream}"), serde_json::json!({}))
+            .await?;
+        info.get("config").cloned().ok_or_else(|| {
+            JsError::transport(format!("STREAM.INFO.{stream}: answer without `config`"))
+        })
+    }
+
+    /// Writes back a whole stream config (read with [`Self::stream_config`]).
+    pub async fn update_stream(&self, config: &serde_json::Value) -> Result<(), JsError> {
+        let name = config["name"].as_str().unwrap_or_default();
+        let _: serde_json::Value = self
+            .api(&format!("STREAM.UPDATE.{name}"), config.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Creates the stream unless it exists (its config is then left alone).
+    pub async fn ensure_stream(&self, config: serde_json::Value) -> Result<(), JsError> {
+        let name = config["name"].as_str().unwrap_or_default().to_owned();
+        match self.stream_config(&name).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == ERR_STREAM_NOT_FOUND => {
+                let created: Result<serde_json::Value, JsError> =
+                    self.api(&format!("STREAM.CREATE.{name}"), config).await;
+                match created {
+                    // Another agent created it first.
+                    Err(e) if e.message.contains("already in use") => Ok(()),
+                    other => other.map(drop),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Publishes and waits for the stream's ack; `expected_last` is a
+    /// compare-and-set on the subject's last sequence (0: no message yet).
+    pub async fn publish(
+        &self,
+        subject: &str,
+        payload: Vec<u8>,
+        expected_last: Option<u64>,
+    ) -> Result<u64, JsError> {
+        #[derive(Deserialize)]
+        struct PubAck {
+            seq: u64,
+        }
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(rev) = expected_last {
+            headers.insert("Nats-Expected-Last-Subject-Sequence", rev.to_string());
+        }
+        let request = async_nats::Request::new()
+            .payload(payload.into())
+            .headers(headers)
+            .timeout(Some(self.timeout));
+        let reply = self
+            .client
+            .send_request(subject.to_owned(), request)
+            .await
+            .map_err(|e| JsError::transport(format!("publish to {subject}: {e}")))?;
+        let ack: PubAck = decode_api(subject, &reply.payload)?;
+        Ok(ack.seq)
+    }
+
+    /// The last message on `subject` in `stream`: (sequence, payload).
+    pub async fn last_by_subject(
+        &self,
+        stream: &str,
+        subject: &str,
+    ) -> Result<Option<(u64, Vec<u8>)>, JsError> {
+        #[derive(Deserialize)]
+        struct Stored {
+            seq: u64,
+            #[serde(default)]
+            data: String,
+        }
+        #[derive(Deserialize)]
+        struct Answer {
+            message: Stored,
+        }
+        let answer: Result<Answer, JsError> = self
+            .api(
+                &format!("STREAM.MSG.GET.{stream}"),
+                serde_json::json!({ "last_by_subj": subject }),
+            )
+            .await;
+        match answer {
+            Ok(a) => {
+                use base64::Engine as _;
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(a.message.data.as_bytes())
+                    .map_err(|e| {
+                        JsError::transport(format!("{stream} {subject}: bad payload: {e}"))
+                    })?;
+                Ok(Some((a.message.seq, data)))
+            }
+            Err(e) if e.code == ERR_NO_MESSAGE => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every message of `stream` on `filter`, oldest first, read with an
+    /// ephemeral pull consumer that JetStream forgets after 30s.
+    pub async fn read_all(&self, stream: &str, filter: &str) -> Result<Vec<Vec<u8>>, JsError> {
+        use futures::StreamExt as _;
+        #[derive(Deserialize)]
+        struct Created {
+            name: String,
+            num_pending: u64,
+        }
+        let created: Created = self
+            .api(
+                &format!("CONSUMER.CREATE.{stream}"),
+                serde_json::json!({
+                    "stream_name": stream,
+                    "config": {
+                        "deliver_policy": "all",
+                        "ack_policy": "none",
+                        "filter_subject": filter,
+                        "inactive_threshold": 30_000_000_000u64,
+                        "mem_storage": true,
+                        "num_replicas": 1,
+                    }
+                }),
+            )
+            .await?;
+        let inbox = self.client.new_inbox();
+        let mut sub = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| JsError::transport(format!("subscribe: {e}")))?;
+        let next = format!(
+            "{}.CONSUMER.MSG.NEXT.{stream}.{}",
+            self.prefix, created.name
+        );
+        let mut out = Vec::with_capacity(created.num_pending as usize);
+        let deadline = Instant::now() + self.timeout * 4;
+        while (out.len() as u64) < created.num_pending {
+            let batch = (created.num_pending - out.len() as u64).min(1000);
+            self.client
+                .publish_with_reply(
+                    next.clone(),
+                    inbox.clone(),
+                    serde_json::json!({ "batch": batch, "expires": 2_000_000_000u64 })
+                        .to_string()
+                        .into(),
+                )
+                .await
+                .map_err(|e| JsError::transport(format!("{next}: {e}")))?;
+            let mut got = 0;
+            while got < batch {
+                let msg = tokio::time::timeout_at(deadline, sub.next())
+                    .await
+                    .map_err(|_| {
+                        JsError::transport(format!(
+                            "{stream}: read {} of {} records before the timeout",
+                            out.len(),
+                            created.num_pending
+                        ))
+                    })?
+                    .ok_or_else(|| JsError::transport(format!("{stream}: subscription closed")))?;
+                if msg.status.is_some() {
+                    // 404/408: this pull is over; ask again.
+                    break;
+                }
+                out.push(msg.payload.to_vec());
+                got += 1;
+            }
+        }
+        let _ = self
+            .api::<serde_json::Value>(
+                &format!("CONSUMER.DELETE.{stream}.{}", created.name),
+                serde_json::json!({}),
+            )
+            .await;
+        Ok(out)
+    }
+}

@@ -1,0 +1,144 @@
+//! Writes ledger records so that none is lost: to the configured ledger, or
+//! when NATS cannot take them, to a local JSONL spool that is replayed into
+//! the ledger once it answers again.
+
+use crate::config::{Config, LedgerBackend, LedgerConfig};
+use crate::ledger::{Ledger, LedgerError, Record};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+pub struct Journal {
+    config: Arc<Config>,
+    /// `None` until NATS first answers.
+    ledger: Mutex<Option<Ledger>>,
+    /// Records NATS did not take, in order (NATS backend only).
+    spool: Option<Ledger>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Journal")
+    }
+}
+
+impl Journal {
+    pub async fn open(config: Arc<Config>) -> Journal {
+        let default = LedgerConfig::default();
+        let lc = config.ledger.as_ref().unwrap_or(&default);
+        let spool = (lc.backend(&config.sources) == LedgerBackend::Nats).then(|| {
+            let mut path = config.ledger_file().into_os_string();
+            path.push(".spool");
+            Ledger::File {
+                path: PathBuf::from(path),
+            }
+        });
+        let ledger = match Ledger::open(&config).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, "ledger not reachable; records go to the local spool until it is");
+                None
+            }
+        };
+        let journal = Journal {
+            config,
+            ledger: Mutex::new(ledger),
+            spool,
+        };
+        journal.flush().await;
+        journal
+    }
+
+    /// Where records go, for messages.
+    pub async fn describe(&self) -> String {
+        match (&*self.ledger.lock().await, &self.spool) {
+            (Some(l), _) => l.describe(),
+            (None, Some(s)) => format!("{} (spool; NATS not reachable)", s.describe()),
+            (None, None) => "none".into(),
+        }
+    }
+
+    /// Appends a record; if the ledger refuses it, to the spool. Logged either way.
+    pub async fn append(&self, record: Record) {
+        let mut guard = self.ledger.lock().await;
+        let result = match &*guard {
+            Some(l) => l.append(&record).await,
+            None => Err(LedgerError::Unavailable {
+                where_: "NATS".into(),
+                message: "not connected".into(),
+            }),
+        };
+        if let Err(e) = result {
+            super::metrics::ledger_error();
+            if matches!(&*guard, Some(Ledger::Nats { .. })) {
+                *guard = None;
+            }
+            match &self.spool {
+                Some(spool) => {
+                    tracing::warn!(error = %e, spool = %spool.describe(), kind = record.kind(), "ledger write failed; spooled");
+                    if let Err(e) = spool.append(&record).await {
+                        tracing::error!(error = %e, record = ?record, "cannot write the spool either; record only in this log");
+                    }
+                }
+                None => {
+                    tracing::error!(error = %e, record = ?record, "ledger write failed; record only in this log")
+                }
+            }
+        }
+    }
+
+    /// Reconnects if needed and replays the spool into the ledger.
+    pub async fn flush(&self) {
+        let Some(spool) = &self.spool else { return };
+        let mut guard = self.ledger.lock().await;
+        if guard.is_none() {
+            match Ledger::open(&self.config).await {
+                Ok(l) => *guard = Some(l),
+                Err(_) => return,
+            }
+        }
+        let Some(ledger) = &*guard else { return };
+        let records = match spool.read().await {
+            Ok(r) if r.is_empty() => return,
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "spool unreadable; left as it is");
+                return;
+            }
+        };
+        for r in &records {
+            if let Err(e) = ledger.append(r).await {
+                tracing::warn!(error = %e, "ledger still refuses records; spool kept");
+                *guard = None;
+                return;
+            }
+        }
+        if let Ledger::File { path } = spool
+            && let Err(e) = std::fs::remove_file(path)
+        {
+            tracing::error!(error = %e, "spool replayed but not removed: its records may appear twice");
+        }
+        tracing::info!(
+            records = records.len(),
+            "spooled records replayed into the ledger"
+        );
+    }
+
+    /// Every record (ledger and spool), oldest first.
+    pub async fn read(&self) -> Result<Vec<Record>, LedgerError> {
+        let guard = self.ledger.lock().await;
+        let mut records = match &*guard {
+            Some(l) => l.read().await?,
+            None => {
+                return Err(LedgerError::Unavailable {
+                    where_: "NATS".into(),
+                    message: "not connected".into(),
+                });
+            }
+        };
+        if let Some(spool) = &self.spool {
+            records.extend(spool.read().await?);
+        }
+        Ok(records)
+    }
+}
