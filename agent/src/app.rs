@@ -135,6 +135,27 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
             let config = load_config(&config)?;
             attest(&config, phase, criterion, by, note)
         }
+        Command::Ledger { config, kind } => {
+            let config = load_config(&config)?;
+            let records = runtime()?
+                .block_on(async {
+                    let ledger = crate::ledger::Ledger::open(&config).await?;
+                    ledger.read().await
+                })
+                .map_err(|e| CheckError::Collect(e.to_string()))?;
+            let mut out = std::io::stdout().lock();
+            for r in records
+                .iter()
+                .filter(|r| kind.as_deref().is_none_or(|k| r.kind() == k))
+            {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(r).expect("a record encodes")
+                );
+            }
+            Ok(EXIT_GO)
+        }
         Command::Gates {
             command: GatesCommand::List { config },
         } => {

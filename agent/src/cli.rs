@@ -132,6 +132,16 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Print the ledger's records (JSON lines, oldest first): verdicts,
+    /// incidents, plan steps, alerts, attestations.
+    Ledger {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Only records of this kind (verdict, incident-opened, incident-closed,
+        /// step, plan, alert, attestation).
+        #[arg(long)]
+        kind: Option<String>,
+    },
     /// List and inspect gates.
     Gates {
         #[command(subcommand)]

@@ -52,7 +52,10 @@ pub enum Record {
         action: String,
         outcome: StepOutcome,
         detail: String,
+        /// When the step started.
         at: Timestamp,
+        #[serde(default)]
+        duration_ms: u64,
         agent: String,
     },
     /// A plan's end (or why it did not start).
@@ -209,7 +212,7 @@ pub enum LedgerError {
 #[derive(Debug, Clone)]
 pub enum Ledger {
     Nats {
-        js: JetStream,
+        js: Box<JetStream>,
         stream: String,
         subject: String,
     },
@@ -245,7 +248,7 @@ impl Ledger {
                 .await
                 .map_err(|e| unavailable(e.message))?;
                 Ok(Ledger::Nats {
-                    js,
+                    js: Box::new(js),
                     stream: lc.stream().to_owned(),
                     subject: lc.subject().to_owned(),
                 })

@@ -77,3 +77,44 @@ async fn answer(State(routes): State<Routes>, uri: Uri) -> Response {
         .body(Body::from(c.body))
         .expect("response")
 }
+
+/// Receives webhook POSTs and keeps their JSON bodies (non-JSON is kept as a string).
+pub struct WebhookSink {
+    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    server: Served,
+}
+
+impl std::fmt::Debug for WebhookSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WebhookSink(port {})", self.server.port)
+    }
+}
+
+impl WebhookSink {
+    pub fn start() -> WebhookSink {
+        let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let kept = bodies.clone();
+        let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                let value = serde_json::from_slice(&body).unwrap_or_else(|_| {
+                    serde_json::Value::String(String::from_utf8_lossy(&body).into_owned())
+                });
+                kept.lock().expect("bodies").push(value);
+                "ok"
+            }
+        });
+        WebhookSink {
+            bodies,
+            server: Served::start(app),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.server.port)
+    }
+
+    pub fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies.lock().expect("bodies").clone()
+    }
+}

@@ -2,12 +2,17 @@
 //! types), for testing the collector through the real `kube::Client`.
 //!
 //! Serves list (label selectors, `limit`/`continue` paging), get and pod logs
-//! for Deployments, Pods and ConfigMaps, and injects faults (HTTP status or
-//! delay) by path. It is not an API server: no watch, no writes, no auth.
+//! for Deployments, Pods and ConfigMaps, JSON merge patches
+//! (`application/merge-patch+json`) of ConfigMaps and Deployments, and
+//! injects faults (HTTP status or delay) by path. A Deployment whose spec a
+//! patch changes gets a new `generation`, observed at once by a pretend
+//! controller unless rollouts are held. It is not an API server: no watch,
+//! no creates or deletes, no auth.
 
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -42,6 +47,10 @@ struct Objects {
     requests: Vec<String>,
     /// Items per page when the client sends no smaller `limit`.
     page_size: Option<usize>,
+    /// Every patch: (path, body).
+    patches: Vec<(String, serde_json::Value)>,
+    /// Patched Deployments stay unobserved (their rollout never finishes).
+    hold_rollouts: bool,
 }
 
 type Shared = Arc<Mutex<Objects>>;
@@ -131,9 +140,157 @@ impl FakeKube {
         self.with(|s| s.page_size = Some(n));
     }
 
-    /// Every request so far (path and query).
+    /// Every request so far (path and query; other methods than GET first, e.g. `PATCH /api/…`).
     pub fn requests(&self) -> Vec<String> {
         self.with(|s| s.requests.clone())
+    }
+
+    /// Every patch so far: (path, merge-patch body).
+    pub fn patches(&self) -> Vec<(String, serde_json::Value)> {
+        self.with(|s| s.patches.clone())
+    }
+
+    /// While held, a patched Deployment's new generation is never observed.
+    pub fn hold_rollouts(&self, hold: bool) {
+        self.with(|s| s.hold_rollouts = hold);
+    }
+
+    pub fn config_map(&self, namespace: &str, name: &str) -> Option<ConfigMap> {
+        self.with(|s| find(&s.config_maps, namespace, name).cloned())
+    }
+
+    pub fn deployment(&self, namespace: &str, name: &str) -> Option<Deployment> {
+        self.with(|s| find(&s.deployments, namespace, name).cloned())
+    }
+}
+
+type ObjectMeta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+fn find<'o, T: k8s_openapi::Metadata<Ty = ObjectMeta>>(
+    items: &'o [T],
+    ns: &str,
+    name: &str,
+) -> Option<&'o T> {
+    items.iter().find(|o| {
+        o.metadata().namespace.as_deref() == Some(ns) && o.metadata().name.as_deref() == Some(name)
+    })
+}
+
+/// RFC 7386 JSON merge patch.
+fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match patch {
+        serde_json::Value::Object(p) => {
+            if !target.is_object() {
+                *target = serde_json::json!({});
+            }
+            let t = target.as_object_mut().expect("object");
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+/// Applies a merge patch to the named object; `Err` is the response to send.
+fn patch_object<T>(
+    items: &mut [T],
+    ns: &str,
+    name: &str,
+    kind: &str,
+    body: &serde_json::Value,
+) -> Result<(T, T), Box<Response>>
+where
+    T: k8s_openapi::Metadata<Ty = ObjectMeta>
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + Clone,
+{
+    let Some(obj) = items.iter_mut().find(|o| {
+        o.metadata().namespace.as_deref() == Some(ns) && o.metadata().name.as_deref() == Some(name)
+    }) else {
+        return Err(Box::new(status(
+            404,
+            "NotFound",
+            &format!("{kind} \"{name}\" not found"),
+        )));
+    };
+    let before = obj.clone();
+    let mut value = serde_json::to_value(&*obj).expect("encodes");
+    merge_patch(&mut value, body);
+    *obj = serde_json::from_value(value).map_err(|e| {
+        Box::new(status(
+            422,
+            "Invalid",
+            &format!("{kind} \"{name}\" is invalid: {e}"),
+        ))
+    })?;
+    Ok((before, obj.clone()))
+}
+
+fn patch(s: &mut Objects, segments: &[&str], headers: &HeaderMap, body: &[u8]) -> Response {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type != "application/merge-patch+json" {
+        return status(
+            415,
+            "UnsupportedMediaType",
+            &format!("the fake serves merge patches only, not {content_type:?}"),
+        );
+    }
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return status(400, "BadRequest", "the patch is not JSON");
+    };
+    let path = format!("/{}", segments.join("/"));
+    match segments {
+        ["api", "v1", "namespaces", ns, "configmaps", name] => {
+            match patch_object(&mut s.config_maps, ns, name, "configmaps", &body) {
+                Ok((_, after)) => {
+                    s.patches.push((path, body));
+                    json(serde_json::to_value(after).expect("encodes"))
+                }
+                Err(r) => *r,
+            }
+        }
+        ["apis", "apps", "v1", "namespaces", ns, "deployments", name] => {
+            let hold = s.hold_rollouts;
+            match patch_object(&mut s.deployments, ns, name, "deployments.apps", &body) {
+                Ok((before, _)) => {
+                    s.patches.push((path, body));
+                    let d = s
+                        .deployments
+                        .iter_mut()
+                        .find(|d| {
+                            d.metadata.name.as_deref() == Some(*name)
+                                && d.metadata.namespace.as_deref() == Some(*ns)
+                        })
+                        .expect("just patched");
+                    if serde_json::to_value(&before.spec).ok() != serde_json::to_value(&d.spec).ok()
+                    {
+                        let generation = d.metadata.generation.unwrap_or(1) + 1;
+                        d.metadata.generation = Some(generation);
+                        if !hold {
+                            d.status
+                                .get_or_insert_with(Default::default)
+                                .observed_generation = Some(generation);
+                        }
+                    }
+                    json(serde_json::to_value(&*d).expect("encodes"))
+                }
+                Err(r) => *r,
+            }
+        }
+        _ => status(
+            405,
+            "MethodNotAllowed",
+            &format!("the fake cannot patch {path}"),
+        ),
     }
 }
 
@@ -246,12 +403,21 @@ fn list<
     }))
 }
 
-async fn handle(State(state): State<Shared>, uri: Uri) -> Response {
+async fn handle(
+    State(state): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_owned();
-    let shown = match uri.query() {
+    let mut shown = match uri.query() {
         Some(q) => format!("{path}?{q}"),
         None => path.clone(),
     };
+    if method != Method::GET {
+        shown = format!("{method} {shown}");
+    }
     let faults = {
         let mut s = state.lock().expect("fake state");
         s.requests.push(shown);
@@ -275,9 +441,30 @@ async fn handle(State(state): State<Shared>, uri: Uri) -> Response {
         }
     }
     let q = query(&uri);
-    let s = state.lock().expect("fake state");
+    let mut s = state.lock().expect("fake state");
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if method == Method::PATCH {
+        return patch(&mut s, &segments, &headers, &body);
+    }
+    if method != Method::GET {
+        return status(
+            405,
+            "MethodNotAllowed",
+            &format!("the fake serves GET and PATCH, not {method}"),
+        );
+    }
     match segments.as_slice() {
+        ["apis", "apps", "v1", "namespaces", ns, "deployments", name] => {
+            find(&s.deployments, ns, name)
+                .map(|d| json(serde_json::to_value(d).expect("encodes")))
+                .unwrap_or_else(|| {
+                    status(
+                        404,
+                        "NotFound",
+                        &format!("deployments.apps \"{name}\" not found"),
+                    )
+                })
+        }
         ["apis", "apps", "v1", "namespaces", ns, "deployments"] => list(
             &s.deployments,
             ns,

@@ -18,7 +18,7 @@ mod kube;
 mod nats;
 mod postgres;
 
-pub use http::CannedHttp;
+pub use http::{CannedHttp, WebhookSink};
 pub use kube::{FakeKube, Fault};
 pub use nats::{
     NatsCluster, NatsOptions, NatsServer, NatsVersion, SEED_ACK_WAIT, SEED_MAX_ACK_PENDING,

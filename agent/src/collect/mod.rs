@@ -194,7 +194,7 @@ fn humanize(d: Duration) -> String {
 }
 
 /// Installs rustls' ring provider once; every TLS client here uses it.
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // Err means another provider is already installed, which is fine.

@@ -46,6 +46,7 @@ type StepResult = Result<(StepOutcome, String), String>;
 
 impl Executor {
     pub fn new(config: Arc<Config>, journal: Arc<Journal>, agent: String, dry_run: bool) -> Self {
+        crate::collect::install_crypto_provider();
         Executor {
             config,
             journal,
@@ -64,17 +65,22 @@ impl Executor {
         mut stop: watch::Receiver<bool>,
     ) -> PlanOutcome {
         let now = chrono::Utc::now;
-        let record_step =
-            |i: usize, step: &StepConfig, outcome: StepOutcome, detail: String| Record::Step {
-                incident: run.incident.clone(),
-                plan: run.plan.clone(),
-                step: i + 1,
-                action: step.action().to_owned(),
-                outcome,
-                detail,
-                at: now(),
-                agent: self.agent.clone(),
-            };
+        type Started = (gatekeeper_model::Timestamp, std::time::Instant);
+        let record_step = |i: usize,
+                           step: &StepConfig,
+                           started: Started,
+                           outcome: StepOutcome,
+                           detail: String| Record::Step {
+            incident: run.incident.clone(),
+            plan: run.plan.clone(),
+            step: i + 1,
+            action: step.action().to_owned(),
+            outcome,
+            detail,
+            at: started.0,
+            duration_ms: started.1.elapsed().as_millis() as u64,
+            agent: self.agent.clone(),
+        };
         let mut outcome = if self.dry_run {
             PlanOutcome::DryRun
         } else {
@@ -88,9 +94,16 @@ impl Executor {
                 detail = format!("stopped before step {} ({})", i + 1, step.action());
                 break;
             }
+            let started: Started = (now(), std::time::Instant::now());
             if self.dry_run {
                 self.journal
-                    .append(record_step(i, step, StepOutcome::WouldRun, describe(step)))
+                    .append(record_step(
+                        i,
+                        step,
+                        started,
+                        StepOutcome::WouldRun,
+                        describe(step),
+                    ))
                     .await;
                 continue;
             }
@@ -99,7 +112,7 @@ impl Executor {
                 r = self.run_step(step, run) => r,
                 _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
                     self.journal
-                        .append(record_step(i, step, StepOutcome::Interrupted, "stopped by shutdown".into()))
+                        .append(record_step(i, step, started, StepOutcome::Interrupted, "stopped by shutdown".into()))
                         .await;
                     outcome = PlanOutcome::Interrupted;
                     detail = format!("stopped during step {} ({})", i + 1, step.action());
@@ -113,7 +126,13 @@ impl Executor {
             crate::watch::metrics::action(&run.plan, step.action(), step_outcome);
             tracing::info!(plan = %run.plan, step = i + 1, action = step.action(), outcome = ?step_outcome, detail = %step_detail, "step finished");
             self.journal
-                .append(record_step(i, step, step_outcome, step_detail.clone()))
+                .append(record_step(
+                    i,
+                    step,
+                    started,
+                    step_outcome,
+                    step_detail.clone(),
+                ))
                 .await;
             if step_outcome == StepOutcome::Failed {
                 outcome = PlanOutcome::Failed;

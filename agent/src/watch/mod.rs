@@ -357,14 +357,11 @@ pub async fn watch(
             .iter()
             .flat_map(|g| g.triggers.iter().cloned())
             .collect();
-        if let Some(task) = &plan_task
-            && task.is_finished()
+        if plan_task.as_ref().is_some_and(|t| t.is_finished())
+            && let Some(task) = plan_task.take()
+            && let Ok(done) = task.await
         {
-            if let Some(task) = plan_task.take()
-                && let Ok(done) = task.await
-            {
-                summary.plans.push(done);
-            }
+            summary.plans.push(done);
         }
         let round = RoundFacts {
             now: Some(snapshot.taken_at),

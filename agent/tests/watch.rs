@@ -1,0 +1,821 @@
+//! `gatekeeper watch` end to end: the built binary against a real nats-server
+//! (2.9 and 2.15) and PostgreSQL, and the fake Kubernetes API server (no real
+//! API server can run here). A DLQ spike is published to the real AA_DLQ.
+
+use gatekeeper_testsupport::{
+    FakeKube, NatsServer, NatsVersion, Postgres, WebhookSink, free_port, js_request, wait_for_async,
+};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatekeeper");
+const NS: &str = "athlete-ally";
+const INTERVAL_MS: i64 = 1000;
+const HOLD_MS: i64 = 3000;
+const CONFIGMAP_PATH: &str = "/api/v1/namespaces/athlete-ally/configmaps/event-bus-config";
+const DEPLOYMENTS_PATH: &str = "/apis/apps/v1/namespaces/athlete-ally/deployments/";
+
+/// One test's world: servers, the fake API server, a config file.
+struct World {
+    dir: tempfile::TempDir,
+    nats: NatsServer,
+    _pg: Postgres,
+    kube: FakeKube,
+    hook: WebhookSink,
+    config: PathBuf,
+}
+
+impl World {
+    async fn start(version: NatsVersion, ledger: &str, wait: &str) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let nats = NatsServer::start(version);
+        let pg = Postgres::start();
+        let kube = FakeKube::start();
+        seed_kube(&kube);
+        let kubeconfig = kube.kubeconfig(dir.path(), NS);
+        let hook = WebhookSink::start();
+        create_streams(&nats.url()).await;
+        let config = dir.path().join("gatekeeper.toml");
+        let text = CONFIG
+            .replace("NATS_URL", &nats.url())
+            .replace("PG_URL", &pg.url())
+            .replace("KUBECONFIG", &kubeconfig.display().to_string())
+            .replace("LEDGER", ledger)
+            .replace("WAIT", wait)
+            .replace(
+                "OUTFILE",
+                &dir.path().join("exec.json").display().to_string(),
+            )
+            .replace("HOOK", &hook.url());
+        std::fs::write(&config, text).unwrap();
+        World {
+            dir,
+            nats,
+            _pg: pg,
+            kube,
+            hook,
+            config,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .arg("-c")
+            .arg(&self.config)
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .env_remove("NATS_URL")
+            .env_remove("DATABASE_URL")
+            .env_remove("KUBECONFIG")
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    /// Starts `gatekeeper watch` (JSON logs into the temp dir); killed on drop.
+    fn watch(&self, agent: &str, extra: &[&str]) -> Agent {
+        let port = free_port();
+        let log = self.dir.path().join(format!("{agent}.log"));
+        let listen = format!("127.0.0.1:{port}");
+        let mut args = vec![
+            "--log-format",
+            "json",
+            "watch",
+            "--agent",
+            agent,
+            "--listen",
+            &listen,
+        ];
+        args.extend(extra);
+        let child = self
+            .command(&args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start gatekeeper watch");
+        Agent {
+            child: std::sync::Mutex::new(child),
+            port,
+            log,
+            name: agent.to_owned(),
+        }
+    }
+
+    /// The ledger's records (`gatekeeper ledger`), optionally of one kind.
+    fn ledger(&self, kind: &str) -> Vec<Value> {
+        let out = self.command(&["ledger", "--kind", kind]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "gatekeeper ledger: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    async fn wait_for_plan(&self, agents: &[&Agent]) -> Value {
+        wait_for_async(
+            "a plan record in the ledger",
+            Duration::from_secs(40),
+            || async {
+                for a in agents {
+                    a.assert_running();
+                }
+                self.ledger("plan").into_iter().next()
+            },
+        )
+        .await
+    }
+
+    fn patches(&self, path_contains: &str) -> Vec<Value> {
+        self.kube
+            .patches()
+            .into_iter()
+            .filter(|(p, _)| p.contains(path_contains))
+            .map(|(_, b)| b)
+            .collect()
+    }
+
+    async fn stream_config(&self, name: &str) -> Value {
+        let c = async_nats::connect(self.nats.url()).await.unwrap();
+        js_request(&c, &format!("$JS.API.STREAM.INFO.{name}"), json!({})).await["config"].clone()
+    }
+}
+
+struct Agent {
+    child: std::sync::Mutex<Child>,
+    port: u16,
+    log: PathBuf,
+    name: String,
+}
+
+impl Agent {
+    fn assert_running(&self) {
+        if let Some(status) = self.child.lock().unwrap().try_wait().unwrap() {
+            panic!(
+                "agent {} exited ({status}):\n{}",
+                self.name,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+    }
+
+    async fn metric(&self, name: &str) -> Option<f64> {
+        // Err: already installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// Waits until `n` more rounds have ended.
+    async fn rounds(&self, n: f64) {
+        let start = wait_for_async("the agent's /metrics", Duration::from_secs(30), || {
+            self.metric("gatekeeper_rounds_total")
+        })
+        .await;
+        wait_for_async(
+            &format!("{n} more rounds"),
+            Duration::from_secs(30),
+            || async {
+                self.metric("gatekeeper_rounds_total")
+                    .await
+                    .filter(|r| *r >= start + n)
+            },
+        )
+        .await;
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let child = self.child.get_mut().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Publishes to the DLQ subject every 50 ms (1200/min, far above 10/min).
+fn spike(url: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let c = async_nats::connect(url).await.unwrap();
+        loop {
+            if c.publish("dlq.normalize.hrv", "failed".into())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let _ = c.flush().await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+const CONFIG: &str = r#"
+[sources.nats]
+url = "NATS_URL"
+
+[sources.postgres]
+url = "PG_URL"
+[[sources.postgres.queries]]
+name = "hrv-rows"
+sql = "select 5"
+
+[sources.kubernetes]
+kubeconfig = "KUBECONFIG"
+namespaces = ["athlete-ally"]
+deployments = "app.kubernetes.io/part-of=athlete-ally"
+
+[gates.triggers]
+builtin = "signals"
+[[gates.triggers.params.signals]]
+id = "dlq-spike"
+title = "DLQ message spike (> 10 messages/minute sustained)"
+measure = { kind = "stream-publish-rate", streams = ["AA_DLQ"], window = "2s" }
+when = "> 10"
+for = "3s"
+trigger = "automatic"
+[[gates.triggers.params.signals]]
+id = "db-inserts-stopped"
+title = "Database inserts = 0"
+measure = { kind = "query", name = "hrv-rows" }
+when = "== 0"
+trigger = "automatic"
+[[gates.triggers.params.signals]]
+id = "dlq-volume"
+title = "Unexpected DLQ volume (> 30 messages)"
+measure = { kind = "stream-messages", stream = "AA_DLQ" }
+when = "> 30"
+trigger = "manual"
+
+[gates.legacy-stream]
+builtin = "stream-topology"
+[[gates.legacy-stream.params.streams]]
+name = "ATHLETE_ALLY_EVENTS"
+
+[phases.canary]
+gates = ["triggers"]
+[phases.phase-2]
+gates = ["legacy-stream"]
+
+[ledger]
+LEDGER
+
+[watch]
+interval = "1s"
+veto = ["legacy-stream"]
+
+[watch.plans.rollback-to-single]
+on = ["dlq-spike"]
+[[watch.plans.rollback-to-single.steps]]
+action = "move-subjects"
+subjects = ["athlete-ally.>", "sleep.*", "vendor.>"]
+from = ["AA_CORE_HOT", "AA_VENDOR_HOT"]
+to = "ATHLETE_ALLY_EVENTS"
+[[watch.plans.rollback-to-single.steps]]
+action = "patch-config-map"
+name = "event-bus-config"
+data = { EVENT_STREAM_MODE = "single" }
+[[watch.plans.rollback-to-single.steps]]
+action = "restart-deployments"
+names = ["normalize-service", "ingest-service"]
+wait = "WAIT"
+[[watch.plans.rollback-to-single.steps]]
+action = "exec"
+command = ["/bin/sh", "-c", "printf '%s' \"$GATEKEEPER_VERDICT\" > 'OUTFILE'"]
+[[watch.plans.rollback-to-single.steps]]
+action = "webhook"
+url = "HOOK"
+"#;
+
+/// After phase 2 of seed 004: the legacy stream kept only `legacy.>`.
+async fn create_streams(url: &str) {
+    let c = async_nats::connect(url).await.unwrap();
+    let hour_ns: u64 = 3_600_000_000_000;
+    for (name, subjects, extra) in [
+        (
+            "ATHLETE_ALLY_EVENTS",
+            vec!["legacy.>"],
+            json!({"max_age": 24 * hour_ns, "max_msgs": 1_000_000, "description": "legacy single stream"}),
+        ),
+        (
+            "AA_CORE_HOT",
+            vec!["athlete-ally.>", "sleep.*"],
+            json!({"max_age": 48 * hour_ns}),
+        ),
+        (
+            "AA_VENDOR_HOT",
+            vec!["vendor.>"],
+            json!({"max_age": 48 * hour_ns}),
+        ),
+        (
+            "AA_DLQ",
+            vec!["dlq.>"],
+            json!({"max_age": 14 * 24 * hour_ns}),
+        ),
+    ] {
+        let mut config =
+            json!({"name": name, "subjects": subjects, "storage": "file", "num_replicas": 1});
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        js_request(&c, &format!("$JS.API.STREAM.CREATE.{name}"), config).await;
+    }
+}
+
+fn seed_kube(kube: &FakeKube) {
+    for name in ["normalize-service", "ingest-service"] {
+        kube.add_deployment(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": NS, "generation": 3,
+                             "labels": {"app.kubernetes.io/part-of": "athlete-ally"}},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                         "template": {"metadata": {"labels": {"app": name}}}},
+                "status": {"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2,
+                           "readyReplicas": 2, "availableReplicas": 2}
+            }))
+            .unwrap(),
+        );
+    }
+    kube.add_config_map(
+        serde_json::from_value(json!({
+            "metadata": {"name": "event-bus-config", "namespace": NS},
+            "data": {"EVENT_STREAM_MODE": "multi", "NATS_URL": "nats://nats:4222"}
+        }))
+        .unwrap(),
+    );
+}
+
+fn subjects(config: &Value) -> Vec<String> {
+    config["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn millis(ts: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(ts.as_str().unwrap())
+        .unwrap()
+        .timestamp_millis()
+}
+
+#[tokio::test]
+async fn dlq_spike_rolls_back_exactly_once_within_interval_plus_1s() {
+    for version in NatsVersion::ALL {
+        let world = World::start(version, "", "10s").await;
+        let agent = world.watch("agent-a", &[]);
+        agent.rounds(2.0).await;
+        assert!(
+            world.kube.patches().is_empty(),
+            "{version:?}: nothing to do before the spike"
+        );
+        let publisher = spike(world.nats.url());
+        let plan = world.wait_for_plan(&[&agent]).await;
+        assert_eq!(plan["outcome"], "done", "{version:?}: {plan}");
+        assert_eq!(plan["plan"], "rollback-to-single");
+        assert_eq!(plan["trigger"], "dlq-spike");
+        assert_eq!(plan["agent"], "agent-a");
+
+        // The spike goes on: more rounds, still exactly one run.
+        agent.rounds(4.0).await;
+        publisher.abort();
+        assert_eq!(world.ledger("plan").len(), 1, "{version:?}: one plan run");
+        assert_eq!(
+            world.patches(CONFIGMAP_PATH),
+            vec![json!({"data": {"EVENT_STREAM_MODE": "single"}})]
+        );
+        for name in ["normalize-service", "ingest-service"] {
+            let patches = world.patches(&format!("{DEPLOYMENTS_PATH}{name}"));
+            assert_eq!(
+                patches.len(),
+                1,
+                "{version:?}: {name} restarted once: {patches:?}"
+            );
+            let stamp = &patches[0]["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"];
+            assert!(stamp.as_str().is_some_and(|s| s.ends_with('Z')), "{stamp}");
+            let d = world.kube.deployment(NS, name).unwrap();
+            assert_eq!(
+                d.metadata.generation,
+                Some(4),
+                "a spec change is a new generation"
+            );
+        }
+        let cm = world
+            .kube
+            .config_map(NS, "event-bus-config")
+            .unwrap()
+            .data
+            .unwrap();
+        assert_eq!(cm["EVENT_STREAM_MODE"], "single");
+        assert_eq!(cm["NATS_URL"], "nats://nats:4222", "other keys untouched");
+
+        // Legacy subjects restored on the real server; nothing else reset.
+        let legacy = world.stream_config("ATHLETE_ALLY_EVENTS").await;
+        assert_eq!(
+            subjects(&legacy),
+            ["legacy.>", "athlete-ally.>", "sleep.*", "vendor.>"]
+        );
+        assert_eq!(legacy["max_age"], json!(24 * 3_600_000_000_000u64));
+        assert_eq!(legacy["max_msgs"], json!(1_000_000));
+        assert_eq!(legacy["description"], "legacy single stream");
+        for (name, moved) in [
+            ("AA_CORE_HOT", "athlete-ally.>"),
+            ("AA_VENDOR_HOT", "vendor.>"),
+        ] {
+            let s = subjects(&world.stream_config(name).await);
+            assert!(
+                !s.contains(&moved.to_owned()),
+                "{version:?}: {name} still has {moved}: {s:?}"
+            );
+        }
+
+        // Every step recorded, in order, done.
+        let steps = world.ledger("step");
+        let actions: Vec<(&str, &str)> = steps
+            .iter()
+            .map(|s| {
+                (
+                    s["action"].as_str().unwrap(),
+                    s["outcome"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("move-subjects", "done"),
+                ("patch-config-map", "done"),
+                ("restart-deployments", "done"),
+                ("exec", "done"),
+                ("webhook", "done")
+            ],
+            "{version:?}: {steps:?}"
+        );
+
+        // exec and webhook got the verdict.
+        let verdict: Value = serde_json::from_str(
+            &std::fs::read_to_string(world.dir.path().join("exec.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(verdict["trigger"]["id"], "dlq-spike");
+        assert_eq!(verdict["plan"], "rollback-to-single");
+        assert_eq!(verdict["incident"], plan["incident"]);
+        let hooks = world.hook.bodies();
+        assert_eq!(hooks.len(), 1);
+        assert_eq!(hooks[0]["trigger"]["id"], "dlq-spike");
+
+        // Detect-to-action: the first step started within interval + 1 s of the hold's end.
+        let hold_end = millis(&verdict["trigger"]["since"]) + HOLD_MS;
+        let latency = millis(&steps[0]["at"]) - hold_end;
+        assert!(
+            (0..=INTERVAL_MS + 1000).contains(&latency),
+            "{version:?}: first step {latency} ms after the hold ended"
+        );
+
+        // The incident, the manual trigger's alert and phase verdicts are facts now.
+        let opened = world.ledger("incident-opened");
+        assert_eq!(opened.len(), 1);
+        assert_eq!(opened[0]["incident"], plan["incident"]);
+        let alerts = world.ledger("alert");
+        assert!(
+            alerts.iter().any(|a| a["trigger"] == "dlq-volume"
+                && a["message"].as_str().unwrap().contains("manual trigger")),
+            "{version:?}: {alerts:?}"
+        );
+        assert!(
+            !alerts.iter().any(|a| a["trigger"] == "dlq-spike"),
+            "an automatic trigger with a plan does not alert: {alerts:?}"
+        );
+        let verdicts = world.ledger("verdict");
+        assert!(
+            verdicts
+                .iter()
+                .any(|v| v["phase"] == "phase-2" && v["verdict"] == "go"),
+            "{verdicts:?}"
+        );
+        assert!(
+            verdicts
+                .iter()
+                .any(|v| v["phase"] == "canary" && v["verdict"] == "no-go"),
+            "{verdicts:?}"
+        );
+        assert_eq!(agent.metric("gatekeeper_lease_held").await, Some(1.0));
+        assert_eq!(agent.metric("gatekeeper_incident_open").await, Some(1.0));
+    }
+}
+
+#[tokio::test]
+async fn two_agents_one_action() {
+    let world = World::start(NatsVersion::V2_15, "", "10s").await;
+    let a = world.watch("agent-a", &[]);
+    a.rounds(1.0).await;
+    let b = world.watch("agent-b", &[]);
+    b.rounds(2.0).await;
+    let held: Vec<Option<f64>> = vec![
+        a.metric("gatekeeper_lease_held").await,
+        b.metric("gatekeeper_lease_held").await,
+    ];
+    assert_eq!(
+        held,
+        [Some(1.0), Some(0.0)],
+        "the first agent holds the lease"
+    );
+    let publisher = spike(world.nats.url());
+    let plan = world.wait_for_plan(&[&a, &b]).await;
+    assert_eq!(plan["agent"], "agent-a");
+    b.rounds(4.0).await;
+    publisher.abort();
+    assert_eq!(world.ledger("plan").len(), 1);
+    assert_eq!(world.patches(CONFIGMAP_PATH).len(), 1);
+    assert_eq!(world.patches(DEPLOYMENTS_PATH).len(), 2);
+    assert_eq!(world.hook.bodies().len(), 1);
+    assert!(world.ledger("step").iter().all(|s| s["agent"] == "agent-a"));
+    assert!(
+        world
+            .ledger("incident-opened")
+            .iter()
+            .all(|s| s["agent"] == "agent-a")
+    );
+
+    // The holder goes away: the standby takes over after the TTL and adopts
+    // the open incident, so the plan does not run a second time.
+    drop(a);
+    wait_for_async(
+        "agent-b to take the lease",
+        Duration::from_secs(20),
+        || async {
+            b.metric("gatekeeper_lease_held")
+                .await
+                .filter(|v| *v == 1.0)
+        },
+    )
+    .await;
+    let publisher = spike(world.nats.url());
+    b.rounds(3.0).await;
+    publisher.abort();
+    assert_eq!(
+        world.ledger("plan").len(),
+        1,
+        "the adopted incident's plan ran already"
+    );
+    assert_eq!(world.patches(CONFIGMAP_PATH).len(), 1);
+}
+
+#[tokio::test]
+async fn dry_run_records_and_changes_nothing() {
+    let world = World::start(NatsVersion::V2_9, "", "10s").await;
+    let agent = world.watch("agent-a", &["--dry-run"]);
+    let publisher = spike(world.nats.url());
+    let plan = world.wait_for_plan(&[&agent]).await;
+    publisher.abort();
+    assert_eq!(plan["outcome"], "dry-run");
+    let steps = world.ledger("step");
+    assert_eq!(steps.len(), 5);
+    assert!(
+        steps.iter().all(|s| s["outcome"] == "would-run"),
+        "{steps:?}"
+    );
+    assert_eq!(
+        steps[0]["detail"],
+        "remove athlete-ally.>, sleep.*, vendor.> from AA_CORE_HOT, AA_VENDOR_HOT, then add them to ATHLETE_ALLY_EVENTS"
+    );
+    assert_eq!(
+        steps[1]["detail"],
+        "merge-patch configmap event-bus-config: EVENT_STREAM_MODE=single"
+    );
+    assert!(
+        world.kube.patches().is_empty(),
+        "{:?}",
+        world.kube.patches()
+    );
+    assert!(
+        world
+            .kube
+            .requests()
+            .iter()
+            .all(|r| !r.starts_with("PATCH"))
+    );
+    assert_eq!(
+        subjects(&world.stream_config("ATHLETE_ALLY_EVENTS").await),
+        ["legacy.>"]
+    );
+    assert_eq!(
+        subjects(&world.stream_config("AA_CORE_HOT").await),
+        ["athlete-ally.>", "sleep.*"]
+    );
+    assert!(!world.dir.path().join("exec.json").exists());
+    assert!(world.hook.bodies().is_empty());
+}
+
+#[tokio::test]
+async fn a_collector_down_alerts_and_never_rolls_back() {
+    // The ledger is a local file here, so the agent keeps acting with NATS gone.
+    let mut world = World::start(NatsVersion::V2_15, "backend = \"file\"", "10s").await;
+    let agent = world.watch("agent-a", &[]);
+    agent.rounds(2.0).await;
+    let publisher = spike(world.nats.url());
+    // The spike is seen, then NATS dies before the 3 s hold is complete.
+    wait_for_async(
+        "the DLQ rate to be seen",
+        Duration::from_secs(10),
+        || async {
+            agent
+                .metric("gatekeeper_trigger_state{trigger=\"dlq-spike\",state=\"unknown\"}")
+                .await
+                .filter(|v| *v == 1.0)
+        },
+    )
+    .await;
+    world.nats.kill();
+    publisher.abort();
+    agent.rounds(6.0).await;
+    assert!(world.ledger("plan").is_empty());
+    assert!(world.ledger("step").is_empty());
+    assert!(world.kube.patches().is_empty());
+    let alerts = world.ledger("alert");
+    assert!(
+        alerts.iter().any(|a| a["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot see: nats unavailable")),
+        "{alerts:?}"
+    );
+    assert_eq!(
+        agent
+            .metric("gatekeeper_trigger_state{trigger=\"dlq-spike\",state=\"unknown\"}")
+            .await,
+        Some(1.0)
+    );
+    assert!(
+        agent
+            .metric("gatekeeper_collector_errors_total{source=\"nats\"}")
+            .await
+            .unwrap()
+            >= 6.0
+    );
+}
+
+#[tokio::test]
+async fn sigterm_mid_plan_stops_cleanly_and_records_it() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let world = World::start(NatsVersion::V2_15, "", "60s").await;
+    world.kube.hold_rollouts(true);
+    let agent = world.watch("agent-a", &[]);
+    let publisher = spike(world.nats.url());
+    wait_for_async("both restarts patched", Duration::from_secs(40), || async {
+        agent.assert_running();
+        (world.patches(DEPLOYMENTS_PATH).len() == 2).then_some(())
+    })
+    .await;
+    publisher.abort();
+    let pid = agent.child.lock().unwrap().id();
+    kill(Pid::from_raw(pid as i32), Signal::SIGTERM).unwrap();
+    let status =
+        gatekeeper_testsupport::wait_for("the agent to exit", Duration::from_secs(15), || {
+            agent.child.lock().unwrap().try_wait().unwrap()
+        });
+    assert!(
+        status.success(),
+        "{status}: {}",
+        std::fs::read_to_string(&agent.log).unwrap()
+    );
+    let plan = world.ledger("plan");
+    assert_eq!(plan.len(), 1);
+    assert_eq!(plan[0]["outcome"], "interrupted");
+    assert_eq!(
+        plan[0]["detail"],
+        "stopped during step 3 (restart-deployments)"
+    );
+    let steps = world.ledger("step");
+    let outcomes: Vec<&str> = steps
+        .iter()
+        .map(|s| s["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["done", "done", "interrupted"]);
+    // The lease was given up, not left to expire.
+    let c = async_nats::connect(world.nats.url()).await.unwrap();
+    let lease = js_request(
+        &c,
+        "$JS.API.STREAM.MSG.GET.KV_gatekeeper-lease",
+        json!({"last_by_subj": "$KV.gatekeeper-lease.canary"}),
+    )
+    .await;
+    use base64::Engine as _;
+    let value: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(lease["message"]["data"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(value["holder"], "");
+    let log = std::fs::read_to_string(&agent.log).unwrap();
+    assert!(log.contains("\"signal\":\"SIGTERM\""), "{log}");
+}
+
+#[test]
+fn attest_is_read_by_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gatekeeper.toml");
+    std::fs::write(
+        &config,
+        r#"
+[gates.people]
+builtin = "ledger"
+[[gates.people.params.criteria]]
+id = "staging-verified"
+title = "Staging verified by a person"
+requires = { kind = "attestation", phase = "phase-2" }
+
+[phases.phase-2]
+gates = ["people"]
+
+[ledger]
+file = "ledger.jsonl"
+"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .arg("-c")
+            .arg(&config)
+            .env("XDG_CACHE_HOME", dir.path())
+            .env_remove("NATS_URL")
+            .env_remove("DATABASE_URL")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let before = run(&["check", "phase-2"]);
+    assert_eq!(
+        before.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&before.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&before.stdout)
+            .contains("not attested yet: gatekeeper attest phase-2 staging-verified --by NAME")
+    );
+
+    let typo = run(&["attest", "phase-2", "staging-verfied", "--by", "alice"]);
+    assert_eq!(typo.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&typo.stderr).trim(),
+        "gatekeeper: error: attest: phase-2 has no attestation criterion `staging-verfied` (it has: staging-verified)"
+    );
+    let attest = run(&[
+        "attest",
+        "phase-2",
+        "staging-verified",
+        "--by",
+        "alice",
+        "--note",
+        "ran the HRV flow",
+    ]);
+    assert!(
+        attest.status.success(),
+        "{}",
+        String::from_utf8_lossy(&attest.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&attest.stdout).trim(),
+        format!(
+            "attested phase-2 staging-verified by alice (file {})",
+            dir.path().join("ledger.jsonl").display()
+        )
+    );
+    let after = run(&["check", "phase-2", "-o", "json"]);
+    assert_eq!(
+        after.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&after.stdout)
+    );
+    let report: Value = serde_json::from_slice(&after.stdout).unwrap();
+    let c = &report["gates"][0]["criteria"][0];
+    assert_eq!(c["status"], "pass");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(": ran the HRV flow"),
+        "{c}"
+    );
+}
