@@ -139,7 +139,7 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
             let config = load_config(&config)?;
             let records = runtime()?
                 .block_on(async {
-                    let ledger = crate::ledger::Ledger::open(&config).await?;
+                    let ledger = crate::ledger::Ledger::open_to_read(&config).await?;
                     ledger.read().await
                 })
                 .map_err(|e| CheckError::Collect(e.to_string()))?;

@@ -222,8 +222,18 @@ pub enum Ledger {
 }
 
 impl Ledger {
-    /// Opens the configured ledger; on NATS, creates its stream if missing.
+    /// Opens the configured ledger to write; on NATS, creates its stream if missing.
     pub async fn open(config: &Config) -> Result<Ledger, LedgerError> {
+        Self::connect(config, true).await
+    }
+
+    /// Opens the configured ledger to read: creates nothing (a stream that
+    /// does not exist yet holds no records).
+    pub async fn open_to_read(config: &Config) -> Result<Ledger, LedgerError> {
+        Self::connect(config, false).await
+    }
+
+    async fn connect(config: &Config, create: bool) -> Result<Ledger, LedgerError> {
         let default = LedgerConfig::default();
         let lc = config.ledger.as_ref().unwrap_or(&default);
         match lc.backend(&config.sources) {
@@ -236,6 +246,13 @@ impl Ledger {
                     message,
                 };
                 let js = JetStream::connect(config).await.map_err(unavailable)?;
+                if !create {
+                    return Ok(Ledger::Nats {
+                        js: Box::new(js),
+                        stream: lc.stream().to_owned(),
+                        subject: lc.subject().to_owned(),
+                    });
+                }
                 js.ensure_stream(serde_json::json!({
                     "name": lc.stream(),
                     "subjects": [format!("{}.>", lc.subject())],
@@ -303,10 +320,11 @@ impl Ledger {
                 js,
                 stream,
                 subject,
-            } => js
-                .read_all(stream, &format!("{subject}.>"))
-                .await
-                .map_err(|e| self.unavailable(e.message))?,
+            } => match js.read_all(stream, &format!("{subject}.>")).await {
+                Ok(r) => r,
+                Err(e) if e.code == crate::jetstream::ERR_STREAM_NOT_FOUND => Vec::new(),
+                Err(e) => return Err(self.unavailable(e.message)),
+            },
             Ledger::File { path } => match std::fs::read(path) {
                 Ok(bytes) => bytes
                     .split(|b| *b == b'\n')
@@ -350,7 +368,9 @@ impl Collector for LedgerCollector<'_> {
     }
 
     async fn collect(&self, _deadline: tokio::time::Instant) -> Result<LedgerFacts, String> {
-        let ledger = Ledger::open(self.config).await.map_err(|e| e.to_string())?;
+        let ledger = Ledger::open_to_read(self.config)
+            .await
+            .map_err(|e| e.to_string())?;
         let records = ledger.read().await.map_err(|e| e.to_string())?;
         Ok(fold(&records))
     }

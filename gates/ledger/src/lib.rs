@@ -53,12 +53,18 @@ pub enum Requirement {
         #[serde(default)]
         max_gap: Option<String>,
     },
-    /// No incident is open, and none was opened or closed in the last `for`.
+    /// No incident is open, and none was opened or closed in the last `for`,
+    /// and a watch was recording all that time: recorded verdicts go back at
+    /// least `for`, the latest at most 15m ago (an empty ledger proves nothing).
     NoIncident {
         #[serde(rename = "for")]
         duration: String,
     },
 }
+
+/// A watch records a verdict at least every 5m; silence longer than this
+/// means nobody was looking.
+const WATCH_MAX_GAP_MS: u64 = 15 * 60 * 1000;
 
 impl Gate for Ledger {
     fn metadata() -> Metadata {
@@ -313,6 +319,47 @@ fn decide(ledger: &LedgerFacts, check: &Check<'_>, now: Timestamp) -> (Option<bo
                 .filter_map(|i| i.closed_at.map(|c| (i, c)))
                 .filter(|(_, closed)| *closed <= now && age(*closed) < for_ms)
                 .max_by_key(|(_, closed)| *closed);
+            if recent.is_none() {
+                let earliest = ledger
+                    .phase_history
+                    .iter()
+                    .map(|r| r.at)
+                    .filter(|at| *at <= now)
+                    .min();
+                let latest = ledger
+                    .phase_history
+                    .iter()
+                    .map(|r| r.at)
+                    .filter(|at| *at <= now)
+                    .max();
+                let (Some(earliest), Some(latest)) = (earliest, latest) else {
+                    return (
+                        None,
+                        "no verdict recorded: nothing proves a watch was looking (gatekeeper watch records them)".into(),
+                    );
+                };
+                if age(latest) > WATCH_MAX_GAP_MS {
+                    return (
+                        None,
+                        format!(
+                            "the latest recorded verdict is {} old (more than {}): no watch is recording",
+                            format_duration_ms(age(latest)),
+                            format_duration_ms(WATCH_MAX_GAP_MS)
+                        ),
+                    );
+                }
+                if age(earliest) < for_ms {
+                    return (
+                        None,
+                        format!(
+                            "no incident, but verdicts are recorded only since {} ({} of {})",
+                            format_timestamp(earliest),
+                            format_duration_ms(age(earliest)),
+                            format_duration_ms(for_ms)
+                        ),
+                    );
+                }
+            }
             match recent {
                 Some((i, closed)) => (
                     Some(false),
@@ -382,6 +429,7 @@ mod tests {
     fn a_ledger_that_proves_everything_is_go() {
         let ledger = json!({
             "phase_history": [
+                {"phase": "phase-0", "verdict": "go", "at": "2025-09-30T08:00:00Z"},
                 {"phase": "phase-1", "verdict": "no-go", "at": "2025-10-02T08:00:00Z"},
                 {"phase": "phase-1", "verdict": "go", "at": "2025-10-02T09:00:00Z"},
                 {"phase": "phase-1", "verdict": "go", "at": "2025-10-03T11:55:00Z"}],
@@ -456,6 +504,35 @@ mod tests {
         assert_eq!(
             e.criteria[2].message,
             "not attested yet: gatekeeper attest phase-2 on-call-available --by NAME"
+        );
+    }
+
+    #[test]
+    fn no_incident_needs_a_watch_that_was_recording() {
+        let only = json!([{"id": "quiet", "title": "No incident in 48h",
+            "requires": {"kind": "no-incident", "for": "48h"}}]);
+        let msg = |ledger: Value| {
+            let e = run(Some(ledger), only.clone());
+            (e.criteria[0].status, e.criteria[0].message.clone())
+        };
+        assert_eq!(
+            msg(json!({})),
+            (Unknown, "no verdict recorded: nothing proves a watch was looking (gatekeeper watch records them)".into())
+        );
+        assert_eq!(
+            msg(
+                json!({"phase_history": [{"phase": "canary", "verdict": "go", "at": "2025-10-03T09:00:00Z"}]})
+            ),
+            (
+                Unknown,
+                "the latest recorded verdict is 3h old (more than 15m): no watch is recording"
+                    .into()
+            )
+        );
+        assert_eq!(
+            msg(json!({"phase_history": [{"phase": "canary", "verdict": "go", "at": "2025-10-03T11:00:00Z"},
+                                         {"phase": "canary", "verdict": "go", "at": "2025-10-03T11:58:00Z"}]})),
+            (Unknown, "no incident, but verdicts are recorded only since 2025-10-03T11:00:00Z (1h of 48h)".into())
         );
     }
 
