@@ -314,7 +314,11 @@ async fn idle_footprint(seconds: u64, warm: bool) {
             .env("XDG_CACHE_HOME", dir.path().join("cache"))
             .output()
             .expect("gatekeeper gates list");
-        assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+        assert!(
+            listed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
     }
     let port = free_port();
     let watch = start_watch(dir.path(), &config, port);
@@ -344,7 +348,11 @@ async fn idle_footprint(seconds: u64, warm: bool) {
         (ticks1 - steady_ticks) as f64 / ticks_per_second / steady_at.elapsed().as_secs_f64()
             * 100.0;
     let rounds = rounds(port).await.unwrap_or(0.0);
-    let cache = if warm { "compile cache warm" } else { "gates compiled at start" };
+    let cache = if warm {
+        "compile cache warm"
+    } else {
+        "gates compiled at start"
+    };
     println!(
         "idle, 20 gates @5s, {cache}, {seconds} s ({rounds} rounds): peak RSS {:.1} MiB (last 60 s: {:.1} MiB); CPU {total_cpu:.2} % of a core overall, {steady_cpu:.2} % over the last 60 s",
         peak_rss as f64 / 1024.0,

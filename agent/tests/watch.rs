@@ -623,6 +623,87 @@ async fn dry_run_records_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_failing_step_stops_the_plan_and_alerts() {
+    let world = World::start(NatsVersion::V2_9, "", "10s").await;
+    world.kube.fault(gatekeeper_testsupport::Fault::Status {
+        path_contains: "configmaps/event-bus-config".into(),
+        code: 500,
+    });
+    let agent = world.watch("agent-a", &[]);
+    let publisher = spike(world.nats.url());
+    let plan = world.wait_for_plan(&[&agent]).await;
+    publisher.abort();
+    assert_eq!(plan["outcome"], "failed");
+    assert!(
+        plan["detail"].as_str().unwrap().starts_with(
+            "step 2 (patch-config-map) failed: configmap athlete-ally/event-bus-config:"
+        ),
+        "{plan}"
+    );
+    let steps = world.ledger("step");
+    let outcomes: Vec<(&str, &str)> = steps
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap(),
+                s["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("move-subjects", "done"), ("patch-config-map", "failed")],
+        "the rest did not run"
+    );
+    assert!(world.patches(DEPLOYMENTS_PATH).is_empty());
+    assert!(world.hook.bodies().is_empty());
+    let alerts = wait_for_async("the failure's alert", Duration::from_secs(10), || async {
+        let alerts = world.ledger("alert");
+        alerts
+            .iter()
+            .any(|a| {
+                a["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("plan rollback-to-single failed: step 2")
+            })
+            .then_some(alerts)
+    })
+    .await;
+    assert!(alerts.iter().all(|a| a["agent"] == "agent-a"));
+}
+
+#[tokio::test]
+async fn a_veto_gate_blocks_the_plan_and_alerts() {
+    let world = World::start(NatsVersion::V2_15, "", "10s").await;
+    // Phase 3 happened: the legacy stream, the rollback's target, is gone.
+    let c = async_nats::connect(world.nats.url()).await.unwrap();
+    js_request(&c, "$JS.API.STREAM.DELETE.ATHLETE_ALLY_EVENTS", json!({})).await;
+    let agent = world.watch("agent-a", &[]);
+    let publisher = spike(world.nats.url());
+    let plan = world.wait_for_plan(&[&agent]).await;
+    agent.rounds(3.0).await;
+    publisher.abort();
+    assert_eq!(plan["outcome"], "vetoed");
+    assert!(
+        plan["detail"]
+            .as_str()
+            .unwrap()
+            .contains("stream-athlete-ally-events"),
+        "{plan}"
+    );
+    assert_eq!(world.ledger("plan").len(), 1, "recorded once per incident");
+    assert!(world.ledger("step").is_empty());
+    assert!(world.kube.patches().is_empty());
+    assert!(world.ledger("alert").iter().any(|a| {
+        a["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("plan rollback-to-single not run (vetoed)")
+    }));
+}
+
+#[tokio::test]
 async fn a_collector_down_alerts_and_never_rolls_back() {
     // The ledger is a local file here, so the agent keeps acting with NATS gone.
     let mut world = World::start(NatsVersion::V2_15, "backend = \"file\"", "10s").await;

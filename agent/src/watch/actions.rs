@@ -57,13 +57,14 @@ impl Executor {
     }
 
     /// Runs the plan's steps in order, recording each; the first failure
-    /// stops it. `stop` turning true interrupts the running step.
+    /// stops it. `stop` turning true interrupts the running step. Returns
+    /// the plan's outcome and what to say about it.
     pub async fn run_plan(
         &self,
         run: &PlanRun,
         plan: &PlanConfig,
         mut stop: watch::Receiver<bool>,
-    ) -> PlanOutcome {
+    ) -> (PlanOutcome, String) {
         let now = chrono::Utc::now;
         type Started = (gatekeeper_model::Timestamp, std::time::Instant);
         let record_step = |i: usize,
@@ -146,12 +147,12 @@ impl Executor {
                 plan: run.plan.clone(),
                 trigger: run.trigger.clone(),
                 outcome,
-                detail,
+                detail: detail.clone(),
                 at: now(),
                 agent: self.agent.clone(),
             })
             .await;
-        outcome
+        (outcome, detail)
     }
 
     async fn run_step(&self, step: &StepConfig, run: &PlanRun) -> StepResult {

@@ -228,7 +228,7 @@ pub async fn watch(
     let mut last_recorded: BTreeMap<String, (Decision, Timestamp)> = BTreeMap::new();
     let mut record_due = tokio::time::Instant::now();
     let mut was_acting = false;
-    let mut plan_task: Option<tokio::task::JoinHandle<(String, PlanOutcome)>> = None;
+    let mut plan_task: Option<tokio::task::JoinHandle<PlanEnd>> = None;
     let mut summary = WatchSummary::default();
 
     tracing::info!(
@@ -359,9 +359,28 @@ pub async fn watch(
             .collect();
         if plan_task.as_ref().is_some_and(|t| t.is_finished())
             && let Some(task) = plan_task.take()
-            && let Ok(done) = task.await
+            && let Ok(end) = task.await
         {
-            summary.plans.push(done);
+            if !matches!(end.outcome, PlanOutcome::Done | PlanOutcome::DryRun) {
+                let message = format!(
+                    "plan {} {}: {}; finish the rollback by hand",
+                    end.plan,
+                    end.outcome.as_str(),
+                    end.detail
+                );
+                alert(
+                    &journal,
+                    &executor,
+                    &wc.alert,
+                    &options.agent,
+                    Some(&end.incident),
+                    Some(end.trigger.clone()),
+                    message,
+                    &report,
+                )
+                .await;
+            }
+            summary.plans.push((end.plan, end.outcome));
         }
         let round = RoundFacts {
             now: Some(snapshot.taken_at),
@@ -485,9 +504,15 @@ pub async fn watch(
                     let executor = executor.clone();
                     let stop = stop_rx.clone();
                     plan_task = Some(tokio::spawn(async move {
-                        let outcome = executor.run_plan(&run, &steps, stop).await;
-                        tracing::warn!(plan = %run.plan, outcome = outcome.as_str(), "rollback plan ended");
-                        (run.plan, outcome)
+                        let (outcome, detail) = executor.run_plan(&run, &steps, stop).await;
+                        tracing::warn!(plan = %run.plan, outcome = outcome.as_str(), detail = %detail, "rollback plan ended");
+                        PlanEnd {
+                            plan: run.plan,
+                            outcome,
+                            detail,
+                            incident: run.incident,
+                            trigger: run.trigger,
+                        }
                     }));
                 }
             }
@@ -557,7 +582,28 @@ pub async fn watch(
     let _ = stop_tx.send(true);
     if let Some(task) = plan_task.take() {
         match tokio::time::timeout(PLAN_STOP_GRACE, task).await {
-            Ok(Ok(done)) => summary.plans.push(done),
+            Ok(Ok(end)) => {
+                if !matches!(end.outcome, PlanOutcome::Done | PlanOutcome::DryRun) {
+                    let message = format!(
+                        "plan {} {} by shutdown: {}; finish the rollback by hand",
+                        end.plan,
+                        end.outcome.as_str(),
+                        end.detail
+                    );
+                    tracing::error!(alert = %message, incident = %end.incident, "ALERT");
+                    metrics::METRICS.alerts.inc();
+                    journal
+                        .append(Record::Alert {
+                            at: chrono::Utc::now(),
+                            agent: options.agent.clone(),
+                            incident: Some(end.incident.clone()),
+                            trigger: Some(end.trigger.clone()),
+                            message,
+                        })
+                        .await;
+                }
+                summary.plans.push((end.plan, end.outcome));
+            }
             _ => tracing::error!("the running plan did not stop in time"),
         }
     }
@@ -572,6 +618,15 @@ pub async fn watch(
     }
     tracing::info!(rounds = summary.rounds, "stopped");
     Ok(summary)
+}
+
+/// How a plan run ended, as its task returns it.
+struct PlanEnd {
+    plan: String,
+    outcome: PlanOutcome,
+    detail: String,
+    incident: String,
+    trigger: String,
 }
 
 /// `criterion: message; …` for the criteria that are not pass.
@@ -714,7 +769,10 @@ async fn alert(
     // Alerts never wait on their hooks; each hook's outcome is recorded as a step.
     tokio::spawn(async move {
         let (_tx, rx) = tokio::sync::watch::channel(false);
-        executor.run_plan(&run, &plan, rx).await;
+        let (outcome, detail) = executor.run_plan(&run, &plan, rx).await;
+        if outcome != PlanOutcome::Done {
+            tracing::error!(outcome = outcome.as_str(), detail = %detail, "alert hook failed");
+        }
     });
 }
 
