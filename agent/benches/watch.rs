@@ -95,6 +95,17 @@ fn millis(v: &Value) -> i64 {
         .timestamp_millis()
 }
 
+async fn create_streams(client: &async_nats::Client, streams: &[(&str, &[&str])]) {
+    for (name, subjects) in streams {
+        js_request(
+            client,
+            &format!("$JS.API.STREAM.CREATE.{name}"),
+            json!({"name": name, "subjects": subjects, "storage": "file"}),
+        )
+        .await;
+    }
+}
+
 const LATENCY_CONFIG: &str = r#"
 [sources.nats]
 url = "NATS_URL"
@@ -140,18 +151,15 @@ async fn one_latency_run() -> i64 {
         .expect("configmap"),
     );
     let client = async_nats::connect(nats.url()).await.expect("connect");
-    for (name, subjects) in [
-        ("ATHLETE_ALLY_EVENTS", vec!["legacy.>"]),
-        ("AA_CORE_HOT", vec!["athlete-ally.>"]),
-        ("AA_DLQ", vec!["dlq.>"]),
-    ] {
-        js_request(
-            &client,
-            &format!("$JS.API.STREAM.CREATE.{name}"),
-            json!({"name": name, "subjects": subjects, "storage": "file"}),
-        )
-        .await;
-    }
+    create_streams(
+        &client,
+        &[
+            ("ATHLETE_ALLY_EVENTS", &["legacy.>"]),
+            ("AA_CORE_HOT", &["athlete-ally.>"]),
+            ("AA_DLQ", &["dlq.>"]),
+        ],
+    )
+    .await;
     let config = dir.path().join("gatekeeper.toml");
     let kubeconfig = kube.kubeconfig(dir.path(), "bench");
     std::fs::write(
@@ -272,19 +280,16 @@ async fn idle_footprint(seconds: u64, warm: bool) {
     let dir = tempfile::tempdir().expect("temp dir");
     let nats = NatsServer::start(NatsVersion::V2_15);
     let client = async_nats::connect(nats.url()).await.expect("connect");
-    for (name, subjects) in [
-        ("ATHLETE_ALLY_EVENTS", vec!["legacy.>"]),
-        ("AA_CORE_HOT", vec!["athlete-ally.>", "sleep.*"]),
-        ("AA_VENDOR_HOT", vec!["vendor.>"]),
-        ("AA_DLQ", vec!["dlq.>"]),
-    ] {
-        js_request(
-            &client,
-            &format!("$JS.API.STREAM.CREATE.{name}"),
-            json!({"name": name, "subjects": subjects, "storage": "file"}),
-        )
-        .await;
-    }
+    create_streams(
+        &client,
+        &[
+            ("ATHLETE_ALLY_EVENTS", &["legacy.>"]),
+            ("AA_CORE_HOT", &["athlete-ally.>", "sleep.*"]),
+            ("AA_VENDOR_HOT", &["vendor.>"]),
+            ("AA_DLQ", &["dlq.>"]),
+        ],
+    )
+    .await;
     gatekeeper_testsupport::create_consumer(
         &client,
         "AA_CORE_HOT",

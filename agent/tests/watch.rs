@@ -132,6 +132,21 @@ impl World {
         .await
     }
 
+    /// The step records are exactly these (action, outcome), in order.
+    fn assert_steps(&self, expected: &[(&str, &str)], context: &str) {
+        let steps = self.ledger("step");
+        let got: Vec<(&str, &str)> = steps
+            .iter()
+            .map(|s| {
+                (
+                    s["action"].as_str().unwrap(),
+                    s["outcome"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, expected, "{context}: {steps:?}");
+    }
+
     fn patches(&self, path_contains: &str) -> Vec<Value> {
         self.kube
             .patches()
@@ -446,25 +461,15 @@ async fn dlq_spike_rolls_back_exactly_once_within_interval_plus_1s() {
 
         // Every step recorded, in order, done.
         let steps = world.ledger("step");
-        let actions: Vec<(&str, &str)> = steps
-            .iter()
-            .map(|s| {
-                (
-                    s["action"].as_str().unwrap(),
-                    s["outcome"].as_str().unwrap(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            actions,
-            [
+        world.assert_steps(
+            &[
                 ("move-subjects", "done"),
                 ("patch-config-map", "done"),
                 ("restart-deployments", "done"),
                 ("exec", "done"),
-                ("webhook", "done")
+                ("webhook", "done"),
             ],
-            "{version:?}: {steps:?}"
+            &format!("{version:?}"),
         );
 
         // exec and webhook got the verdict.
@@ -640,20 +645,9 @@ async fn a_failing_step_stops_the_plan_and_alerts() {
         ),
         "{plan}"
     );
-    let steps = world.ledger("step");
-    let outcomes: Vec<(&str, &str)> = steps
-        .iter()
-        .map(|s| {
-            (
-                s["action"].as_str().unwrap(),
-                s["outcome"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        outcomes,
-        [("move-subjects", "done"), ("patch-config-map", "failed")],
-        "the rest did not run"
+    world.assert_steps(
+        &[("move-subjects", "done"), ("patch-config-map", "failed")],
+        "the rest did not run",
     );
     assert!(world.patches(DEPLOYMENTS_PATH).is_empty());
     assert!(world.hook.bodies().is_empty());
@@ -783,12 +777,14 @@ async fn sigterm_mid_plan_stops_cleanly_and_records_it() {
         plan[0]["detail"],
         "stopped during step 3 (restart-deployments)"
     );
-    let steps = world.ledger("step");
-    let outcomes: Vec<&str> = steps
-        .iter()
-        .map(|s| s["outcome"].as_str().unwrap())
-        .collect();
-    assert_eq!(outcomes, ["done", "done", "interrupted"]);
+    world.assert_steps(
+        &[
+            ("move-subjects", "done"),
+            ("patch-config-map", "done"),
+            ("restart-deployments", "interrupted"),
+        ],
+        "SIGTERM during the rollout wait",
+    );
     // The lease was given up, not left to expire.
     let c = async_nats::connect(world.nats.url()).await.unwrap();
     let lease = js_request(

@@ -163,29 +163,25 @@ impl Incidents {
         });
         open.last_firing = now;
         for t in &round.firing {
-            if t.severity == Severity::Manual {
-                if open.said.insert(format!("manual:{}", t.id)) {
-                    acts.push(Act::Alert {
-                        trigger: Some(t.id.clone()),
-                        message: format!(
-                            "{}: {} (manual trigger: a person decides)",
-                            t.id, t.reason
-                        ),
-                    });
+            let plan = match (t.severity, plan_for(&t.id)) {
+                (Severity::Automatic, Some(plan)) => plan,
+                (severity, _) => {
+                    let (key, why) = if severity == Severity::Manual {
+                        ("manual", "manual trigger: a person decides")
+                    } else {
+                        (
+                            "no-plan",
+                            "automatic trigger, but no plan names it in [watch.plans]",
+                        )
+                    };
+                    if open.said.insert(format!("{key}:{}", t.id)) {
+                        acts.push(Act::Alert {
+                            trigger: Some(t.id.clone()),
+                            message: format!("{}: {} ({why})", t.id, t.reason),
+                        });
+                    }
+                    continue;
                 }
-                continue;
-            }
-            let Some(plan) = plan_for(&t.id) else {
-                if open.said.insert(format!("no-plan:{}", t.id)) {
-                    acts.push(Act::Alert {
-                        trigger: Some(t.id.clone()),
-                        message: format!(
-                            "{}: {} (automatic trigger, but no plan names it in [watch.plans])",
-                            t.id, t.reason
-                        ),
-                    });
-                }
-                continue;
             };
             if open.ran.contains(&plan) || round.plan_running {
                 continue;
@@ -199,30 +195,29 @@ impl Incidents {
                 }
                 continue;
             }
-            if let Err(why) = &round.veto {
-                if open.said.insert(format!("veto:{plan}")) {
+            let cooling = self.last_plan_at.filter(|last| {
+                gatekeeper_model::millis_between(*last, now) < self.cooldown.as_millis() as i64
+            });
+            let blocked = match (&round.veto, cooling) {
+                (Err(why), _) => Some((PlanOutcome::Vetoed, why.clone())),
+                (Ok(()), Some(last)) => Some((
+                    PlanOutcome::Cooldown,
+                    format!(
+                        "a plan ran at {}, less than the cooldown ({}) ago",
+                        gatekeeper_model::format_timestamp(last),
+                        gatekeeper_model::format_duration_ms(self.cooldown.as_millis() as u64)
+                    ),
+                )),
+                (Ok(()), None) => None,
+            };
+            if let Some((outcome, detail)) = blocked {
+                // Recorded once per incident and reason; a lifted veto lets it run.
+                if open.said.insert(format!("{}:{plan}", outcome.as_str())) {
                     acts.push(Act::Blocked {
                         plan,
                         trigger: t.id.clone(),
-                        outcome: PlanOutcome::Vetoed,
-                        detail: why.clone(),
-                    });
-                }
-                continue;
-            }
-            if let Some(last) = self.last_plan_at
-                && gatekeeper_model::millis_between(last, now) < self.cooldown.as_millis() as i64
-            {
-                if open.said.insert(format!("cooldown:{plan}")) {
-                    acts.push(Act::Blocked {
-                        plan,
-                        trigger: t.id.clone(),
-                        outcome: PlanOutcome::Cooldown,
-                        detail: format!(
-                            "a plan ran at {}, less than the cooldown ({}) ago",
-                            gatekeeper_model::format_timestamp(last),
-                            gatekeeper_model::format_duration_ms(self.cooldown.as_millis() as u64)
-                        ),
+                        outcome,
+                        detail,
                     });
                 }
                 continue;
