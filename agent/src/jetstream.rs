@@ -218,26 +218,45 @@ impl JetStream {
     /// Every message of `stream` on `filter`, oldest first, read with an
     /// ephemeral pull consumer that JetStream forgets after 30s.
     pub async fn read_all(&self, stream: &str, filter: &str) -> Result<Vec<Vec<u8>>, JsError> {
+        Ok(self
+            .read_from(stream, filter, 1)
+            .await?
+            .into_iter()
+            .map(|(_, payload)| payload)
+            .collect())
+    }
+
+    /// The messages of `stream` on `filter` from stream sequence `start` on,
+    /// oldest first, each with its stream sequence (so the next read can
+    /// start after the last one).
+    pub async fn read_from(
+        &self,
+        stream: &str,
+        filter: &str,
+        start: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, JsError> {
         use futures::StreamExt as _;
         #[derive(Deserialize)]
         struct Created {
             name: String,
             num_pending: u64,
         }
+        let mut config = serde_json::json!({
+            "deliver_policy": "all",
+            "ack_policy": "none",
+            "filter_subject": filter,
+            "inactive_threshold": 30_000_000_000u64,
+            "mem_storage": true,
+            "num_replicas": 1,
+        });
+        if start > 1 {
+            config["deliver_policy"] = "by_start_sequence".into();
+            config["opt_start_seq"] = start.into();
+        }
         let created: Created = self
             .api(
                 &format!("CONSUMER.CREATE.{stream}"),
-                serde_json::json!({
-                    "stream_name": stream,
-                    "config": {
-                        "deliver_policy": "all",
-                        "ack_policy": "none",
-                        "filter_subject": filter,
-                        "inactive_threshold": 30_000_000_000u64,
-                        "mem_storage": true,
-                        "num_replicas": 1,
-                    }
-                }),
+                serde_json::json!({ "stream_name": stream, "config": config }),
             )
             .await?;
         let inbox = self.client.new_inbox();
@@ -280,7 +299,16 @@ impl JetStream {
                     // 404/408: this pull is over; ask again.
                     break;
                 }
-                out.push(msg.payload.to_vec());
+                let seq = msg
+                    .reply
+                    .as_deref()
+                    .and_then(stream_sequence)
+                    .ok_or_else(|| {
+                        JsError::transport(format!(
+                            "{stream}: a message without its JetStream metadata"
+                        ))
+                    })?;
+                out.push((seq, msg.payload.to_vec()));
                 got += 1;
             }
         }
@@ -291,5 +319,40 @@ impl JetStream {
             )
             .await;
         Ok(out)
+    }
+}
+
+/// The stream sequence in a delivered message's reply subject:
+/// `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.…` (9 tokens), or with a
+/// domain and account hash `$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.…`.
+fn stream_sequence(reply: &str) -> Option<u64> {
+    let tokens: Vec<&str> = reply.split('.').collect();
+    if tokens.get(..2) != Some(&["$JS", "ACK"][..]) {
+        return None;
+    }
+    let index = match tokens.len() {
+        9 => 5,
+        n if n >= 11 => 7,
+        _ => return None,
+    };
+    tokens[index].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_sequences_from_both_ack_formats() {
+        assert_eq!(
+            stream_sequence("$JS.ACK.S.C.1.42.7.1700000000000000000.3"),
+            Some(42)
+        );
+        assert_eq!(
+            stream_sequence("$JS.ACK.hub.ACCHASH.S.C.1.42.7.1700000000000000000.3.rand"),
+            Some(42)
+        );
+        assert_eq!(stream_sequence("_INBOX.x"), None);
+        assert_eq!(stream_sequence("$JS.ACK.S.C.1"), None);
     }
 }

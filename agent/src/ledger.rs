@@ -143,55 +143,85 @@ impl PlanOutcome {
     }
 }
 
-/// The facts gates read: verdicts, incidents (opened and closed merged by id), attestations.
+/// Verdicts are recorded on change and every few minutes in between. A run
+/// of the same verdict for a phase with no gap longer than this between
+/// records folds into one `PhaseRecord` (`at` … `until`): a phase that was
+/// go for 90 days is one record, and a gap shows as two.
+pub const VERDICT_RUN_GAP_MS: i64 = 15 * 60 * 1000;
+
+/// The facts gates read: verdicts (runs compacted), incidents (opened and
+/// closed merged by id), attestations.
 pub fn fold(records: &[Record]) -> LedgerFacts {
     let mut facts = LedgerFacts::default();
     for r in records {
-        match r {
-            Record::Verdict {
-                phase, verdict, at, ..
-            } => facts.phase_history.push(PhaseRecord {
+        fold_one(&mut facts, r);
+    }
+    facts
+}
+
+/// Adds one record to folded facts.
+pub fn fold_one(facts: &mut LedgerFacts, r: &Record) {
+    match r {
+        Record::Verdict {
+            phase, verdict, at, ..
+        } => push_verdict(
+            &mut facts.phase_history,
+            PhaseRecord {
                 phase: phase.clone(),
                 verdict: *verdict,
                 at: *at,
-            }),
-            Record::IncidentOpened {
-                incident,
-                at,
-                summary,
-                ..
-            } => {
-                if !facts.incidents.iter().any(|i| &i.id == incident) {
-                    facts.incidents.push(Incident {
-                        id: incident.clone(),
-                        opened_at: *at,
-                        closed_at: None,
-                        summary: summary.clone(),
-                    });
-                }
+                until: None,
+            },
+        ),
+        Record::IncidentOpened {
+            incident,
+            at,
+            summary,
+            ..
+        } => {
+            if !facts.incidents.iter().any(|i| &i.id == incident) {
+                facts.incidents.push(Incident {
+                    id: incident.clone(),
+                    opened_at: *at,
+                    closed_at: None,
+                    summary: summary.clone(),
+                });
             }
-            Record::IncidentClosed { incident, at, .. } => {
-                if let Some(i) = facts.incidents.iter_mut().find(|i| &i.id == incident) {
-                    i.closed_at = Some(*at);
-                }
-            }
-            Record::Attestation {
-                phase,
-                criterion,
-                by,
-                at,
-                note,
-            } => facts.attestations.push(Attestation {
-                phase: phase.clone(),
-                criterion: criterion.clone(),
-                by: by.clone(),
-                at: *at,
-                note: note.clone(),
-            }),
-            Record::Step { .. } | Record::Plan { .. } | Record::Alert { .. } => {}
         }
+        Record::IncidentClosed { incident, at, .. } => {
+            if let Some(i) = facts.incidents.iter_mut().find(|i| &i.id == incident) {
+                i.closed_at = Some(*at);
+            }
+        }
+        Record::Attestation {
+            phase,
+            criterion,
+            by,
+            at,
+            note,
+        } => facts.attestations.push(Attestation {
+            phase: phase.clone(),
+            criterion: criterion.clone(),
+            by: by.clone(),
+            at: *at,
+            note: note.clone(),
+        }),
+        Record::Step { .. } | Record::Plan { .. } | Record::Alert { .. } => {}
     }
-    facts
+}
+
+/// Appends a verdict, or extends the phase's latest run when the verdict is
+/// the same and follows within [`VERDICT_RUN_GAP_MS`].
+fn push_verdict(history: &mut Vec<PhaseRecord>, r: PhaseRecord) {
+    if let Some(last) = history.iter_mut().rev().find(|x| x.phase == r.phase)
+        && last.verdict == r.verdict
+        && (0..=VERDICT_RUN_GAP_MS)
+            .contains(&gatekeeper_model::millis_between(last.last_seen(), r.at))
+    {
+        last.until = Some(r.at);
+        return;
+    }
+    history.push(r);
 }
 
 /// Why the ledger could not be read or written.
@@ -313,38 +343,67 @@ impl Ledger {
         }
     }
 
-    /// Every record, oldest first. A file that does not exist yet holds none.
-    pub async fn read(&self) -> Result<Vec<Record>, LedgerError> {
-        let raw: Vec<Vec<u8>> = match self {
+    /// The records after `after` (a stream sequence, or a line number for a
+    /// file), oldest first, and the position to read after next time.
+    pub async fn read_after(&self, after: u64) -> Result<(Vec<Record>, u64), LedgerError> {
+        let (raw, last): (Vec<Vec<u8>>, u64) = match self {
             Ledger::Nats {
                 js,
                 stream,
                 subject,
-            } => match js.read_all(stream, &format!("{subject}.>")).await {
-                Ok(r) => r,
-                Err(e) if e.code == crate::jetstream::ERR_STREAM_NOT_FOUND => Vec::new(),
+            } => match js
+                .read_from(stream, &format!("{subject}.>"), after + 1)
+                .await
+            {
+                Ok(r) => {
+                    let last = r.last().map_or(after, |(seq, _)| *seq);
+                    (r.into_iter().map(|(_, p)| p).collect(), last)
+                }
+                Err(e) if e.code == crate::jetstream::ERR_STREAM_NOT_FOUND => (Vec::new(), after),
                 Err(e) => return Err(self.unavailable(e.message)),
             },
-            Ledger::File { path } => match std::fs::read(path) {
-                Ok(bytes) => bytes
-                    .split(|b| *b == b'\n')
-                    .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-                    .map(<[u8]>::to_vec)
-                    .collect(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-                Err(e) => return Err(self.unavailable(e.to_string())),
-            },
+            Ledger::File { .. } => {
+                let all = self.raw_lines()?;
+                let last = all.len() as u64;
+                (all.into_iter().skip(after as usize).collect(), last)
+            }
         };
+        let records = self.parse(&raw, after)?;
+        Ok((records, last))
+    }
+
+    fn raw_lines(&self) -> Result<Vec<Vec<u8>>, LedgerError> {
+        let Ledger::File { path } = self else {
+            return Ok(Vec::new());
+        };
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                .map(<[u8]>::to_vec)
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(self.unavailable(e.to_string())),
+        }
+    }
+
+    /// Parses raw records; `offset` numbers them for errors.
+    fn parse(&self, raw: &[Vec<u8>], offset: u64) -> Result<Vec<Record>, LedgerError> {
         raw.iter()
             .enumerate()
             .map(|(i, bytes)| {
                 serde_json::from_slice(bytes).map_err(|e| LedgerError::BadRecord {
                     where_: self.describe(),
-                    index: i + 1,
+                    index: offset as usize + i + 1,
                     message: e.to_string(),
                 })
             })
             .collect()
+    }
+
+    /// Every record, oldest first. A file or stream that does not exist yet holds none.
+    pub async fn read(&self) -> Result<Vec<Record>, LedgerError> {
+        Ok(self.read_after(0).await?.0)
     }
 }
 
@@ -585,6 +644,50 @@ mod tests {
         );
         assert_eq!(facts.attestations[0].by, "alice");
         assert_eq!(facts.attestations[0].note.as_deref(), Some("ok"));
+    }
+
+    #[test]
+    fn a_run_of_verdicts_is_one_record_and_a_gap_starts_another() {
+        let v = |phase: &str, verdict: Decision, t: &str| Record::Verdict {
+            phase: phase.into(),
+            verdict,
+            at: at(t),
+            agent: "a".into(),
+        };
+        let records = vec![
+            v("phase-1", Decision::Go, "2025-10-02T10:00:00Z"),
+            v("phase-2", Decision::Defer, "2025-10-02T10:00:00Z"),
+            v("phase-1", Decision::Go, "2025-10-02T10:05:00Z"),
+            v("phase-1", Decision::Go, "2025-10-02T10:10:00Z"),
+            v("phase-1", Decision::Go, "2025-10-02T10:15:00Z"),
+            // The watch was down for an hour: a new run.
+            v("phase-1", Decision::Go, "2025-10-02T11:15:00Z"),
+            v("phase-1", Decision::NoGo, "2025-10-02T11:20:00Z"),
+        ];
+        let kept: Vec<String> = fold(&records)
+            .phase_history
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {}..{}",
+                    r.phase,
+                    r.verdict,
+                    gatekeeper_model::format_timestamp(r.at),
+                    r.until
+                        .map(gatekeeper_model::format_timestamp)
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "phase-1 go 2025-10-02T10:00:00Z..2025-10-02T10:15:00Z",
+                "phase-2 defer 2025-10-02T10:00:00Z..",
+                "phase-1 go 2025-10-02T11:15:00Z..",
+                "phase-1 no-go 2025-10-02T11:20:00Z..",
+            ]
+        );
     }
 
     #[tokio::test]

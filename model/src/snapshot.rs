@@ -554,6 +554,17 @@ pub struct PhaseRecord {
     pub phase: String,
     pub verdict: crate::Decision,
     pub at: Timestamp,
+    /// The same verdict was recorded until then with no gap longer than the
+    /// recorder's (15 m): one record stands for the whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+}
+
+impl PhaseRecord {
+    /// The last time this verdict is known to have held.
+    pub fn last_seen(&self) -> Timestamp {
+        self.until.unwrap_or(self.at).max(self.at)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

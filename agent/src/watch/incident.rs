@@ -110,6 +110,12 @@ impl Incidents {
         self.last_plan_at = self.last_plan_at.max(last_plan_at);
     }
 
+    /// Forgets an incident only this agent saw (as a standby it recorded
+    /// nothing): the next firing round opens, and records, a new one.
+    pub fn forget_unrecorded(&mut self) {
+        self.open = None;
+    }
+
     /// A plan ran at `at` (from the ledger): the cooldown counts from there.
     pub fn adopt_cooldown(&mut self, at: Timestamp) {
         self.last_plan_at = self.last_plan_at.max(Some(at));

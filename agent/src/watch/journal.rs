@@ -3,7 +3,8 @@
 //! the ledger once it answers again.
 
 use crate::config::{Config, LedgerBackend, LedgerConfig};
-use crate::ledger::{Ledger, LedgerError, Record};
+use crate::ledger::{self, Ledger, LedgerError, Record};
+use gatekeeper_model::LedgerFacts;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -14,6 +15,18 @@ pub struct Journal {
     ledger: Mutex<Option<Ledger>>,
     /// Records NATS did not take, in order (NATS backend only).
     spool: Option<Ledger>,
+    /// What was read so far: each read fetches only the records after it.
+    read: Mutex<ReadSoFar>,
+}
+
+#[derive(Default)]
+struct ReadSoFar {
+    /// The stream sequence (or file line) of the last record read.
+    after: u64,
+    facts: LedgerFacts,
+    /// Every record but verdicts (incidents, plans, steps, alerts,
+    /// attestations), for taking over an open incident.
+    events: Vec<Record>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -44,6 +57,7 @@ impl Journal {
             config,
             ledger: Mutex::new(ledger),
             spool,
+            read: Mutex::new(ReadSoFar::default()),
         };
         journal.flush().await;
         journal
@@ -124,21 +138,36 @@ impl Journal {
         );
     }
 
-    /// Every record (ledger and spool), oldest first.
-    pub async fn read(&self) -> Result<Vec<Record>, LedgerError> {
+    /// The ledger folded into facts, and every record but verdicts, oldest
+    /// first (ledger, then spool). Only records added since the last call
+    /// are read; verdict runs are folded as they come, so memory stays small.
+    pub async fn read(&self) -> Result<(LedgerFacts, Vec<Record>), LedgerError> {
         let guard = self.ledger.lock().await;
-        let mut records = match &*guard {
-            Some(l) => l.read().await?,
-            None => {
-                return Err(LedgerError::Unavailable {
-                    where_: "NATS".into(),
-                    message: "not connected".into(),
-                });
-            }
+        let Some(l) = &*guard else {
+            return Err(LedgerError::Unavailable {
+                where_: "NATS".into(),
+                message: "not connected".into(),
+            });
         };
-        if let Some(spool) = &self.spool {
-            records.extend(spool.read().await?);
+        let mut so_far = self.read.lock().await;
+        let (new, after) = l.read_after(so_far.after).await?;
+        so_far.after = after;
+        for r in new {
+            ledger::fold_one(&mut so_far.facts, &r);
+            if !matches!(r, Record::Verdict { .. }) {
+                so_far.events.push(r);
+            }
         }
-        Ok(records)
+        let mut facts = so_far.facts.clone();
+        let mut events = so_far.events.clone();
+        if let Some(spool) = &self.spool {
+            for r in spool.read().await? {
+                ledger::fold_one(&mut facts, &r);
+                if !matches!(r, Record::Verdict { .. }) {
+                    events.push(r);
+                }
+            }
+        }
+        Ok((facts, events))
     }
 }

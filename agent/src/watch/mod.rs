@@ -15,7 +15,7 @@ use crate::check::{self, CheckError, GateSet, GateVerdict, PhaseReport};
 use crate::collect;
 use crate::config::{Config, LedgerBackend, LedgerConfig};
 use crate::jetstream::JetStream;
-use crate::ledger::{self, Lease, PlanOutcome, Record};
+use crate::ledger::{Lease, PlanOutcome, Record};
 use actions::{Executor, PlanRun};
 use gatekeeper_model::{CriterionStatus, Decision, Snapshot, Source, SourceStatus, Timestamp};
 use incident::{Act, Incidents, RoundFacts};
@@ -255,9 +255,9 @@ pub async fn watch(
             let started = chrono::Utc::now();
             let t0 = std::time::Instant::now();
             ledger_facts = match journal.read().await {
-                Ok(records) => Source {
+                Ok((facts, _)) => Source {
                     status: SourceStatus::Ok,
-                    facts: Some(ledger::fold(&records)),
+                    facts: Some(facts),
                     ..Source::default()
                 },
                 Err(e) => Source::unavailable(e.to_string()),
@@ -564,6 +564,8 @@ pub async fn watch(
         // Keep the history bounded.
         let oldest = snapshot.taken_at
             - chrono::Duration::from_std(history_window).unwrap_or(chrono::Duration::MAX);
+        // The ledger is history already: earlier snapshots do not carry it.
+        snapshot.ledger = Source::default();
         history.push(snapshot);
         history.retain(|s| s.taken_at >= oldest);
         if history.len() > MAX_WATCH_HISTORY {
@@ -780,7 +782,7 @@ async fn alert(
 /// is ours now, with the plans it already ran.
 async fn adopt_open_incident(journal: &Journal, incidents: &mut Incidents) {
     let records = match journal.read().await {
-        Ok(r) => r,
+        Ok((_, events)) => events,
         Err(e) => {
             tracing::warn!(error = %e, "ledger unreadable: cannot check for an open incident");
             return;
@@ -820,7 +822,10 @@ async fn adopt_open_incident(journal: &Journal, incidents: &mut Incidents) {
             .collect();
         tracing::warn!(incident = %id, plans_run = ?plans, "adopting the open incident from the ledger");
         incidents.adopt(id, at, plans, last_plan_at);
-    } else if let Some(at) = last_plan_at {
-        incidents.adopt_cooldown(at);
+    } else {
+        incidents.forget_unrecorded();
+        if let Some(at) = last_plan_at {
+            incidents.adopt_cooldown(at);
+        }
     }
 }

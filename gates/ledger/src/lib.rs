@@ -251,7 +251,7 @@ fn decide(ledger: &LedgerFacts, check: &Check<'_>, now: Timestamp) -> (Option<bo
             if let Some(bad) = records
                 .iter()
                 .rev()
-                .take_while(|r| age(r.at) <= for_ms)
+                .take_while(|r| age(r.last_seen().min(now)) <= for_ms)
                 .find(|r| r.verdict != Decision::Go)
             {
                 return (
@@ -264,24 +264,30 @@ fn decide(ledger: &LedgerFacts, check: &Check<'_>, now: Timestamp) -> (Option<bo
                     ),
                 );
             }
-            if age(latest.at) > max_gap {
+            let latest_seen = latest.last_seen().min(now);
+            if age(latest_seen) > max_gap {
                 return (
                     None,
                     format!(
                         "the latest verdict for {phase} is {} old (more than {}): nothing proves it since",
-                        format_duration_ms(age(latest.at)),
+                        format_duration_ms(age(latest_seen)),
                         format_duration_ms(max_gap)
                     ),
                 );
             }
-            // Go since the start of the unbroken run of go verdicts.
-            let since = records
-                .iter()
-                .rev()
-                .take_while(|r| r.verdict == Decision::Go)
-                .last()
-                .map(|r| r.at)
-                .unwrap_or(latest.at);
+            // Go since the start of the unbroken run of go verdicts: a gap
+            // longer than max_gap between two records breaks it (nobody was
+            // recording then).
+            let mut since = latest.at;
+            for pair in records.windows(2).rev() {
+                let (earlier, later) = (pair[0], pair[1]);
+                if earlier.verdict != Decision::Go
+                    || millis_between(earlier.last_seen(), later.at) > max_gap as i64
+                {
+                    break;
+                }
+                since = earlier.at;
+            }
             if age(since) >= for_ms {
                 (
                     Some(true),
@@ -320,19 +326,26 @@ fn decide(ledger: &LedgerFacts, check: &Check<'_>, now: Timestamp) -> (Option<bo
                 .filter(|(_, closed)| *closed <= now && age(*closed) < for_ms)
                 .max_by_key(|(_, closed)| *closed);
             if recent.is_none() {
-                let earliest = ledger
+                // The recorded verdicts (any phase) as spans, merged where
+                // the gaps are short: the last span is how long a watch has
+                // been looking without interruption.
+                let mut spans: Vec<(Timestamp, Timestamp)> = ledger
                     .phase_history
                     .iter()
-                    .map(|r| r.at)
-                    .filter(|at| *at <= now)
-                    .min();
-                let latest = ledger
-                    .phase_history
-                    .iter()
-                    .map(|r| r.at)
-                    .filter(|at| *at <= now)
-                    .max();
-                let (Some(earliest), Some(latest)) = (earliest, latest) else {
+                    .filter(|r| r.at <= now)
+                    .map(|r| (r.at, r.last_seen().min(now)))
+                    .collect();
+                spans.sort();
+                let mut merged: Vec<(Timestamp, Timestamp)> = Vec::new();
+                for (start, end) in spans {
+                    match merged.last_mut() {
+                        Some(last) if millis_between(last.1, start) <= WATCH_MAX_GAP_MS as i64 => {
+                            last.1 = last.1.max(end);
+                        }
+                        _ => merged.push((start, end)),
+                    }
+                }
+                let Some(&(earliest, latest)) = merged.last() else {
                     return (
                         None,
                         "no verdict recorded: nothing proves a watch was looking (gatekeeper watch records them)".into(),
@@ -352,7 +365,7 @@ fn decide(ledger: &LedgerFacts, check: &Check<'_>, now: Timestamp) -> (Option<bo
                     return (
                         None,
                         format!(
-                            "no incident, but verdicts are recorded only since {} ({} of {})",
+                            "no incident, but verdicts are recorded without a gap only since {} ({} of {})",
                             format_timestamp(earliest),
                             format_duration_ms(age(earliest)),
                             format_duration_ms(for_ms)
@@ -429,10 +442,9 @@ mod tests {
     fn a_ledger_that_proves_everything_is_go() {
         let ledger = json!({
             "phase_history": [
-                {"phase": "phase-0", "verdict": "go", "at": "2025-09-30T08:00:00Z"},
+                {"phase": "phase-0", "verdict": "go", "at": "2025-09-30T08:00:00Z", "until": "2025-10-03T11:55:00Z"},
                 {"phase": "phase-1", "verdict": "no-go", "at": "2025-10-02T08:00:00Z"},
-                {"phase": "phase-1", "verdict": "go", "at": "2025-10-02T09:00:00Z"},
-                {"phase": "phase-1", "verdict": "go", "at": "2025-10-03T11:55:00Z"}],
+                {"phase": "phase-1", "verdict": "go", "at": "2025-10-02T09:00:00Z", "until": "2025-10-03T11:55:00Z"}],
             "incidents": [{"id": "INC-7", "opened_at": "2025-09-28T10:00:00Z", "closed_at": "2025-09-28T12:00:00Z"}],
             "attestations": [{"phase": "phase-2", "criterion": "on-call-available", "by": "alice",
                 "at": "2025-10-03T11:00:00Z", "note": "until 16:00"}]
@@ -508,6 +520,25 @@ mod tests {
     }
 
     #[test]
+    fn a_gap_in_the_record_restarts_the_stable_run() {
+        let ledger = json!({
+            "phase_history": [
+                {"phase": "phase-1", "verdict": "go", "at": "2025-10-01T09:00:00Z"},
+                {"phase": "phase-1", "verdict": "go", "at": "2025-10-02T09:00:00Z"},
+                {"phase": "phase-1", "verdict": "go", "at": "2025-10-03T10:00:00Z"},
+                {"phase": "phase-1", "verdict": "go", "at": "2025-10-03T11:55:00Z"}]
+        });
+        let stable = json!([{"id": "phase-1-stable", "title": "Phase 1 stable for 24h",
+            "requires": {"kind": "phase-stable", "phase": "phase-1", "for": "24h", "max_gap": "1d"}}]);
+        let e = run(Some(ledger), stable);
+        assert_eq!(e.criteria[0].status, Unknown);
+        assert_eq!(
+            e.criteria[0].message,
+            "phase-1 go since 2025-10-03T10:00:00Z: 2h of 24h so far"
+        );
+    }
+
+    #[test]
     fn no_incident_needs_a_watch_that_was_recording() {
         let only = json!([{"id": "quiet", "title": "No incident in 48h",
             "requires": {"kind": "no-incident", "for": "48h"}}]);
@@ -530,9 +561,8 @@ mod tests {
             )
         );
         assert_eq!(
-            msg(json!({"phase_history": [{"phase": "canary", "verdict": "go", "at": "2025-10-03T11:00:00Z"},
-                                         {"phase": "canary", "verdict": "go", "at": "2025-10-03T11:58:00Z"}]})),
-            (Unknown, "no incident, but verdicts are recorded only since 2025-10-03T11:00:00Z (1h of 48h)".into())
+            msg(json!({"phase_history": [{"phase": "canary", "verdict": "go", "at": "2025-10-03T11:00:00Z", "until": "2025-10-03T11:58:00Z"}]})),
+            (Unknown, "no incident, but verdicts are recorded without a gap only since 2025-10-03T11:00:00Z (1h of 48h)".into())
         );
     }
 
