@@ -339,6 +339,22 @@ impl Executor {
     }
 }
 
+/// `https://hooks.example` of `https://user:pw@hooks.example/T0/secret?x`:
+/// webhook paths and queries often hold tokens, and never reach a log.
+pub fn origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(webhook)".into();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let more = if rest.len() > authority.len() {
+        "/…"
+    } else {
+        ""
+    };
+    format!("{scheme}://{host}{more}")
+}
+
 /// POSTs JSON; anything but 2xx is a failure.
 pub async fn post_json(
     http: &reqwest::Client,
@@ -353,12 +369,12 @@ pub async fn post_json(
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| format!("POST {url}: {e}"))?;
+        .map_err(|e| format!("POST {}: {}", origin(url), e.without_url()))?;
     let status = answer.status();
     if status.is_success() {
-        Ok((StepOutcome::Done, format!("POST {url}: {status}")))
+        Ok((StepOutcome::Done, format!("POST {}: {status}", origin(url))))
     } else {
-        Err(format!("POST {url}: answered {status}"))
+        Err(format!("POST {}: answered {status}", origin(url)))
     }
 }
 
@@ -479,6 +495,21 @@ pub fn describe(step: &StepConfig) -> String {
             from.join(", ")
         ),
         StepConfig::Exec { command, .. } => format!("exec {}", command.join(" ")),
-        StepConfig::Webhook { url, .. } => format!("POST verdict to {url}"),
+        StepConfig::Webhook { url, .. } => format!("POST verdict to {}", origin(url)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls_are_shown_without_their_secrets() {
+        assert_eq!(
+            origin("https://user:pw@hooks.example.com/services/T0/B1/secret?token=x"),
+            "https://hooks.example.com/…"
+        );
+        assert_eq!(origin("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+        assert_eq!(origin("nonsense"), "(webhook)");
     }
 }
