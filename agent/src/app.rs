@@ -209,7 +209,7 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
 /// Compiles every gate into the on-disk cache in a child process (`gates
 /// list`), so the daemon only loads them: the compiler's peak memory goes
 /// back to the OS with the child instead of staying in the daemon's heap
-/// (64 MiB idle instead of 34 MiB; README, Benchmarks). Without a cache, or
+/// (about 37 MiB idle instead of 64 MiB; README, Benchmarks). Without a cache, or
 /// if the child fails, the daemon compiles them itself.
 fn precompile_gates(config: &Config, args: &ConfigArgs) {
     if check::runtime_options(config).cache_dir.is_none() {
