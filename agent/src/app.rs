@@ -429,49 +429,20 @@ fn snapshot_json(snapshot: &Snapshot) -> String {
 }
 
 /// One line per source on stderr: `nats: ok (12 ms)`, `postgres: unavailable: …`.
+/// The ledger is Gatekeeper's own record, not a source of the world: not listed.
 pub fn source_summary(snapshot: &Snapshot) -> String {
     let mut out = String::new();
-    let mut line = |name: &str, status: SourceStatus, ms: Option<u64>, error: Option<&str>| {
-        if status == SourceStatus::NotConfigured {
-            return;
+    for s in snapshot.source_states() {
+        if s.status == SourceStatus::NotConfigured || s.name == "ledger" {
+            continue;
         }
-        let status = serde_json::to_value(status).expect("encodes");
-        let status = status.as_str().unwrap_or("?");
-        let ms = ms.map(|m| format!(" ({m} ms)")).unwrap_or_default();
-        let error = error.map(|e| format!(": {e}")).unwrap_or_default();
-        let _ = writeln!(out, "{name}: {status}{ms}{error}");
-    };
-    let s = snapshot;
-    line(
-        "nats",
-        s.nats.status,
-        s.nats.duration_ms,
-        s.nats.error.as_deref(),
-    );
-    line(
-        "postgres",
-        s.postgres.status,
-        s.postgres.duration_ms,
-        s.postgres.error.as_deref(),
-    );
-    line(
-        "kubernetes",
-        s.kubernetes.status,
-        s.kubernetes.duration_ms,
-        s.kubernetes.error.as_deref(),
-    );
-    line(
-        "http",
-        s.http.status,
-        s.http.duration_ms,
-        s.http.error.as_deref(),
-    );
-    line(
-        "metrics",
-        s.metrics.status,
-        s.metrics.duration_ms,
-        s.metrics.error.as_deref(),
-    );
+        let ms = s
+            .duration_ms
+            .map(|m| format!(" ({m} ms)"))
+            .unwrap_or_default();
+        let error = s.error.map(|e| format!(": {e}")).unwrap_or_default();
+        let _ = writeln!(out, "{}: {}{ms}{error}", s.name, s.status.as_str());
+    }
     if out.is_empty() {
         out.push_str("no sources configured\n");
     }

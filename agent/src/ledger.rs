@@ -116,6 +116,18 @@ pub enum StepOutcome {
     Interrupted,
 }
 
+impl StepOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepOutcome::Done => "done",
+            StepOutcome::Unchanged => "unchanged",
+            StepOutcome::Failed => "failed",
+            StepOutcome::WouldRun => "would-run",
+            StepOutcome::Interrupted => "interrupted",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PlanOutcome {
@@ -596,6 +608,25 @@ mod tests {
 
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn outcomes_read_as_in_the_json() {
+        use StepOutcome::*;
+        for o in [Done, Unchanged, Failed, WouldRun, Interrupted] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+        use PlanOutcome as P;
+        for o in [
+            P::Done,
+            P::Failed,
+            P::Interrupted,
+            P::DryRun,
+            P::Vetoed,
+            P::Cooldown,
+        ] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
     }
 
     #[test]

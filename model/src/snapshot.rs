@@ -42,6 +42,18 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Every source's status, in snapshot order (the ledger last).
+    pub fn source_states(&self) -> [SourceState<'_>; 6] {
+        [
+            self.nats.state("nats"),
+            self.postgres.state("postgres"),
+            self.kubernetes.state("kubernetes"),
+            self.http.state("http"),
+            self.metrics.state("metrics"),
+            self.ledger.state("ledger"),
+        ]
+    }
+
     /// An empty snapshot: every source not configured.
     pub fn empty(taken_at: Timestamp) -> Self {
         Snapshot {
@@ -97,6 +109,39 @@ pub enum SourceStatus {
     /// The config names no such source.
     #[default]
     NotConfigured,
+}
+
+impl SourceStatus {
+    /// As in the snapshot JSON: `ok`, `partial`, `unavailable`, `not-configured`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceStatus::Ok => "ok",
+            SourceStatus::Partial => "partial",
+            SourceStatus::Unavailable => "unavailable",
+            SourceStatus::NotConfigured => "not-configured",
+        }
+    }
+}
+
+/// How one source of a snapshot went, whatever its facts' type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceState<'s> {
+    /// The snapshot's field name: `nats`, `postgres`, `kubernetes`, `http`, `metrics`, `ledger`.
+    pub name: &'static str,
+    pub status: SourceStatus,
+    pub duration_ms: Option<u64>,
+    pub error: Option<&'s str>,
+}
+
+impl<T> Source<T> {
+    fn state(&self, name: &'static str) -> SourceState<'_> {
+        SourceState {
+            name,
+            status: self.status,
+            duration_ms: self.duration_ms,
+            error: self.error.as_deref(),
+        }
+    }
 }
 
 /// One fact source in a snapshot, with its own status and time.
@@ -590,6 +635,34 @@ pub struct Attestation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_states_name_every_source_as_the_json_does() {
+        let mut snap = Snapshot::empty(Timestamp::default());
+        snap.postgres = Source::unavailable("refused");
+        let states = snap.source_states();
+        let names: Vec<&str> = states.iter().map(|s| s.name).collect();
+        assert_eq!(
+            names,
+            [
+                "nats",
+                "postgres",
+                "kubernetes",
+                "http",
+                "metrics",
+                "ledger"
+            ]
+        );
+        assert_eq!(states[1].error, Some("refused"));
+        for status in [
+            SourceStatus::Ok,
+            SourceStatus::Partial,
+            SourceStatus::Unavailable,
+            SourceStatus::NotConfigured,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+    }
 
     #[test]
     fn missing_sources_are_not_configured_and_unknown_fields_are_ignored() {

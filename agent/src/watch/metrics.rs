@@ -147,16 +147,12 @@ pub static READY: AtomicBool = AtomicBool::new(false);
 pub static LAST_ROUND_MS: AtomicI64 = AtomicI64::new(0);
 
 pub fn action(plan: &str, action: &str, result: StepOutcome) {
-    let result = serde_json::to_value(result)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
     METRICS
         .actions
         .get_or_create(&ActionLabels {
             plan: plan.to_owned(),
             action: action.to_owned(),
-            result,
+            result: result.as_str().to_owned(),
         })
         .inc();
 }

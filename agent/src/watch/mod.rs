@@ -119,28 +119,6 @@ fn sources_read(set: &GateSet, gate: &str) -> Vec<String> {
     out
 }
 
-fn source_of<'s>(snapshot: &'s Snapshot, name: &str) -> Option<(SourceStatus, Option<&'s str>)> {
-    fn parts<T>(s: &Source<T>) -> (SourceStatus, Option<&str>) {
-        (s.status, s.error.as_deref())
-    }
-    Some(match name {
-        "nats" => parts(&snapshot.nats),
-        "postgres" => parts(&snapshot.postgres),
-        "kubernetes" => parts(&snapshot.kubernetes),
-        "http" => parts(&snapshot.http),
-        "metrics" => parts(&snapshot.metrics),
-        "ledger" => parts(&snapshot.ledger),
-        _ => return None,
-    })
-}
-
-fn status_str(s: SourceStatus) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// Watches until `shutdown` resolves.
 pub async fn watch(
     config: Config,
@@ -342,11 +320,15 @@ pub async fn watch(
                     g.error.as_deref().unwrap_or("error")
                 ));
             }
-            for source in reads.get(&g.name).into_iter().flatten() {
-                if let Some((status, _)) = source_of(&snapshot, source)
-                    && matches!(status, SourceStatus::Unavailable | SourceStatus::Partial)
+            let read = reads.get(&g.name).map(Vec::as_slice).unwrap_or_default();
+            for source in snapshot.source_states() {
+                if read.iter().any(|r| r == source.name)
+                    && matches!(
+                        source.status,
+                        SourceStatus::Unavailable | SourceStatus::Partial
+                    )
                 {
-                    blind.push(format!("{source} {}", status_str(status)));
+                    blind.push(format!("{} {}", source.name, source.status.as_str()));
                 }
             }
         }
@@ -648,48 +630,26 @@ fn open_criteria(report: &PhaseReport) -> String {
 }
 
 fn observe_sources(snapshot: &Snapshot) {
-    let one = |name: &str, status: SourceStatus, ms: Option<u64>| {
-        if status == SourceStatus::NotConfigured {
-            return;
+    for s in snapshot.source_states() {
+        if s.status == SourceStatus::NotConfigured {
+            continue;
         }
         let labels = metrics::SourceLabels {
-            source: name.to_owned(),
+            source: s.name.to_owned(),
         };
-        if let Some(ms) = ms {
+        if let Some(ms) = s.duration_ms {
             metrics::METRICS
                 .collection_seconds
                 .get_or_create(&labels)
                 .observe(ms as f64 / 1000.0);
         }
-        if matches!(status, SourceStatus::Unavailable | SourceStatus::Partial) {
+        if matches!(s.status, SourceStatus::Unavailable | SourceStatus::Partial) {
             metrics::METRICS
                 .collector_errors
                 .get_or_create(&labels)
                 .inc();
         }
-    };
-    one("nats", snapshot.nats.status, snapshot.nats.duration_ms);
-    one(
-        "postgres",
-        snapshot.postgres.status,
-        snapshot.postgres.duration_ms,
-    );
-    one(
-        "kubernetes",
-        snapshot.kubernetes.status,
-        snapshot.kubernetes.duration_ms,
-    );
-    one("http", snapshot.http.status, snapshot.http.duration_ms);
-    one(
-        "metrics",
-        snapshot.metrics.status,
-        snapshot.metrics.duration_ms,
-    );
-    one(
-        "ledger",
-        snapshot.ledger.status,
-        snapshot.ledger.duration_ms,
-    );
+    }
 }
 
 fn observe_report(report: &PhaseReport) {
