@@ -8,7 +8,7 @@ use crate::collect;
 use crate::config::{Config, ConfigError, ProcessEnv};
 use crate::report;
 use crate::wait::{self, WaitOptions};
-use gatekeeper_model::Decision;
+use gatekeeper_model::{Decision, format_duration};
 use gatekeeper_model::{Snapshot, SourceStatus};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -371,11 +371,6 @@ fn collect_live(config: &Config) -> Result<Snapshot, CheckError> {
     Ok(runtime()?.block_on(collect::collect(config)))
 }
 
-/// `5m`, `400ms`: a duration as the config writes it.
-fn shown(d: std::time::Duration) -> String {
-    gatekeeper_model::format_duration_ms(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// A one-shot check's sampling window: one collection every `interval` for
 /// `window`; the last is the current snapshot, the others its history.
 fn sample_live(
@@ -386,8 +381,8 @@ fn sample_live(
     let runtime = runtime()?;
     eprintln!(
         "sampling the sources for {} (every {}) for rates and holds",
-        shown(window),
-        shown(interval),
+        format_duration(window),
+        format_duration(interval),
     );
     Ok(wait::sample(window, interval, || {
         runtime.block_on(collect::collect(config))
@@ -418,7 +413,7 @@ fn wait_live(
             "{phase}: still {} after {} rounds; gave up at --timeout {}",
             outcome.report.verdict.as_str(),
             outcome.rounds,
-            shown(options.timeout)
+            format_duration(options.timeout)
         );
     }
     Ok(outcome)

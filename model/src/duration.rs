@@ -55,6 +55,11 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, DurationError> {
     Ok(total)
 }
 
+/// [`format_duration_ms`] for a `Duration` (saturating).
+pub fn format_duration(d: std::time::Duration) -> String {
+    format_duration_ms(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Renders milliseconds the way operators write them: `48h`, `24h`, `14d`,
 /// `1m30s`, `250ms`. Days are used only from a week up.
 pub fn format_duration_ms(ms: u64) -> String {

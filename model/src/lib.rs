@@ -17,7 +17,7 @@ mod evaluation;
 mod select;
 mod snapshot;
 
-pub use duration::{DurationError, format_duration_ms, parse_duration_ms};
+pub use duration::{DurationError, format_duration, format_duration_ms, parse_duration_ms};
 pub use evaluation::{
     Criterion, CriterionStatus, Decision, Evaluation, EvaluationProblem, GateError, LogLevel,
     Metadata, ParamSpec, Severity, Trigger, is_kebab_id,

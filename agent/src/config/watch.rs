@@ -301,7 +301,7 @@ pub(super) fn validate_watch(w: &WatchConfig, config: &super::Config) -> Result<
             at(&["ledger", "lease_ttl"]),
             format!(
                 "must be at least 3 watch intervals ({}), so the holder renews in time",
-                gatekeeper_model::format_duration_ms((w.interval() * 3).as_millis() as u64)
+                gatekeeper_model::format_duration(w.interval() * 3)
             ),
         ));
     }

@@ -241,9 +241,7 @@ impl Executor {
                                 _ if tokio::time::Instant::now() >= deadline => {
                                     return Err(format!(
                                         "rollout not finished after {}: {message}",
-                                        gatekeeper_model::format_duration_ms(
-                                            wait.as_millis() as u64
-                                        )
+                                        gatekeeper_model::format_duration(wait)
                                     ));
                                 }
                                 _ => tokio::time::sleep(ROLLOUT_POLL).await,
@@ -295,7 +293,7 @@ impl Executor {
                         format!(
                             "{}: still running after {}; killed",
                             command[0],
-                            gatekeeper_model::format_duration_ms(timeout.as_millis() as u64)
+                            gatekeeper_model::format_duration(timeout)
                         )
                     })?
                     .map_err(|e| format!("{}: {e}", command[0]))?;
@@ -485,7 +483,7 @@ pub fn describe(step: &StepConfig) -> String {
                 w if w.is_zero() => String::new(),
                 w => format!(
                     ", wait up to {} for rollout status",
-                    gatekeeper_model::format_duration_ms(w.as_millis() as u64)
+                    gatekeeper_model::format_duration(w)
                 ),
             }
         ),

@@ -211,7 +211,7 @@ impl Incidents {
                     format!(
                         "a plan ran at {}, less than the cooldown ({}) ago",
                         gatekeeper_model::format_timestamp(last),
-                        gatekeeper_model::format_duration_ms(self.cooldown.as_millis() as u64)
+                        gatekeeper_model::format_duration(self.cooldown)
                     ),
                 )),
                 (Ok(()), None) => None,
