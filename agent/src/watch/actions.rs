@@ -169,11 +169,7 @@ impl Executor {
                     .get(name)
                     .await
                     .map_err(|e| format!("configmap {ns}/{name}: {e}"))?;
-                let shown = data
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let shown = key_values(data);
                 let have = current.data.unwrap_or_default();
                 if data.iter().all(|(k, v)| have.get(k) == Some(v)) {
                     return Ok((
@@ -450,6 +446,14 @@ fn subjects_of(config: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `K=v, K2=v2`, as a ConfigMap step shows its data.
+fn key_values(data: &std::collections::BTreeMap<String, String>) -> String {
+    data.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What a step would do, for dry runs and logs.
 pub fn describe(step: &StepConfig) -> String {
     match step {
@@ -463,10 +467,7 @@ pub fn describe(step: &StepConfig) -> String {
                 .as_deref()
                 .map(|n| format!("{n}/"))
                 .unwrap_or_default(),
-            data.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            key_values(data)
         ),
         StepConfig::RestartDeployments {
             namespace,
