@@ -556,20 +556,8 @@ impl Lease {
 
     /// Compare-and-set on `rev`: we hold it if nobody wrote in between.
     async fn write(&mut self, rev: u64) -> Result<bool, JsError> {
-        let value = LeaseValue {
-            holder: self.agent.clone(),
-            ttl_ms: self.ttl.as_millis() as u64,
-        };
         let at = std::time::Instant::now();
-        match self
-            .js
-            .publish(
-                &self.subject,
-                serde_json::to_vec(&value).expect("encodes"),
-                Some(rev),
-            )
-            .await
-        {
+        match self.put(self.agent.clone(), rev).await {
             Ok(new_rev) => {
                 self.held = Some((new_rev, at));
                 self.observed = None;
@@ -583,20 +571,25 @@ impl Lease {
         }
     }
 
+    /// Writes `holder` into the key if its revision is still `rev`.
+    async fn put(&self, holder: String, rev: u64) -> Result<u64, JsError> {
+        let value = LeaseValue {
+            holder,
+            ttl_ms: self.ttl.as_millis() as u64,
+        };
+        self.js
+            .publish(
+                &self.subject,
+                serde_json::to_vec(&value).expect("encodes"),
+                Some(rev),
+            )
+            .await
+    }
+
     /// Gives the lease up (on shutdown) so a standby need not wait a TTL.
     pub async fn release(&mut self) -> Result<(), JsError> {
         if let Some((rev, _)) = self.held.take() {
-            let value = LeaseValue {
-                holder: String::new(),
-                ttl_ms: self.ttl.as_millis() as u64,
-            };
-            self.js
-                .publish(
-                    &self.subject,
-                    serde_json::to_vec(&value).expect("encodes"),
-                    Some(rev),
-                )
-                .await?;
+            self.put(String::new(), rev).await?;
         }
         Ok(())
     }
