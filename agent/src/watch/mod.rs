@@ -343,13 +343,7 @@ pub async fn watch(
             && let Some(task) = plan_task.take()
             && let Ok(end) = task.await
         {
-            if !matches!(end.outcome, PlanOutcome::Done | PlanOutcome::DryRun) {
-                let message = format!(
-                    "plan {} {}: {}; finish the rollback by hand",
-                    end.plan,
-                    end.outcome.as_str(),
-                    end.detail
-                );
+            if let Some(message) = unfinished(&end, "") {
                 alert(
                     &journal,
                     &executor,
@@ -502,15 +496,15 @@ pub async fn watch(
 
         // Record phase verdicts (the holder only).
         if acting {
-            let mut reports = vec![report.clone()];
+            let mut recorded = Vec::new();
             if tokio::time::Instant::now() >= record_due {
                 record_due = tokio::time::Instant::now() + wc.record_every();
                 for p in &record_phases {
                     let names = check::phase_gates(&config, p)?;
-                    reports.push(gates.evaluate(p, names, &snapshot, &history));
+                    recorded.push(gates.evaluate(p, names, &snapshot, &history));
                 }
             }
-            for r in reports {
+            for r in std::iter::once(&report).chain(&recorded) {
                 metrics::one_hot(
                     &metrics::METRICS.phase_verdict,
                     &["go", "no-go", "defer"],
@@ -567,24 +561,16 @@ pub async fn watch(
     if let Some(task) = plan_task.take() {
         match tokio::time::timeout(PLAN_STOP_GRACE, task).await {
             Ok(Ok(end)) => {
-                if !matches!(end.outcome, PlanOutcome::Done | PlanOutcome::DryRun) {
-                    let message = format!(
-                        "plan {} {} by shutdown: {}; finish the rollback by hand",
-                        end.plan,
-                        end.outcome.as_str(),
-                        end.detail
-                    );
-                    tracing::error!(alert = %message, incident = %end.incident, "ALERT");
-                    metrics::METRICS.alerts.inc();
-                    journal
-                        .append(Record::Alert {
-                            at: chrono::Utc::now(),
-                            agent: options.agent.clone(),
-                            incident: Some(end.incident.clone()),
-                            trigger: Some(end.trigger.clone()),
-                            message,
-                        })
-                        .await;
+                // The alert hooks are not run: the process is going away.
+                if let Some(message) = unfinished(&end, " by shutdown") {
+                    record_alert(
+                        &journal,
+                        &options.agent,
+                        Some(&end.incident),
+                        Some(end.trigger.clone()),
+                        message,
+                    )
+                    .await;
                 }
                 summary.plans.push((end.plan, end.outcome));
             }
@@ -611,6 +597,18 @@ struct PlanEnd {
     detail: String,
     incident: String,
     trigger: String,
+}
+
+/// The alert for a plan that did not finish (`by`: how it was stopped, if told).
+fn unfinished(end: &PlanEnd, by: &str) -> Option<String> {
+    (!matches!(end.outcome, PlanOutcome::Done | PlanOutcome::DryRun)).then(|| {
+        format!(
+            "plan {} {}{by}: {}; finish the rollback by hand",
+            end.plan,
+            end.outcome.as_str(),
+            end.detail
+        )
+    })
 }
 
 /// `criterion: message; …` for the criteria that are not pass.
@@ -685,7 +683,28 @@ fn observe_report(report: &PhaseReport) {
     }
 }
 
-/// Logs, counts and records an alert, and runs the `[watch] alert` steps.
+/// Logs, counts and records an alert.
+async fn record_alert(
+    journal: &Journal,
+    agent: &str,
+    incident: Option<&str>,
+    trigger: Option<String>,
+    message: String,
+) {
+    tracing::error!(alert = %message, incident = incident.unwrap_or(""), "ALERT");
+    metrics::METRICS.alerts.inc();
+    journal
+        .append(Record::Alert {
+            at: chrono::Utc::now(),
+            agent: agent.to_owned(),
+            incident: incident.map(str::to_owned),
+            trigger,
+            message,
+        })
+        .await;
+}
+
+/// Records an alert (see [`record_alert`]) and runs the `[watch] alert` steps.
 #[allow(
     clippy::too_many_arguments,
     reason = "one call site per kind of alert; a struct would only rename them"
@@ -700,17 +719,7 @@ async fn alert(
     message: String,
     report: &PhaseReport,
 ) {
-    tracing::error!(alert = %message, incident = incident.unwrap_or(""), "ALERT");
-    metrics::METRICS.alerts.inc();
-    journal
-        .append(Record::Alert {
-            at: chrono::Utc::now(),
-            agent: agent.to_owned(),
-            incident: incident.map(str::to_owned),
-            trigger: trigger.clone(),
-            message: message.clone(),
-        })
-        .await;
+    record_alert(journal, agent, incident, trigger.clone(), message.clone()).await;
     if steps.is_empty() {
         return;
     }
