@@ -29,6 +29,8 @@ pub struct RoundFacts {
 pub enum Act {
     OpenIncident {
         id: String,
+        /// The round's time: the incident's start.
+        at: Timestamp,
         triggers: Vec<Trigger>,
     },
     CloseIncident {
@@ -59,6 +61,8 @@ pub enum Act {
 #[derive(Debug, Clone)]
 struct Open {
     id: String,
+    /// When it opened: the restart annotation's value, the same after a takeover.
+    opened_at: Timestamp,
     last_firing: Timestamp,
     /// Plans that ran (or were dry-run) in this incident.
     ran: BTreeSet<String>,
@@ -92,6 +96,11 @@ impl Incidents {
         self.open.as_ref().map(|o| o.id.as_str())
     }
 
+    /// When the open incident started.
+    pub fn incident_start(&self) -> Option<Timestamp> {
+        self.open.as_ref().map(|o| o.opened_at)
+    }
+
     /// Takes over an incident another agent opened (from the ledger): the
     /// plans it ran stay run.
     pub fn adopt(
@@ -103,6 +112,7 @@ impl Incidents {
     ) {
         self.open = Some(Open {
             id,
+            opened_at: at,
             last_firing: at,
             ran: ran.into_iter().collect(),
             said: BTreeSet::new(),
@@ -158,10 +168,12 @@ impl Incidents {
             let id = format!("{}-{}", first.id, now.format("%Y%m%dT%H%M%SZ"));
             acts.push(Act::OpenIncident {
                 id: id.clone(),
+                at: now,
                 triggers: round.firing.clone(),
             });
             Open {
                 id,
+                opened_at: now,
                 last_firing: now,
                 ran: BTreeSet::new(),
                 said: BTreeSet::new(),
@@ -289,6 +301,10 @@ mod tests {
         let a = s.step(&round("2025-10-02T10:00:00Z", spike()), plans);
         assert_eq!(kinds(&a), ["open", "run"]);
         assert_eq!(s.open_incident(), Some("dlq-spike-20251002T100000Z"));
+        assert_eq!(
+            s.incident_start(),
+            Some("2025-10-02T10:00:00Z".parse().unwrap())
+        );
         // Still firing, and another automatic trigger for the same plan: nothing more.
         let both = vec![
             t("dlq-spike", Severity::Automatic),
@@ -386,6 +402,7 @@ mod tests {
         let mut s = Incidents::new(Duration::from_secs(1800), Duration::from_secs(300));
         let at = "2025-10-02T10:00:00Z".parse().unwrap();
         s.adopt("dlq-spike-x".into(), at, ["rollback".to_owned()], Some(at));
+        assert_eq!(s.incident_start(), Some(at));
         let a = s.step(
             &round(
                 "2025-10-02T10:00:05Z",

@@ -375,7 +375,7 @@ pub async fn watch(
             let now = chrono::Utc::now();
             let agent = options.agent.clone();
             match act {
-                Act::OpenIncident { id, triggers } => {
+                Act::OpenIncident { id, at, triggers } => {
                     let summary_text = triggers
                         .iter()
                         .map(|t| format!("{}: {}", t.id, t.reason))
@@ -386,7 +386,7 @@ pub async fn watch(
                         journal
                             .append(Record::IncidentOpened {
                                 incident: id,
-                                at: now,
+                                at,
                                 agent,
                                 summary: summary_text,
                                 triggers,
@@ -460,7 +460,7 @@ pub async fn watch(
                 Act::RunPlan { plan, trigger } => {
                     let (incident, incident_at) = (
                         incidents.open_incident().unwrap_or_default().to_owned(),
-                        trigger.since.unwrap_or(snapshot.taken_at),
+                        incidents.incident_start().unwrap_or(snapshot.taken_at),
                     );
                     let verdict_json = serde_json::json!({
                         "phase": phase, "verdict": report.verdict, "incident": incident, "plan": plan,
