@@ -23,7 +23,12 @@ const BUILTIN: &[(&str, &str)] = &[
 /// Shadow stack (in linear memory) of the gates built here.
 const GATE_SHADOW_STACK_BYTES: usize = 256 << 10;
 /// Gate crates built only for the test suite.
-const TEST_ONLY: &[&str] = &["hostile", "wrong-interface", "../examples/custom-gate"];
+const TEST_ONLY: &[&str] = &[
+    "hostile",
+    "hostile-metadata",
+    "wrong-interface",
+    "../examples/custom-gate",
+];
 
 fn main() {
     let manifest_dir =

@@ -199,6 +199,7 @@ pub fn runtime_options(config: &Config) -> RuntimeOptions {
         },
         pooling: config.runtime.pooling.unwrap_or(defaults.pooling),
         max_memory_bytes: max_memory,
+        threads: defaults.threads,
     }
 }
 

@@ -13,5 +13,6 @@ pub mod jetstream;
 pub mod ledger;
 pub mod report;
 pub mod runtime;
+pub mod text;
 pub mod wait;
 pub mod watch;

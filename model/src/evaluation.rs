@@ -141,8 +141,16 @@ pub enum EvaluationProblem {
     DuplicateId {
         id: String,
     },
-    /// `go` was returned although a criterion is not `pass` or a trigger fires.
-    GoWithoutAllPass {
+    /// The decision is not the one the criteria imply (any fail → no-go,
+    /// else any unknown → defer, else go): the host derives it, a gate may
+    /// not soften it.
+    DecisionMismatch {
+        stated: Decision,
+        derived: Decision,
+    },
+    /// A trigger whose own criterion (same id) did not fail: a gate may only
+    /// ask for a rollback over a condition it reports as failed.
+    TriggerWithoutFailure {
         id: String,
     },
 }
@@ -155,9 +163,13 @@ impl fmt::Display for EvaluationProblem {
                 write!(f, "id {id:?} is not kebab-case ([a-z0-9-], 1-64 chars)")
             }
             EvaluationProblem::DuplicateId { id } => write!(f, "id {id:?} appears twice"),
-            EvaluationProblem::GoWithoutAllPass { id } => {
-                write!(f, "decision is go but {id:?} is not a pass")
+            EvaluationProblem::DecisionMismatch { stated, derived } => {
+                write!(f, "decision is {stated} but the criteria say {derived}")
             }
+            EvaluationProblem::TriggerWithoutFailure { id } => write!(
+                f,
+                "trigger {id:?} has no failed criterion of the same id (a trigger must come with the criterion that failed)"
+            ),
         }
     }
 }
@@ -174,25 +186,21 @@ pub fn is_kebab_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// True for param names: a lowercase letter, then `[a-z0-9_-]`, at most 64 chars.
+pub fn is_param_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 impl Evaluation {
-    /// The decision the criteria imply: any fail → no-go, else any unknown →
-    /// defer, else go. A firing trigger is never a go.
+    /// An evaluation with the decision its criteria imply. Each trigger must
+    /// carry the id of a failed criterion (see [`Evaluation::problems`]).
     pub fn from_parts(criteria: Vec<Criterion>, triggers: Vec<Trigger>) -> Self {
-        let decision = if criteria.iter().any(|c| c.status == CriterionStatus::Fail) {
-            Decision::NoGo
-        } else if criteria
-            .iter()
-            .any(|c| c.status == CriterionStatus::Unknown)
-            || criteria.is_empty()
-        {
-            Decision::Defer
-        } else if !triggers.is_empty() {
-            Decision::NoGo
-        } else {
-            Decision::Go
-        };
         Evaluation {
-            decision,
+            decision: Self::derived_decision(&criteria),
             criteria,
             triggers,
         }
@@ -202,9 +210,25 @@ impl Evaluation {
         Self::from_parts(criteria, Vec::new())
     }
 
+    /// The decision the criteria imply: any fail → no-go, else any unknown
+    /// (or no criteria at all) → defer, else go.
+    pub fn derived_decision(criteria: &[Criterion]) -> Decision {
+        if criteria.iter().any(|c| c.status == CriterionStatus::Fail) {
+            Decision::NoGo
+        } else if criteria.is_empty()
+            || criteria
+                .iter()
+                .any(|c| c.status == CriterionStatus::Unknown)
+        {
+            Decision::Defer
+        } else {
+            Decision::Go
+        }
+    }
+
     /// Checks what the host must not take on trust: ids are well formed and
-    /// unique, there is at least one criterion, and `go` means everything passed
-    /// and nothing fires.
+    /// unique, there is at least one criterion, the decision is the one the
+    /// criteria imply, and every trigger comes with its failed criterion.
     pub fn problems(&self) -> Vec<EvaluationProblem> {
         let mut problems = Vec::new();
         if self.criteria.is_empty() {
@@ -225,15 +249,21 @@ impl Evaluation {
                 problems.push(EvaluationProblem::DuplicateId { id: id.clone() });
             }
         }
-        if self.decision == Decision::Go {
-            let not_pass = self
+        let derived = Self::derived_decision(&self.criteria);
+        if self.decision != derived && !self.criteria.is_empty() {
+            problems.push(EvaluationProblem::DecisionMismatch {
+                stated: self.decision,
+                derived,
+            });
+        }
+        for t in &self.triggers {
+            let failed = self
                 .criteria
                 .iter()
-                .filter(|c| c.status != CriterionStatus::Pass)
-                .map(|c| &c.id)
-                .chain(self.triggers.iter().map(|t| &t.id));
-            problems
-                .extend(not_pass.map(|id| EvaluationProblem::GoWithoutAllPass { id: id.clone() }));
+                .any(|c| c.id == t.id && c.status == CriterionStatus::Fail);
+            if !failed {
+                problems.push(EvaluationProblem::TriggerWithoutFailure { id: t.id.clone() });
+            }
         }
         problems
     }
@@ -418,15 +448,14 @@ mod tests {
         );
         assert_eq!(Evaluation::from_criteria(vec![]).decision, Decision::Defer);
         let trig = Trigger {
-            id: "t".into(),
+            id: "a".into(),
             severity: Severity::Manual,
             reason: "r".into(),
             since: None,
         };
-        assert_eq!(
-            Evaluation::from_parts(vec![c("a", Pass)], vec![trig]).decision,
-            Decision::NoGo
-        );
+        let with_trigger = Evaluation::from_parts(vec![c("a", Fail)], vec![trig]);
+        assert_eq!(with_trigger.decision, Decision::NoGo);
+        assert_eq!(with_trigger.problems(), vec![]);
     }
 
     #[test]
@@ -449,9 +478,39 @@ mod tests {
         };
         assert_eq!(
             e.problems(),
-            vec![EvaluationProblem::GoWithoutAllPass { id: "x".into() }]
+            vec![EvaluationProblem::DecisionMismatch {
+                stated: Decision::Go,
+                derived: Decision::Defer
+            }]
+        );
+        // A softer decision than the criteria imply is refused too.
+        e.decision = Decision::Defer;
+        e.criteria = vec![c("x", Fail)];
+        assert_eq!(
+            e.problems(),
+            vec![EvaluationProblem::DecisionMismatch {
+                stated: Decision::Defer,
+                derived: Decision::NoGo
+            }]
+        );
+        // A trigger needs its own failed criterion.
+        let trig = |id: &str| Trigger {
+            id: id.into(),
+            severity: Severity::Automatic,
+            reason: "r".into(),
+            since: None,
+        };
+        e.decision = Decision::NoGo;
+        e.criteria = vec![c("x", Fail), c("dlq-spike", Pass)];
+        e.triggers = vec![trig("dlq-spike"), trig("x")];
+        assert_eq!(
+            e.problems(),
+            vec![EvaluationProblem::TriggerWithoutFailure {
+                id: "dlq-spike".into()
+            }]
         );
         e.criteria.clear();
+        e.triggers.clear();
         assert_eq!(e.problems(), vec![EvaluationProblem::NoCriteria]);
     }
 

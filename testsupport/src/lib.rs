@@ -13,11 +13,13 @@
 //! let kube = FakeKube::start();
 //! ```
 
+mod component;
 mod http;
 mod kube;
 mod nats;
 mod postgres;
 
+pub use component::WatGate;
 pub use http::{CannedHttp, WebhookSink};
 pub use kube::{FakeKube, Fault};
 pub use nats::{

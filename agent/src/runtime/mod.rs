@@ -1,13 +1,17 @@
 //! The gate runtime: the one place that runs `bindgen!` and owns the wasmtime
-//! engines. Each evaluation gets a fresh `Store` from a pre-instantiated
-//! component, with fuel, an epoch deadline, a memory cap, a stack cap and an
-//! output cap. Gates see no files, network, environment, arguments or real
-//! clock: the clock is the snapshot's time and randomness is seeded, so the
-//! same input gives the same output.
+//! engines. Every call into a gate (metadata, reads, evaluate) runs on a gate
+//! thread ([`pool`]), never on the async runtime, in a fresh `Store` from a
+//! pre-instantiated component, with fuel, an epoch deadline, one memory
+//! budget for the whole instance, a stack cap and an output cap. Gates see no
+//! files, network, environment, arguments or real clock, and nothing they
+//! can call waits ([`wasi`]): the clock is the snapshot's time and randomness
+//! is seeded, so the same input gives the same output.
 
 pub mod limits;
+mod pool;
 mod sandbox;
 mod ticker;
+mod wasi;
 
 use crate::runtime::sandbox::GateState;
 use gatekeeper_model as model;
@@ -16,9 +20,15 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
+
+/// The versions of the gate contract (`wit/`) this host loads.
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0"];
+
+/// The interface whose version names the contract a component was built for.
+const CONTRACT_TYPES: &str = "gatekeeper:gate/types@";
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -41,6 +51,13 @@ pub struct RuntimeOptions {
     pub pooling: bool,
     /// The largest memory cap any gate will use (sizes the pool's slots).
     pub max_memory_bytes: usize,
+    /// Gate threads: how many gates of a phase run at once.
+    pub threads: usize,
+}
+
+/// One gate thread per core, at most 8.
+pub fn default_gate_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8))
 }
 
 impl Default for RuntimeOptions {
@@ -49,6 +66,7 @@ impl Default for RuntimeOptions {
             cache_dir: default_cache_dir(),
             pooling: true,
             max_memory_bytes: limits::DEFAULT_MEMORY_BYTES,
+            threads: default_gate_threads(),
         }
     }
 }
@@ -75,9 +93,15 @@ pub enum LoadError {
     /// The component imports something the host does not provide.
     #[error("imports the host does not provide: {0}")]
     Link(String),
-    /// The component does not export the `gatekeeper:gate@0.1.0` world.
-    #[error("does not implement gatekeeper:gate@0.1.0: {0}")]
-    Interface(String),
+    /// The component does not export the gate world.
+    #[error("does not implement gatekeeper:gate@{}: {reason}", SUPPORTED_CONTRACTS.join(" or "))]
+    Interface { reason: String },
+    /// The component was built for a contract version this host does not load.
+    #[error("built for gatekeeper:gate@{found}; this host loads gatekeeper:gate@{}", SUPPORTED_CONTRACTS.join(" and "))]
+    Contract { found: String },
+    /// The component needs more core instances, memories or tables than a gate may have.
+    #[error("exceeds a sandbox limit: {0}")]
+    SandboxLimit(String),
     /// The `sha256` pin in config does not match the bytes.
     #[error("sha256 mismatch: config pins {expected}, the gate is {actual}")]
     DigestMismatch { expected: String, actual: String },
@@ -98,10 +122,16 @@ pub enum LoadError {
 pub enum EvaluationError {
     #[error("ran out of fuel (limit {limit} units)")]
     FuelExhausted { limit: u64 },
-    #[error("exceeded its deadline of {deadline_ms} ms")]
-    DeadlineExceeded { deadline_ms: u64 },
+    #[error("exceeded its deadline of {deadline_ms} ms (stopped after {elapsed_ms} ms)")]
+    DeadlineExceeded { deadline_ms: u64, elapsed_ms: u64 },
+    /// The phase's evaluation budget ran out before or while this gate ran.
+    #[error("the phase's evaluation budget of {budget_ms} ms ran out ({})", if *.elapsed_ms == 0 { "before this gate started".to_owned() } else { format!("stopped after {elapsed_ms} ms") })]
+    BudgetExhausted { budget_ms: u64, elapsed_ms: u64 },
     #[error("exceeded its memory limit of {limit_bytes} bytes")]
     MemoryLimit { limit_bytes: usize },
+    /// It created more core instances, memories or tables than a gate may.
+    #[error("exceeded a sandbox limit: {0}")]
+    ResourceLimit(String),
     #[error("overflowed its stack (limit {limit_bytes} bytes)")]
     StackOverflow { limit_bytes: usize },
     /// Any other trap, e.g. a panic (its message is included when the gate wrote one).
@@ -118,13 +148,29 @@ pub enum EvaluationError {
     Instantiate(String),
 }
 
+/// When a whole phase's evaluation must end (see [`limits::DEFAULT_PHASE_BUDGET`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub end: Instant,
+    pub total: Duration,
+}
+
+impl Budget {
+    pub fn starting_now(total: Duration) -> Self {
+        Budget {
+            end: Instant::now() + total,
+            total,
+        }
+    }
+}
+
 struct EngineEntry {
     engine: Engine,
     linker: Linker<GateState>,
 }
 
 /// Owns the engines (one per distinct stack limit, since wasmtime sets the
-/// stack size per engine) and the epoch ticker.
+/// stack size per engine), the epoch ticker and the gate threads.
 pub struct GateRuntime {
     options: RuntimeOptions,
     engines: Mutex<BTreeMap<usize, Arc<EngineEntry>>>,
@@ -132,16 +178,24 @@ pub struct GateRuntime {
     /// often share one component (a built-in with different params).
     components: Mutex<BTreeMap<(String, usize), Component>>,
     ticker: Arc<ticker::EpochTicker>,
+    pool: Arc<pool::GatePool>,
 }
 
 impl GateRuntime {
     pub fn new(options: RuntimeOptions) -> Self {
+        let pool = pool::GatePool::new(options.threads).expect("start the gate threads");
         GateRuntime {
             options,
             engines: Mutex::default(),
             components: Mutex::default(),
             ticker: Arc::new(ticker::EpochTicker::start()),
+            pool: Arc::new(pool),
         }
+    }
+
+    /// How many gates run at once.
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
     }
 
     fn engine_for(&self, stack_bytes: usize) -> Result<Arc<EngineEntry>, LoadError> {
@@ -152,8 +206,7 @@ impl GateRuntime {
         let engine = Engine::new(&self.engine_config(stack_bytes)?)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        wasi::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         bindings::Gate::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         self.ticker.add_engine(&engine);
@@ -181,11 +234,17 @@ impl GateRuntime {
             config.cache(Some(cache));
         }
         if self.options.pooling {
+            // The pool's per-component limits are the sandbox's (limits.rs):
+            // an instance the limiter would refuse does not fit a slot either.
             let mut pool = wasmtime::PoolingAllocationConfig::default();
             pool.total_component_instances(64)
-                .total_core_instances(128)
+                .total_core_instances(256)
                 .total_memories(128)
-                .total_tables(128)
+                .total_tables(256)
+                .max_core_instances_per_component(limits::MAX_CORE_INSTANCES as u32)
+                .max_memories_per_component(limits::MAX_MEMORIES as u32)
+                .max_tables_per_component(limits::MAX_TABLES as u32)
+                .table_elements(limits::MAX_TABLE_ELEMENTS)
                 .max_memory_size(self.options.max_memory_bytes)
                 // Reset a freed slot's first pages with memset instead of
                 // madvise: a fresh gate instance then takes no page faults
@@ -206,7 +265,8 @@ impl GateRuntime {
             .clear();
     }
 
-    /// Compiles (or loads from the cache) and checks a gate.
+    /// Compiles (or loads from the cache) and checks a gate: its imports, the
+    /// contract version it was built for, its exports, and its metadata.
     pub fn load(
         &self,
         wasm: &[u8],
@@ -246,8 +306,15 @@ impl GateRuntime {
         let component = match known {
             Some(c) => c,
             None => {
-                let c = Component::new(&entry.engine, wasm)
-                    .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+                let c = Component::new(&entry.engine, wasm).map_err(|e| {
+                    let text = format!("{e:#}");
+                    // The pool's per-component limits are the sandbox's.
+                    if text.contains("in the pooling allocator") {
+                        LoadError::SandboxLimit(text)
+                    } else {
+                        LoadError::Compile(text)
+                    }
+                })?;
                 self.components
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -255,13 +322,16 @@ impl GateRuntime {
                 c
             }
         };
-        let instance_pre = entry
-            .linker
+        check_imports(&entry.engine, &component)?;
+        let linker = wasi::deny_unlinked(&entry.linker, &entry.engine, &component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = bindings::GatePre::new(instance_pre)
-            .map_err(|e| LoadError::Interface(format!("{e:#}")))?;
-        let mut gate = LoadedGate {
+        let pre = bindings::GatePre::new(instance_pre).map_err(|e| LoadError::Interface {
+            reason: format!("{e:#}"),
+        })?;
+        let mut gate = GateInner {
             entry,
             pre,
             seed_base: u64::from_str_radix(&digest[..16], 16).unwrap_or(0),
@@ -277,15 +347,57 @@ impl GateRuntime {
                 snapshot_schema: 0,
             },
         };
-        gate.metadata = gate.call_metadata().map_err(LoadError::Metadata)?;
+        // Metadata is called on a gate thread too, but before the gate is shared.
+        let pool = Arc::clone(&self.pool);
+        let (metadata, returned) = pool
+            .spawn(move || (gate.call_metadata(), gate))
+            .wait()
+            .map_err(|e| LoadError::Metadata(EvaluationError::Instantiate(e)))?;
+        gate = returned;
+        gate.metadata = metadata.map_err(LoadError::Metadata)?;
         check_metadata(&gate.metadata).map_err(LoadError::BadMetadata)?;
-        Ok(gate)
+        Ok(LoadedGate {
+            inner: Arc::new(gate),
+            pool,
+        })
     }
+}
+
+/// Refuses a component whose imports the host does not provide, or that was
+/// built for a contract version the host does not load.
+fn check_imports(engine: &Engine, component: &Component) -> Result<(), LoadError> {
+    let names: Vec<String> = component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    if let Some(unknown) = names.iter().find(|n| !wasi::import_allowed(n)) {
+        return Err(LoadError::Link(format!(
+            "imports `{unknown}`, which gates are not given (a gate can only compute)"
+        )));
+    }
+    let version = names
+        .iter()
+        .find_map(|n| n.strip_prefix(CONTRACT_TYPES))
+        .ok_or_else(|| {
+            LoadError::Interface { reason: format!(
+                "it does not import `{CONTRACT_TYPES}<version>`, so the contract version it was built for is unknown"
+            ) }
+        })?;
+    if !SUPPORTED_CONTRACTS.contains(&version) {
+        return Err(LoadError::Contract {
+            found: version.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn check_metadata(md: &model::Metadata) -> Result<(), String> {
     if !model::is_kebab_id(&md.name) {
-        return Err(format!("name {:?} is not kebab-case", md.name));
+        return Err(format!(
+            "name {:?} is not kebab-case",
+            crate::text::untrusted_line(&md.name)
+        ));
     }
     if let Some(s) = md
         .sources
@@ -293,9 +405,22 @@ fn check_metadata(md: &model::Metadata) -> Result<(), String> {
         .find(|s| !model::SOURCE_NAMES.contains(&s.as_str()))
     {
         return Err(format!(
-            "unknown fact source {s:?} (known: {})",
+            "unknown fact source {:?} (known: {})",
+            crate::text::untrusted_line(s),
             model::SOURCE_NAMES.join(", ")
         ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &md.params {
+        if !model::is_param_name(&p.name) {
+            return Err(format!(
+                "param name {:?} is not a name ([a-z][a-z0-9_-]*, at most 64 characters)",
+                crate::text::untrusted_line(&p.name)
+            ));
+        }
+        if !seen.insert(p.name.as_str()) {
+            return Err(format!("param `{}` is declared twice", p.name));
+        }
     }
     if md.snapshot_schema == 0 || md.snapshot_schema > model::SNAPSHOT_SCHEMA_VERSION {
         return Err(format!(
@@ -317,8 +442,14 @@ pub struct EvaluationInput<'a> {
     pub params_json: &'a str,
 }
 
-/// A compiled, checked gate, ready for many evaluations.
+/// A compiled, checked gate, ready for many evaluations. Cheap to clone.
+#[derive(Clone)]
 pub struct LoadedGate {
+    inner: Arc<GateInner>,
+    pool: Arc<pool::GatePool>,
+}
+
+struct GateInner {
     entry: Arc<EngineEntry>,
     pre: bindings::GatePre<GateState>,
     digest: String,
@@ -330,24 +461,114 @@ pub struct LoadedGate {
     ticker: Arc<ticker::EpochTicker>,
 }
 
+/// An evaluation running on a gate thread; [`PendingEvaluation::wait`] for it.
+pub struct PendingEvaluation(pool::Pending<Result<model::Evaluation, EvaluationError>>);
+
+impl PendingEvaluation {
+    pub fn wait(self) -> Result<model::Evaluation, EvaluationError> {
+        self.0
+            .wait()
+            .unwrap_or_else(|e| Err(EvaluationError::Instantiate(e)))
+    }
+}
+
+/// The wall-clock limit one call runs under: the gate's deadline, or what
+/// is left of the phase's budget when that is shorter.
+#[derive(Debug, Clone, Copy)]
+struct CallDeadline {
+    limit: Duration,
+    budget: Option<Duration>,
+}
+
+impl CallDeadline {
+    fn of(limits: &EvaluationLimits, budget: Option<Budget>) -> Result<Self, EvaluationError> {
+        let Some(b) = budget else {
+            return Ok(CallDeadline {
+                limit: limits.deadline,
+                budget: None,
+            });
+        };
+        let left = b.end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(EvaluationError::BudgetExhausted {
+                budget_ms: b.total.as_millis() as u64,
+                elapsed_ms: 0,
+            });
+        }
+        Ok(if left < limits.deadline {
+            CallDeadline {
+                limit: left,
+                budget: Some(b.total),
+            }
+        } else {
+            CallDeadline {
+                limit: limits.deadline,
+                budget: None,
+            }
+        })
+    }
+}
+
 impl LoadedGate {
     pub fn metadata(&self) -> &model::Metadata {
-        &self.metadata
+        &self.inner.metadata
     }
 
     /// Hex sha256 of the component bytes.
     pub fn digest(&self) -> &str {
-        &self.digest
+        &self.inner.digest
     }
 
     pub fn limits(&self) -> &EvaluationLimits {
-        &self.limits
+        &self.inner.limits
     }
 
+    /// Asks the gate which facts it reads with these params (once per load).
+    /// Every path must parse and lie within the gate's declared sources.
+    pub fn reads(&self, params_json: &str) -> Result<Vec<model::FactPath>, EvaluationError> {
+        let inner = Arc::clone(&self.inner);
+        let params = params_json.to_owned();
+        self.pool
+            .spawn(move || inner.call_reads(&params))
+            .wait()
+            .unwrap_or_else(|e| Err(EvaluationError::Instantiate(e)))
+    }
+
+    /// One evaluation in a fresh sandbox on a gate thread; waits for it.
+    /// Never panics on guest behaviour.
+    pub fn evaluate(
+        &self,
+        input: &EvaluationInput<'_>,
+    ) -> Result<model::Evaluation, EvaluationError> {
+        self.start_evaluate(input, None).wait()
+    }
+
+    /// Starts one evaluation on a gate thread, within the phase's `budget`.
+    pub fn start_evaluate(
+        &self,
+        input: &EvaluationInput<'_>,
+        budget: Option<Budget>,
+    ) -> PendingEvaluation {
+        let inner = Arc::clone(&self.inner);
+        let taken_at = input.taken_at;
+        let wit_input = w::GateInput {
+            snapshot: input.snapshot_json.to_owned(),
+            history: input.history_json.to_vec(),
+            params: input.params_json.to_owned(),
+        };
+        PendingEvaluation(
+            self.pool
+                .spawn(move || inner.call_evaluate(taken_at, &wit_input, budget)),
+        )
+    }
+}
+
+impl GateInner {
     fn new_store(
         &self,
         taken_at: model::Timestamp,
         seed: u64,
+        deadline: &CallDeadline,
     ) -> Result<Store<GateState>, EvaluationError> {
         let state = GateState::new(taken_at, seed, &self.limits, self.metadata.name.clone());
         let mut store = Store::new(&self.entry.engine, state);
@@ -355,8 +576,20 @@ impl LoadedGate {
         store
             .set_fuel(self.limits.fuel)
             .map_err(|e| EvaluationError::Instantiate(format!("{e:#}")))?;
-        store.set_epoch_deadline(self.limits.deadline_ticks());
+        store.set_epoch_deadline(limits::ticks_for(deadline.limit));
         store.epoch_deadline_trap();
+        // Calls out of the gate cost fuel too (see limits::HOST_CALL_FUEL).
+        store.call_hook(|mut ctx, hook| {
+            if matches!(hook, wasmtime::CallHook::CallingHost) {
+                let left = ctx.get_fuel()?;
+                if left < limits::HOST_CALL_FUEL {
+                    ctx.set_fuel(0)?;
+                    return Err(Trap::OutOfFuel.into());
+                }
+                ctx.set_fuel(left - limits::HOST_CALL_FUEL)?;
+            }
+            Ok(())
+        });
         Ok(store)
     }
 
@@ -367,26 +600,33 @@ impl LoadedGate {
         &self,
         taken_at: model::Timestamp,
         seed: u64,
+        budget: Option<Budget>,
         call: impl FnOnce(&bindings::Gate, &mut Store<GateState>) -> wasmtime::Result<R>,
     ) -> Result<R, EvaluationError> {
-        let mut store = self.new_store(taken_at, seed)?;
+        let deadline = CallDeadline::of(&self.limits, budget)?;
+        let started = Instant::now();
+        let mut store = self.new_store(taken_at, seed, &deadline)?;
         let _running = self.ticker.running();
-        let gate = self
+        let result = self
             .pre
             .instantiate(&mut store)
-            .map_err(|e| self.classify(e, &store))?;
-        let result = call(&gate, &mut store).map_err(|e| self.classify(e, &store));
+            .and_then(|gate| call(&gate, &mut store))
+            .map_err(|e| self.classify(e, &store, &deadline, started.elapsed()));
         let fuel_used = self
             .limits
             .fuel
             .saturating_sub(store.get_fuel().unwrap_or(0));
         store.data_mut().flush_log_summary();
-        tracing::debug!(fuel_used, "sandbox call finished");
+        tracing::debug!(
+            fuel_used,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "sandbox call finished"
+        );
         result
     }
 
     fn call_metadata(&self) -> Result<model::Metadata, EvaluationError> {
-        let md = self.in_sandbox(model::Timestamp::default(), 0, |gate, store| {
+        let md = self.in_sandbox(model::Timestamp::default(), 0, None, |gate, store| {
             gate.call_metadata(store)
         })?;
         let size = md.name.len()
@@ -417,7 +657,7 @@ impl LoadedGate {
                         serde_json::from_str(&d).map_err(|e| {
                             EvaluationError::MalformedOutput(format!(
                                 "param {} default is not JSON: {e}",
-                                p.name
+                                crate::text::untrusted_line(&p.name)
                             ))
                         })
                     })
@@ -439,11 +679,9 @@ impl LoadedGate {
         })
     }
 
-    /// Asks the gate which facts it reads with these params (once per load).
-    /// Every path must parse and lie within the gate's declared sources.
-    pub fn reads(&self, params_json: &str) -> Result<Vec<model::FactPath>, EvaluationError> {
+    fn call_reads(&self, params_json: &str) -> Result<Vec<model::FactPath>, EvaluationError> {
         let paths = self
-            .in_sandbox(model::Timestamp::default(), 0, |gate, store| {
+            .in_sandbox(model::Timestamp::default(), 0, None, |gate, store| {
                 gate.call_reads(store, params_json)
             })?
             .map_err(|e| EvaluationError::Gate(from_wit_error(e)))?;
@@ -470,28 +708,20 @@ impl LoadedGate {
         Ok(parsed)
     }
 
-    /// One evaluation in a fresh sandbox. Never panics on guest behaviour.
-    pub fn evaluate(
+    fn call_evaluate(
         &self,
-        input: &EvaluationInput<'_>,
+        taken_at: model::Timestamp,
+        input: &w::GateInput,
+        budget: Option<Budget>,
     ) -> Result<model::Evaluation, EvaluationError> {
         let span = tracing::debug_span!("gate.evaluate", gate = %self.metadata.name);
         let _enter = span.enter();
-        let started = Instant::now();
-        let seed = (input.taken_at.timestamp_millis() as u64) ^ self.seed_base;
-        let wit_input = w::GateInput {
-            snapshot: input.snapshot_json.to_owned(),
-            history: input.history_json.to_vec(),
-            params: input.params_json.to_owned(),
-        };
-        let result = self.in_sandbox(input.taken_at, seed, |gate, store| {
-            gate.call_evaluate(store, &wit_input)
-        });
-        tracing::debug!(
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "evaluated"
-        );
-        let evaluation = result?.map_err(|e| EvaluationError::Gate(from_wit_error(e)))?;
+        let seed = (taken_at.timestamp_millis() as u64) ^ self.seed_base;
+        let evaluation = self
+            .in_sandbox(taken_at, seed, budget, |gate, store| {
+                gate.call_evaluate(store, input)
+            })?
+            .map_err(|e| EvaluationError::Gate(from_wit_error(e)))?;
         let bytes = output_size(&evaluation);
         if bytes > self.limits.output_bytes {
             return Err(EvaluationError::OutputTooLarge {
@@ -509,7 +739,14 @@ impl LoadedGate {
     }
 
     /// Turns a wasmtime error into the reason the gate failed.
-    fn classify(&self, error: wasmtime::Error, store: &Store<GateState>) -> EvaluationError {
+    fn classify(
+        &self,
+        error: wasmtime::Error,
+        store: &Store<GateState>,
+        deadline: &CallDeadline,
+        elapsed: Duration,
+    ) -> EvaluationError {
+        let elapsed_ms = elapsed.as_millis() as u64;
         if let Some(trap) = error.downcast_ref::<Trap>() {
             match trap {
                 Trap::OutOfFuel => {
@@ -518,8 +755,15 @@ impl LoadedGate {
                     };
                 }
                 Trap::Interrupt => {
-                    return EvaluationError::DeadlineExceeded {
-                        deadline_ms: self.limits.deadline.as_millis() as u64,
+                    return match deadline.budget {
+                        Some(total) => EvaluationError::BudgetExhausted {
+                            budget_ms: total.as_millis() as u64,
+                            elapsed_ms: elapsed_ms.max(1),
+                        },
+                        None => EvaluationError::DeadlineExceeded {
+                            deadline_ms: deadline.limit.as_millis() as u64,
+                            elapsed_ms,
+                        },
                     };
                 }
                 Trap::StackOverflow => {
@@ -530,18 +774,27 @@ impl LoadedGate {
                 _ => {}
             }
         }
-        if store.data().memory_limit_hit() {
+        if store.data().limits.hit.is_some() {
             return EvaluationError::MemoryLimit {
                 limit_bytes: self.limits.memory_bytes,
             };
         }
+        let root = error.root_cause().to_string();
+        if root.contains("resource limit exceeded") {
+            return EvaluationError::ResourceLimit(format!(
+                "{root} (a gate may have at most {} core instances, {} memories and {} tables)",
+                limits::MAX_CORE_INSTANCES,
+                limits::MAX_MEMORIES,
+                limits::MAX_TABLES
+            ));
+        }
         // The trap itself (or the root cause), not wasmtime's backtrace header.
         let mut message = match error.downcast_ref::<Trap>() {
             Some(trap) => trap.to_string(),
-            None => error.root_cause().to_string(),
+            None => wasi::denied_call(&root).unwrap_or(root),
         };
-        if let Some(stderr) = store.data().stderr_text() {
-            message = format!("{message}; gate stderr: {stderr}");
+        if let Some(output) = store.data().output_text() {
+            message = format!("{message}; gate output: {output}");
         }
         EvaluationError::Trap(message)
     }

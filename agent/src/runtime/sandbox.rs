@@ -1,20 +1,30 @@
-//! The per-evaluation store state: a WASI context that grants nothing, a
-//! deterministic clock and RNG, a memory cap, and bounded log/stderr capture.
+//! The per-call store state: a WASI context that grants nothing, a
+//! deterministic clock and RNG, one memory budget for the whole gate
+//! instance, and bounded log/output capture.
 
-use super::limits::{EvaluationLimits, MAX_LOG_BYTES, MAX_LOG_LINES, MAX_STDERR_BYTES};
+use super::limits::{
+    EvaluationLimits, MAX_CORE_INSTANCES, MAX_LOG_BYTES, MAX_LOG_LINES, MAX_MEMORIES,
+    MAX_TABLE_ELEMENTS, MAX_TABLES, TABLE_ELEMENT_BYTES,
+};
+use super::wasi::{GateOutput, VirtualClock};
+use crate::text::untrusted_line;
 use gatekeeper_model::{LogLevel, Timestamp};
 use rand::SeedableRng;
 use std::time::Duration;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+/// Characters of a gate's output quoted in an error.
+const OUTPUT_SHOWN_CHARS: usize = 400;
 
 pub(crate) struct GateState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(crate) limits: MemoryCap,
-    stderr: MemoryOutputPipe,
+    /// The virtual monotonic clock (nanoseconds); see `wasi::VirtualClock`.
+    virtual_now: u64,
+    pub(crate) limits: GateLimiter,
+    output: GateOutput,
     gate: String,
     log_lines: usize,
     log_bytes: usize,
@@ -28,14 +38,14 @@ impl GateState {
         limits: &EvaluationLimits,
         gate: String,
     ) -> Self {
-        let stderr = MemoryOutputPipe::new(MAX_STDERR_BYTES);
+        let output = GateOutput::default();
         let since_epoch = Duration::from_millis(taken_at.timestamp_millis().max(0) as u64);
-        // No preopened dirs, no env, no args, no network: the builder grants
-        // nothing unless asked. Clocks and randomness are made deterministic.
+        // No preopened dirs, no env, no args, stdin closed: the builder grants
+        // nothing unless asked. The wall clock and randomness are deterministic.
         let wasi = WasiCtx::builder()
-            .stderr(stderr.clone())
+            .stdout(output.clone())
+            .stderr(output.clone())
             .wall_clock(SnapshotClock(since_epoch))
-            .monotonic_clock(FrozenMonotonicClock)
             .secure_random(rand::rngs::SmallRng::seed_from_u64(seed))
             .insecure_random(rand::rngs::SmallRng::seed_from_u64(seed.rotate_left(17)))
             .insecure_random_seed(u128::from(seed))
@@ -46,11 +56,9 @@ impl GateState {
         GateState {
             wasi,
             table: ResourceTable::new(),
-            limits: MemoryCap {
-                limit: limits.memory_bytes,
-                hit: false,
-            },
-            stderr,
+            virtual_now: 0,
+            limits: GateLimiter::new(limits.memory_bytes),
+            output,
             gate,
             log_lines: 0,
             log_bytes: 0,
@@ -58,15 +66,39 @@ impl GateState {
         }
     }
 
-    pub(crate) fn memory_limit_hit(&self) -> bool {
-        self.limits.hit
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 
-    /// What the gate wrote to stderr (e.g. a panic message), trimmed.
-    pub(crate) fn stderr_text(&self) -> Option<String> {
-        let bytes = self.stderr.contents();
-        let text = sanitize(String::from_utf8_lossy(&bytes).trim());
-        (!text.is_empty()).then_some(text)
+    pub(crate) fn virtual_clock(&mut self) -> VirtualClock<'_> {
+        VirtualClock {
+            now: &mut self.virtual_now,
+            table: &mut self.table,
+        }
+    }
+
+    /// The end of what the gate wrote to stdout/stderr (a panic message
+    /// comes last), on one line, or `None` when it wrote nothing.
+    pub(crate) fn output_text(&self) -> Option<String> {
+        let (tail, written) = self.output.tail();
+        let tail = tail.trim_end();
+        let start = tail
+            .char_indices()
+            .rev()
+            .nth(OUTPUT_SHOWN_CHARS - 1)
+            .map_or(0, |(i, _)| i);
+        let shown = untrusted_line(tail[start..].trim_start());
+        if shown.is_empty() {
+            return None;
+        }
+        Some(if start > 0 || written > tail.len() as u64 {
+            format!(
+                "…{shown} (the last {} of {written} bytes)",
+                tail.len() - start
+            )
+        } else {
+            shown
+        })
     }
 
     pub(crate) fn log_line(&mut self, level: LogLevel, message: &str) {
@@ -76,7 +108,7 @@ impl GateState {
         }
         self.log_lines += 1;
         self.log_bytes += message.len();
-        let message = sanitize(message);
+        let message = untrusted_line(message);
         let gate = self.gate.as_str();
         match level {
             LogLevel::Debug => tracing::debug!(target: "gate", gate, "{message}"),
@@ -99,19 +131,6 @@ impl GateState {
     }
 }
 
-/// Escapes control characters so a gate cannot forge terminal output or log lines.
-pub(crate) fn sanitize(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' {
-                char::REPLACEMENT_CHARACTER
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
 impl WasiView for GateState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -121,43 +140,77 @@ impl WasiView for GateState {
     }
 }
 
-/// Caps linear memory; growing past the cap traps (and is remembered, so the
-/// failure is reported as a memory limit, not a generic trap).
-pub(crate) struct MemoryCap {
+/// One budget for the whole gate instance: every linear memory and every
+/// table of every core instance it creates count against `limit` together,
+/// and the number of core instances, memories and tables is capped. Growing
+/// past the budget traps, and is remembered so the failure is reported as
+/// the memory limit, not as a generic trap.
+pub(crate) struct GateLimiter {
     limit: usize,
-    hit: bool,
+    /// Bytes of memory and table the instance holds now.
+    used: usize,
+    /// The request that went over the budget.
+    pub(crate) hit: Option<usize>,
 }
 
-/// Table elements a gate may have; far above what Rust gates use.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
+impl GateLimiter {
+    fn new(limit: usize) -> Self {
+        GateLimiter {
+            limit,
+            used: 0,
+            hit: None,
+        }
+    }
 
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.hit = true;
+    fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
+            self.hit = Some(total);
             wasmtime::bail!(
-                "memory limit of {} bytes reached (asked for {desired})",
+                "memory limit of {} bytes for the whole gate reached (it asked for {total})",
                 self.limit
             );
         }
+        self.used = total;
         Ok(true)
+    }
+}
+
+impl ResourceLimiter for GateLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.grow(current, desired)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > MAX_TABLE_ELEMENTS {
             wasmtime::bail!("table limit of {MAX_TABLE_ELEMENTS} elements reached");
         }
-        Ok(true)
+        self.grow(
+            current.saturating_mul(TABLE_ELEMENT_BYTES),
+            desired.saturating_mul(TABLE_ELEMENT_BYTES),
+        )
+    }
+
+    fn instances(&self) -> usize {
+        MAX_CORE_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
@@ -170,17 +223,5 @@ impl HostWallClock for SnapshotClock {
     }
     fn now(&self) -> Duration {
         self.0
-    }
-}
-
-/// A monotonic clock that never moves: elapsed time inside a gate is zero.
-struct FrozenMonotonicClock;
-
-impl HostMonotonicClock for FrozenMonotonicClock {
-    fn resolution(&self) -> u64 {
-        1
-    }
-    fn now(&self) -> u64 {
-        0
     }
 }

@@ -4,7 +4,7 @@
 
 use gatekeeper_gate_sdk::{
     Criterion, CriterionStatus, Decision, Evaluation, Gate, GateError, Input, LogLevel, Metadata,
-    ParamSpec,
+    ParamSpec, Severity, Trigger,
 };
 use serde::Deserialize;
 
@@ -15,6 +15,19 @@ gatekeeper_gate_sdk::export_gate!(Hostile);
 /// Every attack this gate knows.
 pub const ATTACKS: &[&str] = &[
     "none",
+    "sleep",
+    "poll-sleep",
+    "wait-for-time",
+    "read-stdin",
+    "print",
+    "print-then-panic",
+    "reads-sleep",
+    "forge-text",
+    "defer-while-failing",
+    "trigger-from-defer",
+    "trigger-without-failure",
+    "trigger-storm",
+    "dlq-spike",
     "infinite-loop",
     "memory-bomb",
     "deep-recursion",
@@ -59,6 +72,10 @@ impl Gate for Hostile {
     /// for a path that does not exist.
     fn reads(params: &serde_json::Value) -> Result<Vec<String>, GateError> {
         Ok(match params.get("attack").and_then(|a| a.as_str()) {
+            Some("reads-sleep") => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                vec![]
+            }
             Some("reads-undeclared") => vec!["postgres".into()],
             Some("reads-garbage") => vec!["nats.streams".into()],
             _ => vec![],
@@ -69,6 +86,94 @@ impl Gate for Hostile {
         let params: Params = input.params()?;
         let observed = match params.attack.as_str() {
             "none" => "behaved".to_owned(),
+            "sleep" => {
+                let before = std::time::Instant::now();
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                format!("slept; the clock moved {}s", before.elapsed().as_secs())
+            }
+            "poll-sleep" => raw::poll_sleep(3600),
+            "wait-for-time" => {
+                // Spins until an hour has passed: time only moves when a gate sleeps.
+                let before = std::time::Instant::now();
+                while before.elapsed() < std::time::Duration::from_secs(3600) {
+                    std::hint::black_box(());
+                }
+                "an hour passed".to_owned()
+            }
+            "read-stdin" => {
+                use std::io::Read;
+                let mut text = String::new();
+                match std::io::stdin().read_to_string(&mut text) {
+                    Ok(n) => format!("read {n} bytes from stdin"),
+                    Err(e) => format!("error: {e}"),
+                }
+            }
+            "print" => {
+                for i in 0..2_000 {
+                    println!("stdout line {i}");
+                    eprintln!("stderr line {i}");
+                }
+                "printed".to_owned()
+            }
+            "print-then-panic" => {
+                for i in 0..2_000 {
+                    eprintln!("noise {i}");
+                }
+                panic!("hostile gate panicked after printing")
+            }
+            "forge-text" => {
+                gatekeeper_gate_sdk::log(
+                    LogLevel::Info,
+                    "harmless\n2026-01-01T00:00:00Z ERROR gatekeeper: ALERT forged by a gate",
+                );
+                let forged = format!(
+                    "ok\n\nverdict: GO\x1b[2K\x1b]0;owned\x07\u{202e}\u{200b}\u{2028}\u{feff}{}verdict: GO",
+                    " ".repeat(300)
+                );
+                let c = Criterion::pass("forge", &forged, forged.clone())
+                    .observed(forged.clone())
+                    .expected(forged);
+                return Ok(Evaluation::from_criteria(vec![c]));
+            }
+            "defer-while-failing" => {
+                return Ok(Evaluation {
+                    decision: Decision::Defer,
+                    criteria: vec![Criterion::fail("failing", "a", "it failed")],
+                    triggers: vec![],
+                });
+            }
+            "trigger-from-defer" => {
+                return Ok(Evaluation {
+                    decision: Decision::Defer,
+                    criteria: vec![Criterion::pass("dlq-spike", "DLQ", "quiet")],
+                    triggers: vec![trigger("dlq-spike", Severity::Automatic)],
+                });
+            }
+            "trigger-without-failure" => {
+                return Ok(Evaluation {
+                    decision: Decision::NoGo,
+                    criteria: vec![
+                        Criterion::fail("unrelated", "Unrelated", "failed"),
+                        Criterion::pass("dlq-spike", "DLQ", "quiet"),
+                    ],
+                    triggers: vec![trigger("dlq-spike", Severity::Automatic)],
+                });
+            }
+            "trigger-storm" => {
+                let ids: Vec<String> = (0..2000).map(|i| format!("storm-{i}")).collect();
+                return Ok(Evaluation::from_parts(
+                    ids.iter()
+                        .map(|id| Criterion::fail(id, "Storm", "raised"))
+                        .collect(),
+                    ids.iter().map(|id| trigger(id, Severity::Manual)).collect(),
+                ));
+            }
+            "dlq-spike" => {
+                return Ok(Evaluation::from_parts(
+                    vec![Criterion::fail("dlq-spike", "DLQ spike", "spiking")],
+                    vec![trigger("dlq-spike", Severity::Automatic)],
+                ));
+            }
             "infinite-loop" => {
                 let mut n: u64 = 0;
                 loop {
@@ -157,4 +262,43 @@ fn recurse_with_big_frames(depth: u64) -> u64 {
     // 32 KiB per frame: too big for wasm locals, so it lives on the shadow stack.
     let frame = std::hint::black_box([depth; 4096]);
     std::hint::black_box(recurse_with_big_frames(depth + 1)) + frame[depth as usize % 4096]
+}
+
+fn trigger(id: &str, severity: Severity) -> Trigger {
+    Trigger {
+        id: id.to_owned(),
+        severity,
+        reason: format!("{id} raised by the hostile gate"),
+        since: None,
+    }
+}
+
+/// Waiting through raw `wasi:clocks` + `wasi:io/poll`, as a gate written
+/// without Rust's std would.
+#[cfg(target_arch = "wasm32")]
+#[allow(
+    unsafe_code,
+    reason = "wit-bindgen generates the unsafe canonical-ABI import glue"
+)]
+mod raw {
+    wit_bindgen::generate!({ path: "wit", world: "raw", generate_all });
+
+    pub fn poll_sleep(seconds: u64) -> String {
+        use wasi::clocks::monotonic_clock;
+        let before = monotonic_clock::now();
+        let pollable = monotonic_clock::subscribe_duration(seconds * 1_000_000_000);
+        let ready = wasi::io::poll::poll(&[&pollable]);
+        let after = monotonic_clock::now();
+        format!(
+            "polled {ready:?}; the clock moved {}s",
+            (after - before) / 1_000_000_000
+        )
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod raw {
+    pub fn poll_sleep(seconds: u64) -> String {
+        format!("polled [0]; the clock moved {seconds}s")
+    }
 }

@@ -1,0 +1,95 @@
+//! The threads gates run on. Never the async runtime's: a gate call may take
+//! up to its deadline, and wasm runs on the native stack of the thread that
+//! calls it, so these threads have a stack sized for the largest wasm stack.
+
+use super::limits::GATE_THREAD_STACK_BYTES;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+pub(crate) struct GatePool {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// The result of a job that was handed to the pool.
+pub(crate) struct Pending<R>(mpsc::Receiver<std::thread::Result<R>>);
+
+impl<R> Pending<R> {
+    /// Waits for the job. `Err` when the job panicked (a host bug, never a
+    /// gate's doing) or the pool was shut down before it ran.
+    pub(crate) fn wait(self) -> Result<R, String> {
+        match self.0.recv() {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(panic)) => Err(panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "the gate thread panicked".to_owned())),
+            Err(_) => Err("the gate threads stopped".to_owned()),
+        }
+    }
+}
+
+impl GatePool {
+    /// `threads` workers (at least one).
+    pub(crate) fn new(threads: usize) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut workers = Vec::new();
+        for i in 0..threads.max(1) {
+            let rx = Arc::clone(&rx);
+            workers.push(
+                std::thread::Builder::new()
+                    .name(format!("gatekeeper-gate-{i}"))
+                    .stack_size(GATE_THREAD_STACK_BYTES)
+                    .spawn(move || {
+                        loop {
+                            let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                            match job {
+                                Ok(job) => job(),
+                                Err(_) => return,
+                            }
+                        }
+                    })?,
+            );
+        }
+        Ok(GatePool {
+            jobs: Mutex::new(Some(tx)),
+            workers,
+        })
+    }
+
+    /// The number of gate threads.
+    pub(crate) fn threads(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Runs `job` on a gate thread.
+    pub(crate) fn spawn<R: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> R + Send + 'static,
+    ) -> Pending<R> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let boxed: Job = Box::new(move || {
+            let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(job)));
+        });
+        if let Some(jobs) = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            // A send error drops the job, and with it `tx`: wait() reports it.
+            let _ = jobs.send(boxed);
+        }
+        Pending(rx)
+    }
+}
+
+impl Drop for GatePool {
+    fn drop(&mut self) {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
