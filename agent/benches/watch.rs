@@ -132,7 +132,7 @@ lease_ttl = "3s"
 interval = "1s"
 
 [watch.plans.rollback-to-single]
-on = ["dlq-spike"]
+on = ["triggers/dlq-spike"]
 steps = [
     { action = "patch-config-map", name = "event-bus-config", data = { EVENT_STREAM_MODE = "single" } },
     { action = "move-subjects", subjects = ["athlete-ally.>"], from = ["AA_CORE_HOT"], to = "ATHLETE_ALLY_EVENTS" },

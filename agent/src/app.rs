@@ -41,7 +41,17 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
                 outcome.report
             } else {
                 let recording = match snapshot {
-                    Some(path) => check::read_recording(&path)?,
+                    Some(path) => crate::recording::read_recording(
+                        &path,
+                        config
+                            .runtime
+                            .max_snapshot_size
+                            .map_or(crate::files::DEFAULT_MAX_SNAPSHOT_BYTES, |b| b.0 as u64),
+                    )
+                    .map_err(|e| CheckError::Snapshot {
+                        path: e.path,
+                        message: e.message,
+                    })?,
                     None => {
                         let window = sample
                             .or_else(|| config.phases[&phase].sample.map(|d| d.0))
@@ -64,7 +74,7 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
             };
             let color = output == report::OutputFormat::Table
                 && report::use_color(std::io::stdout().is_terminal());
-            print!("{}", report::render(&report, output, color));
+            emit(&report::render(&report, output, color))?;
             Ok(match report.verdict {
                 Decision::Go => EXIT_GO,
                 Decision::NoGo => EXIT_NO_GO,
@@ -77,9 +87,9 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
             let json = snapshot_json(&snapshot);
             match output {
                 Some(path) => write_atomically(&path, json.as_bytes())?,
-                None => println!("{json}"),
+                None => emit(&format!("{json}\n"))?,
             }
-            eprint!("{}", source_summary(&snapshot));
+            note(source_summary(&snapshot).trim_end());
             Ok(EXIT_GO)
         }
         Command::Watch {
@@ -111,7 +121,7 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
                         other => CheckError::Watch(other.to_string()),
                     })
             })?;
-            eprintln!(
+            note(&format!(
                 "watch stopped after {} rounds; plans: {}",
                 summary.rounds,
                 if summary.plans.is_empty() {
@@ -124,7 +134,7 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 }
-            );
+            ));
             Ok(EXIT_GO)
         }
         Command::Attest {
@@ -162,7 +172,7 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
             command: GatesCommand::List { config },
         } => {
             let config = load_config_or_builtins(&config)?;
-            print!("{}", list_gates(&config));
+            emit(&list_gates(&config))?;
             Ok(EXIT_GO)
         }
         Command::Gates {
@@ -192,10 +202,11 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
             let prepared = set.gate(&gate).expect("loaded just above");
             let value = inspect_json(prepared);
             match output {
-                InspectFormat::Json => {
-                    println!("{}", serde_json::to_string_pretty(&value).expect("encodes"))
-                }
-                InspectFormat::Table => print!("{}", inspect_table(&value)),
+                InspectFormat::Json => emit(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&value).expect("encodes")
+                ))?,
+                InspectFormat::Table => emit(&inspect_table(&value))?,
             }
             Ok(if prepared.loaded.is_ok() {
                 EXIT_GO
@@ -358,7 +369,9 @@ fn attest(
         path: "ledger".into(),
         message: e.to_string(),
     })?;
-    println!("attested {phase} {criterion} by {by} ({where_})");
+    emit(&format!(
+        "attested {phase} {criterion} by {by} ({where_})\n"
+    ))?;
     Ok(EXIT_GO)
 }
 
@@ -379,11 +392,11 @@ fn sample_live(
     interval: std::time::Duration,
 ) -> Result<check::Recording, CheckError> {
     let runtime = runtime()?;
-    eprintln!(
+    note(&format!(
         "sampling the sources for {} (every {}) for rates and holds",
         format_duration(window),
         format_duration(interval),
-    );
+    ));
     Ok(wait::sample(window, interval, || {
         runtime.block_on(collect::collect(config))
     }))
@@ -406,17 +419,39 @@ fn wait_live(
         gate_names,
         options,
         || runtime.block_on(collect::collect(config)),
-        |round| eprintln!("{}", wait::progress_line(round)),
+        |round| note(&wait::progress_line(round)),
     );
     if outcome.timed_out {
-        eprintln!(
+        note(&format!(
             "{phase}: still {} after {} rounds; gave up at --timeout {}",
             outcome.report.verdict.as_str(),
             outcome.rounds,
             format_duration(options.timeout)
-        );
+        ));
     }
     Ok(outcome)
+}
+
+/// Writes a command's output to stdout. A reader that went away (`| head`)
+/// is not an error: the command still exits with its verdict, quietly.
+fn emit(text: &str) -> Result<(), CheckError> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CheckError::Write {
+            path: "stdout".into(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// One line for the person at the terminal, on stderr; a closed stderr is ignored.
+pub fn note(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 fn snapshot_json(snapshot: &Snapshot) -> String {
@@ -544,11 +579,15 @@ fn list_gates(config: &Config) -> String {
                 l.digest()[..16].to_owned(),
                 "ok".to_owned(),
             ),
-            Err(e) => ("-".into(), "-".into(), format!("error: {e}")),
+            Err(e) => (
+                "-".into(),
+                "-".into(),
+                format!("error: {}", crate::text::untrusted_line(e)),
+            ),
         };
         rows.push([
             g.name.clone(),
-            g.implementation.clone(),
+            crate::text::untrusted_line(&g.implementation),
             sources,
             digest,
             status,
@@ -607,12 +646,15 @@ fn inspect_json(g: &PreparedGate) -> serde_json::Value {
 
 fn inspect_table(v: &serde_json::Value) -> String {
     let mut out = String::new();
+    // Every value may come from the gate: shown through the one sanitizer.
     let s = |p: &str| {
         v.pointer(p)
             .map(|x| {
-                x.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| x.to_string())
+                crate::text::untrusted_line(
+                    &x.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| x.to_string()),
+                )
             })
             .unwrap_or_else(|| "-".into())
     };
@@ -642,13 +684,13 @@ fn inspect_table(v: &serde_json::Value) -> String {
             let default = match p.get("default") {
                 None => "required".to_owned(),
                 Some(serde_json::Value::Null) => "optional".to_owned(),
-                Some(d) => format!("default {d}"),
+                Some(d) => format!("default {}", crate::text::untrusted_line(&d.to_string())),
             };
             let _ = writeln!(
                 out,
                 "  {} ({default}): {}",
-                p["name"].as_str().unwrap_or("?"),
-                p["description"].as_str().unwrap_or("")
+                crate::text::untrusted_line(p["name"].as_str().unwrap_or("?")),
+                crate::text::untrusted_line(p["description"].as_str().unwrap_or(""))
             );
         }
     }
@@ -671,6 +713,22 @@ pub fn init_logging(format: crate::cli::LogFormat, default_level: &str) {
         crate::cli::LogFormat::Json => builder.json().try_init(),
         crate::cli::LogFormat::Human => builder
             .with_ansi(report::use_color(std::io::stderr().is_terminal()))
+            .fmt_fields(one_line_fields())
             .try_init(),
     };
+}
+
+/// Human log fields, each value through the one sanitizer: a value (a gate's
+/// words in an error, an alert) can never start a line of its own.
+fn one_line_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = crate::text::untrusted_line(&format!("{value:?}"));
+        if field.name() == "message" {
+            write!(w, "{text}")
+        } else {
+            write!(w, "{}={text}", field.name())
+        }
+    })
+    .delimited(" ")
 }

@@ -2,12 +2,14 @@
 
 use crate::builtin;
 use crate::config::{Config, GateConfig};
-use crate::runtime::{EvaluationInput, EvaluationLimits, GateRuntime, LoadedGate, RuntimeOptions};
-use gatekeeper_model::{self as model, Decision, FactPath, SNAPSHOT_SCHEMA_VERSION, Snapshot};
+use crate::runtime::{
+    Budget, EvaluationInput, EvaluationLimits, GateRuntime, LoadedGate, PendingEvaluation,
+    RuntimeOptions,
+};
+use gatekeeper_model::{self as model, Decision, FactPath, Snapshot};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// Why a phase could not be evaluated at all (exit code 3).
 #[derive(Debug, thiserror::Error)]
@@ -29,62 +31,7 @@ pub enum CheckError {
     Write { path: String, message: String },
 }
 
-/// A recorded snapshot, or a recording: earlier snapshots then the current one.
-#[derive(Debug, Clone)]
-pub struct Recording {
-    pub current: Snapshot,
-    /// Oldest first.
-    pub history: Vec<Snapshot>,
-}
-
-/// Reads a snapshot file (`{"schema_version":…}`) or a recording
-/// (`{"snapshots":[…]}`, oldest first, the last is the current one).
-pub fn read_recording(path: &Path) -> Result<Recording, CheckError> {
-    let shown = path.display().to_string();
-    let err = |message: String| CheckError::Snapshot {
-        path: shown.clone(),
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    parse_recording(&text).map_err(err)
-}
-
-pub fn parse_recording(text: &str) -> Result<Recording, String> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct RecordingFile {
-        snapshots: Vec<Snapshot>,
-    }
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let mut snapshots = if value.get("snapshots").is_some() {
-        let file: RecordingFile = serde_path_to_error::deserialize(value)
-            .map_err(|e| format!("field `{}`: {}", e.path(), e.inner()))?;
-        file.snapshots
-    } else {
-        let snap: Snapshot = serde_path_to_error::deserialize(value)
-            .map_err(|e| format!("field `{}`: {}", e.path(), e.inner()))?;
-        vec![snap]
-    };
-    for (i, s) in snapshots.iter().enumerate() {
-        if s.schema_version == 0 || s.schema_version > SNAPSHOT_SCHEMA_VERSION {
-            return Err(format!(
-                "snapshot {i}: schema_version {} is not supported (this gatekeeper reads 1..={SNAPSHOT_SCHEMA_VERSION})",
-                s.schema_version
-            ));
-        }
-    }
-    if snapshots.windows(2).any(|w| w[0].taken_at >= w[1].taken_at) {
-        return Err("snapshots must be in increasing taken_at order".into());
-    }
-    let current = snapshots
-        .pop()
-        .ok_or("a recording needs at least one snapshot")?;
-    Ok(Recording {
-        current,
-        history: snapshots,
-    })
-}
+pub use crate::recording::Recording;
 
 /// A gate's verdict in a phase report: its decision, or `error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -179,6 +126,8 @@ pub struct GateParams {
 pub struct GateSet {
     runtime: GateRuntime,
     gates: BTreeMap<String, PreparedGate>,
+    /// The wall-clock budget of one phase evaluation.
+    budget: std::time::Duration,
 }
 
 /// The runtime options a config asks for.
@@ -199,7 +148,7 @@ pub fn runtime_options(config: &Config) -> RuntimeOptions {
         },
         pooling: config.runtime.pooling.unwrap_or(defaults.pooling),
         max_memory_bytes: max_memory,
-        threads: defaults.threads,
+        threads: config.runtime.threads.unwrap_or(defaults.threads),
     }
 }
 
@@ -220,7 +169,14 @@ impl GateSet {
             let _enter = span.enter();
             gates.insert(name.clone(), prepare(&runtime, config, name, gc));
         }
-        GateSet { runtime, gates }
+        GateSet {
+            runtime,
+            gates,
+            budget: config
+                .runtime
+                .phase_budget
+                .map_or(crate::runtime::limits::DEFAULT_PHASE_BUDGET, |d| d.0),
+        }
     }
 
     pub fn gate(&self, name: &str) -> Option<&PreparedGate> {
@@ -246,6 +202,8 @@ impl GateSet {
     }
 
     /// Evaluates `gate_names` on `current` with `history` (oldest first).
+    /// The gates run at once on the gate threads, all within the phase's
+    /// budget; a gate that cannot finish inside it is an error.
     pub fn evaluate(
         &self,
         phase: &str,
@@ -253,46 +211,29 @@ impl GateSet {
         current: &Snapshot,
         history: &[Snapshot],
     ) -> PhaseReport {
-        let recording = (current, history);
         let snapshot_json = serde_json::to_string(current).expect("a snapshot always encodes");
         let digest = format!(
             "sha256:{}",
             hex::encode(Sha256::digest(snapshot_json.as_bytes()))
         );
+        let budget = Budget::starting_now(self.budget);
         let mut projections: BTreeMap<Vec<FactPath>, (String, Vec<String>)> = BTreeMap::new();
-        let mut reports = Vec::new();
-        for name in gate_names {
-            let Some(gate) = self.gates.get(name) else {
-                reports.push(error_report(
+        let running: Vec<(&String, Result<PendingEvaluation, GateReport>)> = gate_names
+            .iter()
+            .map(|name| {
+                (
                     name,
-                    "?",
-                    format!("gate `{name}` is not loaded"),
-                ));
-                continue;
-            };
-            let report = match (&gate.loaded, &gate.params) {
-                (Err(e), _) => {
-                    error_report(name, &gate.implementation, format!("failed to load: {e}"))
-                }
-                (_, Err(e)) => error_report(name, &gate.implementation, e.clone()),
-                (Ok(loaded), Ok(params)) => {
-                    let (snap, history) =
-                        projections.entry(params.reads.clone()).or_insert_with(|| {
-                            let select = |s: &Snapshot| {
-                                serde_json::to_string(&s.select(&params.reads)).expect("encodes")
-                            };
-                            (
-                                select(recording.0),
-                                recording.1.iter().map(select).collect(),
-                            )
-                        });
-                    let input = EvaluationInput {
-                        taken_at: current.taken_at,
-                        snapshot_json: snap,
-                        history_json: history,
-                        params_json: &params.json,
-                    };
-                    match loaded.evaluate(&input) {
+                    self.start(name, current, history, &mut projections, budget),
+                )
+            })
+            .collect();
+        let mut reports = Vec::new();
+        for (name, started) in running {
+            let report = match started {
+                Err(report) => report,
+                Ok(pending) => {
+                    let gate = &self.gates[name];
+                    match pending.wait() {
                         Ok(e) => GateReport {
                             name: name.clone(),
                             implementation: gate.implementation.clone(),
@@ -305,7 +246,7 @@ impl GateSet {
                     }
                 }
             };
-            tracing::info!(gate = %name, verdict = report.verdict.as_str(), error = report.error.as_deref(), "gate evaluated");
+            tracing::info!(gate = %name, verdict = report.verdict.as_str(), error = report.error.as_deref().map(crate::text::untrusted_line), "gate evaluated");
             reports.push(report);
         }
         PhaseReport {
@@ -315,6 +256,47 @@ impl GateSet {
             snapshot_digest: digest,
             gates: reports,
         }
+    }
+
+    /// Starts one gate's evaluation, or the report of why it cannot run.
+    fn start(
+        &self,
+        name: &str,
+        current: &Snapshot,
+        history: &[Snapshot],
+        projections: &mut BTreeMap<Vec<FactPath>, (String, Vec<String>)>,
+        budget: Budget,
+    ) -> Result<PendingEvaluation, GateReport> {
+        let Some(gate) = self.gates.get(name) else {
+            return Err(error_report(
+                name,
+                "?",
+                format!("gate `{name}` is not loaded"),
+            ));
+        };
+        let (loaded, params) = match (&gate.loaded, &gate.params) {
+            (Err(e), _) => {
+                return Err(error_report(
+                    name,
+                    &gate.implementation,
+                    format!("failed to load: {e}"),
+                ));
+            }
+            (_, Err(e)) => return Err(error_report(name, &gate.implementation, e.clone())),
+            (Ok(loaded), Ok(params)) => (loaded, params),
+        };
+        let (snap, history) = projections.entry(params.reads.clone()).or_insert_with(|| {
+            let select =
+                |s: &Snapshot| serde_json::to_string(&s.select(&params.reads)).expect("encodes");
+            (select(current), history.iter().map(select).collect())
+        });
+        let input = EvaluationInput {
+            taken_at: current.taken_at,
+            snapshot_json: snap,
+            history_json: history,
+            params_json: &params.json,
+        };
+        Ok(loaded.start_evaluate(&input, Some(budget)))
     }
 }
 
@@ -343,9 +325,15 @@ fn prepare(runtime: &GateRuntime, config: &Config, name: &str, gc: &GateConfig) 
             ),
             (None, Some(path)) => {
                 let shown = path.display().to_string();
+                let limit = config
+                    .runtime
+                    .max_gate_size
+                    .map_or(crate::files::DEFAULT_MAX_GATE_BYTES, |b| b.0 as u64);
                 (
                     shown.clone(),
-                    std::fs::read(&path).map_err(|e| format!("cannot read {shown}: {e}")),
+                    crate::files::read_untrusted(&path, limit, "a gate (runtime.max_gate_size)")
+                        .map(|f| f.bytes)
+                        .map_err(|e| format!("{shown}: {e}")),
                 )
             }
             (None, None) => (
@@ -452,41 +440,6 @@ mod tests {
             Decision::NoGo
         );
         assert_eq!(phase_verdict(&[]), Decision::NoGo);
-    }
-
-    #[test]
-    fn recordings_must_be_ordered_and_supported() {
-        let snap = |t: &str, v: u32| format!(r#"{{"schema_version":{v},"taken_at":"{t}"}}"#);
-        let one = parse_recording(&snap("2025-10-02T17:00:00Z", 1)).unwrap();
-        assert!(one.history.is_empty());
-        let rec = format!(
-            r#"{{"snapshots":[{},{}]}}"#,
-            snap("2025-10-02T17:00:00Z", 1),
-            snap("2025-10-02T17:01:00Z", 1)
-        );
-        assert_eq!(parse_recording(&rec).unwrap().history.len(), 1);
-        let backwards = format!(
-            r#"{{"snapshots":[{},{}]}}"#,
-            snap("2025-10-02T17:01:00Z", 1),
-            snap("2025-10-02T17:00:00Z", 1)
-        );
-        assert_eq!(
-            parse_recording(&backwards).unwrap_err(),
-            "snapshots must be in increasing taken_at order"
-        );
-        assert_eq!(
-            parse_recording(&snap("2025-10-02T17:00:00Z", 9)).unwrap_err(),
-            "snapshot 0: schema_version 9 is not supported (this gatekeeper reads 1..=1)"
-        );
-        assert_eq!(
-            parse_recording(r#"{"schema_version":1}"#).unwrap_err(),
-            "field `.`: missing field `taken_at`"
-        );
-        assert!(
-            parse_recording(r#"{"schema_version":1,"taken_at":"x"}"#)
-                .unwrap_err()
-                .starts_with("field `taken_at`:")
-        );
     }
 
     #[test]

@@ -22,10 +22,10 @@ use std::time::Duration;
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: {source}")]
     Read {
         path: String,
-        source: std::io::Error,
+        source: crate::files::FileError,
     },
     /// Not valid TOML.
     #[error("{path}: {message}")]
@@ -256,6 +256,15 @@ pub struct RuntimeConfig {
     pub cache: Option<bool>,
     /// The pooling instance allocator (default on; see README benchmarks).
     pub pooling: Option<bool>,
+    /// Wall-clock budget for all the gates of one phase together (default
+    /// 2s); gates that run past it are errors.
+    pub phase_budget: Option<DurationValue>,
+    /// Gates evaluated at once (default: one per core, at most 8).
+    pub threads: Option<usize>,
+    /// The largest gate (`.wasm`) read from a file (default 32MiB).
+    pub max_gate_size: Option<ByteSize>,
+    /// The largest snapshot or recording read from a file (default 256MiB).
+    pub max_snapshot_size: Option<ByteSize>,
     /// Defaults for every gate.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -461,7 +470,12 @@ impl Config {
         env: &dyn Environment,
     ) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = crate::files::read_untrusted_text(
+            path,
+            crate::files::MAX_CONFIG_BYTES,
+            "a config file",
+        )
+        .map_err(|source| ConfigError::Read {
             path: shown.clone(),
             source,
         })?;

@@ -388,13 +388,18 @@ impl Ledger {
         let Ledger::File { path } = self else {
             return Ok(Vec::new());
         };
-        match std::fs::read(path) {
-            Ok(bytes) => Ok(bytes
+        match crate::files::read_untrusted(
+            path,
+            crate::files::MAX_LEDGER_FILE_BYTES,
+            "a ledger file",
+        ) {
+            Ok(file) => Ok(file
+                .bytes
                 .split(|b| *b == b'\n')
                 .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
                 .map(<[u8]>::to_vec)
                 .collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
             Err(e) => Err(self.unavailable(e.to_string())),
         }
     }

@@ -25,7 +25,10 @@ fn main() -> ExitCode {
     match gatekeeper::app::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("gatekeeper: error: {e}");
+            gatekeeper::app::note(&format!(
+                "gatekeeper: error: {}",
+                gatekeeper::text::untrusted_line(&e.to_string())
+            ));
             ExitCode::from(EXIT_CANNOT_EVALUATE)
         }
     }

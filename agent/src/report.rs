@@ -55,11 +55,9 @@ impl Paint {
     }
 }
 
-/// Gate text is untrusted: no control characters reach the terminal.
+/// Gate text is untrusted: one line, nothing a terminal interprets.
 fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    crate::text::untrusted_line(text)
 }
 
 pub fn table(report: &PhaseReport, color: bool) -> String {
@@ -81,7 +79,7 @@ pub fn table(report: &PhaseReport, color: bool) -> String {
         let _ = writeln!(
             out,
             "\ngate {} ({}): {verdict}",
-            gate.name,
+            clean(&gate.name),
             clean(&gate.implementation)
         );
         if let Some(e) = &gate.error {
@@ -165,17 +163,17 @@ pub fn junit(report: &PhaseReport) -> String {
             let _ = writeln!(
                 cases,
                 "    <testcase classname=\"{class}\" name=\"gate\"><error message=\"{}\" type=\"gate-error\"/></testcase>",
-                xml(err)
+                xml(&clean(err))
             );
         }
         for c in &gate.criteria {
             t += 1;
-            let name = xml(&format!("{}: {}", c.id, c.title));
+            let name = xml(&format!("{}: {}", c.id, clean(&c.title)));
             let detail = xml(&format!(
                 "observed: {}\nexpected: {}\n{}",
-                c.observed.as_deref().unwrap_or("-"),
-                c.expected.as_deref().unwrap_or("-"),
-                c.message
+                clean(c.observed.as_deref().unwrap_or("-")),
+                clean(c.expected.as_deref().unwrap_or("-")),
+                clean(&c.message)
             ));
             match c.status {
                 CriterionStatus::Pass => {
@@ -189,7 +187,7 @@ pub fn junit(report: &PhaseReport) -> String {
                     let _ = writeln!(
                         cases,
                         "    <testcase classname=\"{class}\" name=\"{name}\"><failure message=\"{}\" type=\"{}\">{detail}</failure></testcase>",
-                        xml(&c.message),
+                        xml(&clean(&c.message)),
                         status.as_str()
                     );
                 }
@@ -202,7 +200,7 @@ pub fn junit(report: &PhaseReport) -> String {
                 cases,
                 "    <testcase classname=\"{class}\" name=\"{}\"><failure message=\"{}\" type=\"trigger\"/></testcase>",
                 xml(&format!("trigger {}", trig.id)),
-                xml(&trig.reason)
+                xml(&clean(&trig.reason))
             );
         }
         let _ = write!(
@@ -233,7 +231,7 @@ mod tests {
     }
 
     #[test]
-    fn clean_strips_terminal_escapes() {
-        assert_eq!(clean("ok\x1b[31mred"), "ok [31mred");
+    fn clean_escapes_terminal_sequences() {
+        assert_eq!(clean("ok\x1b[31mred\nx"), "ok\\u{1b}[31mred\\nx");
     }
 }

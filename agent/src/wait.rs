@@ -6,6 +6,7 @@
 //! and holds see the window the wait itself has sampled.
 
 use crate::check::{GateSet, PhaseReport, Recording};
+use crate::text::untrusted_line;
 use gatekeeper_model::{CriterionStatus, Decision, Snapshot};
 use std::time::{Duration, Instant};
 
@@ -119,14 +120,16 @@ pub fn progress_line(round: &Round<'_>) -> String {
     let mut open = Vec::new();
     for gate in &round.report.gates {
         if let Some(error) = &gate.error {
-            open.push(format!("{}: error: {error}", gate.name));
+            open.push(format!("{}: error: {}", gate.name, untrusted_line(error)));
         }
         for c in &gate.criteria {
             if c.status != CriterionStatus::Pass {
                 let detail = c.observed.as_deref().filter(|o| !o.is_empty() && *o != "-");
                 let text = match detail {
-                    Some(o) if c.status == CriterionStatus::Fail => format!("{} ({o})", c.message),
-                    _ => c.message.clone(),
+                    Some(o) if c.status == CriterionStatus::Fail => {
+                        format!("{} ({})", untrusted_line(&c.message), untrusted_line(o))
+                    }
+                    _ => untrusted_line(&c.message),
                 };
                 open.push(format!("{}: {}", c.id, text));
             }

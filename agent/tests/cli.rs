@@ -209,7 +209,7 @@ fn could_not_evaluate_is_exit_3_with_a_clear_message() {
     let missing = check("phase-2", "no-such-file.json", &[], p);
     assert_eq!(missing.status.code(), Some(3));
     assert!(
-        stderr(&missing).contains("no-such-file.json: cannot read: No such file or directory"),
+        stderr(&missing).contains("no-such-file.json: cannot open: No such file or directory"),
         "{}",
         stderr(&missing)
     );

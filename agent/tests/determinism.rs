@@ -14,8 +14,11 @@ fn same_snapshot_same_bytes_over_1000_runs() {
     let text = std::fs::read_to_string(root.join("gatekeeper.toml")).unwrap();
     let mut config = Config::parse(&text, "gatekeeper.toml", Some("production")).unwrap();
     config.runtime.cache = Some(false);
-    let recording =
-        check::read_recording(&root.join("snapshots/staging-after-cutover.json")).unwrap();
+    let recording = gatekeeper::recording::read_recording(
+        &root.join("snapshots/staging-after-cutover.json"),
+        gatekeeper::files::DEFAULT_MAX_SNAPSHOT_BYTES,
+    )
+    .unwrap();
     let gates = &config.phases["phase-2"].gates;
     let set = GateSet::load(&config, Some(gates));
     let first = report::json(&set.evaluate_phase("phase-2", gates, &recording));

@@ -294,7 +294,7 @@ interval = "1s"
 veto = ["legacy-stream"]
 
 [watch.plans.rollback-to-single]
-on = ["dlq-spike"]
+on = ["triggers/dlq-spike"]
 [[watch.plans.rollback-to-single.steps]]
 action = "move-subjects"
 subjects = ["athlete-ally.>", "sleep.*", "vendor.>"]
@@ -403,7 +403,7 @@ async fn dlq_spike_rolls_back_exactly_once_within_interval_plus_1s() {
         let plan = world.wait_for_plan(&[&agent]).await;
         assert_eq!(plan["outcome"], "done", "{version:?}: {plan}");
         assert_eq!(plan["plan"], "rollback-to-single");
-        assert_eq!(plan["trigger"], "dlq-spike");
+        assert_eq!(plan["trigger"], "triggers/dlq-spike");
         assert_eq!(plan["agent"], "agent-a");
 
         // The spike goes on: more rounds, still exactly one run.

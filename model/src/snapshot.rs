@@ -54,6 +54,114 @@ impl Snapshot {
         ]
     }
 
+    /// The first name that appears twice where names must be unique (a
+    /// stream, a consumer of one stream, a query, a probe, a scrape target,
+    /// a metric family of one target, a Deployment/Pod/ConfigMap in one
+    /// namespace, a log pattern): a snapshot with one is ambiguous, and is
+    /// refused rather than resolved either way.
+    pub fn duplicate_name(&self) -> Option<String> {
+        fn first_dup<'a>(
+            what: &str,
+            names: impl Iterator<Item = (&'a str, &'a str)>,
+        ) -> Option<String> {
+            let mut seen = std::collections::BTreeSet::new();
+            for (scope, name) in names {
+                if !seen.insert((scope, name)) {
+                    return Some(if scope.is_empty() {
+                        format!("{what} `{name}` appears twice")
+                    } else {
+                        format!("{what} `{scope}/{name}` appears twice")
+                    });
+                }
+            }
+            None
+        }
+        if let Some(n) = &self.nats.facts
+            && let Some(d) = first_dup("stream", n.streams.iter().map(|s| ("", s.name.as_str())))
+                .or_else(|| {
+                    n.streams.iter().find_map(|s| {
+                        first_dup(
+                            "consumer",
+                            s.consumers
+                                .iter()
+                                .map(|c| (s.name.as_str(), c.name.as_str())),
+                        )
+                    })
+                })
+                .or_else(|| {
+                    first_dup(
+                        "cluster node",
+                        n.cluster
+                            .iter()
+                            .flat_map(|c| &c.nodes)
+                            .map(|node| ("", node.name.as_str())),
+                    )
+                })
+        {
+            return Some(d);
+        }
+        if let Some(p) = &self.postgres.facts
+            && let Some(d) = first_dup("query", p.queries.iter().map(|q| ("", q.name.as_str())))
+        {
+            return Some(d);
+        }
+        if let Some(k) = &self.kubernetes.facts {
+            let dup = first_dup(
+                "deployment",
+                k.deployments
+                    .iter()
+                    .map(|d| (d.namespace.as_str(), d.name.as_str())),
+            )
+            .or_else(|| {
+                first_dup(
+                    "pod",
+                    k.pods
+                        .iter()
+                        .map(|p| (p.namespace.as_str(), p.name.as_str())),
+                )
+            })
+            .or_else(|| {
+                first_dup(
+                    "config map",
+                    k.config_maps
+                        .iter()
+                        .map(|c| (c.namespace.as_str(), c.name.as_str())),
+                )
+            })
+            .or_else(|| {
+                first_dup(
+                    "log pattern",
+                    k.log_patterns.iter().map(|l| ("", l.name.as_str())),
+                )
+            });
+            if dup.is_some() {
+                return dup;
+            }
+        }
+        if let Some(h) = &self.http.facts
+            && let Some(d) = first_dup("probe", h.probes.iter().map(|p| ("", p.name.as_str())))
+        {
+            return Some(d);
+        }
+        if let Some(m) = &self.metrics.facts {
+            return first_dup(
+                "scrape target",
+                m.targets.iter().map(|t| ("", t.name.as_str())),
+            )
+            .or_else(|| {
+                m.targets.iter().find_map(|t| {
+                    first_dup(
+                        "metric family",
+                        t.families
+                            .iter()
+                            .map(|f| (t.name.as_str(), f.name.as_str())),
+                    )
+                })
+            });
+        }
+        None
+    }
+
     /// An empty snapshot: every source not configured.
     pub fn empty(taken_at: Timestamp) -> Self {
         Snapshot {

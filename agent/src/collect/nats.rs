@@ -75,8 +75,12 @@ impl NatsCollector {
             options = options.nkey(seed.expose().trim().to_owned());
         } else if let Some(file) = &c.nkey_file {
             let path = self.path(file);
-            let seed = std::fs::read_to_string(&path)
-                .map_err(|e| format!("nkey_file {}: cannot read: {e}", path.display()))?;
+            let seed = crate::files::read_untrusted_text(
+                &path,
+                crate::files::MAX_SECRET_FILE_BYTES,
+                "an nkey seed file",
+            )
+            .map_err(|e| format!("nkey_file {}: {e}", path.display()))?;
             options = options.nkey(seed.trim().to_owned());
         } else if let Some(user) = user {
             // Credentials in the URL: passed as options so the URL that the

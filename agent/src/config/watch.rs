@@ -15,6 +15,7 @@ pub const DEFAULT_RESOLVE_AFTER: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_RECORD_EVERY: Duration = Duration::from_secs(60);
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_ROLLOUT_WAIT: Duration = Duration::from_secs(5 * 60);
+pub const DEFAULT_ALERT_LIMIT: usize = 20;
 
 /// `gatekeeper watch`: what to evaluate every interval and what to do about it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -50,6 +51,10 @@ pub struct WatchConfig {
     /// Steps run on every alert (only `exec` and `webhook`).
     #[serde(default)]
     pub alert: Vec<StepConfig>,
+    /// Alerts per incident at most (default 20); the one that reaches the
+    /// limit says so. Alerts are aggregated: one per round names every new
+    /// trigger (the first 10, then a count).
+    pub alert_limit: Option<usize>,
 }
 
 impl WatchConfig {
@@ -68,20 +73,55 @@ impl WatchConfig {
     pub fn record_every(&self) -> Duration {
         self.record_every.map_or(DEFAULT_RECORD_EVERY, |d| d.0)
     }
-    /// The plan a trigger id starts, if any.
-    pub fn plan_for(&self, trigger: &str) -> Option<(&str, &PlanConfig)> {
+    pub fn alert_limit(&self) -> usize {
+        self.alert_limit.unwrap_or(DEFAULT_ALERT_LIMIT)
+    }
+    /// The plan that trigger of that gate starts, if any.
+    pub fn plan_for(&self, gate: &str, trigger: &str) -> Option<(&str, &PlanConfig)> {
         self.plans
             .iter()
-            .find(|(_, p)| p.on.iter().any(|t| t == trigger))
+            .find(|(_, p)| p.on.iter().any(|t| t.gate == gate && t.trigger == trigger))
             .map(|(name, p)| (name.as_str(), p))
+    }
+}
+
+/// A trigger as a plan names it: `gate/trigger`, the gate in the watched
+/// phase that raises it. Only that gate's trigger of that id starts the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerRef {
+    pub gate: String,
+    pub trigger: String,
+}
+
+impl std::fmt::Display for TriggerRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.gate, self.trigger)
+    }
+}
+
+impl<'de> Deserialize<'de> for TriggerRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.split_once('/') {
+            Some((gate, trigger)) if is_kebab_id(gate) && is_kebab_id(trigger) => Ok(TriggerRef {
+                gate: gate.to_owned(),
+                trigger: trigger.to_owned(),
+            }),
+            Some(_) => Err(serde::de::Error::custom(format!(
+                "`{text}`: gate and trigger must both be kebab-case, as `<gate>/<trigger>`"
+            ))),
+            None => Err(serde::de::Error::custom(format!(
+                "`{text}`: name the gate that raises it, as `<gate>/{text}` (a plan starts only on triggers of the gates it names)"
+            ))),
+        }
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanConfig {
-    /// Trigger ids (as the gates raise them) that start this plan.
-    pub on: Vec<String>,
+    /// The triggers that start this plan, as `gate/trigger`.
+    pub on: Vec<TriggerRef>,
     /// Run in order; the first failing step stops the plan.
     pub steps: Vec<StepConfig>,
 }
@@ -305,7 +345,10 @@ pub(super) fn validate_watch(w: &WatchConfig, config: &super::Config) -> Result<
             ),
         ));
     }
-    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    if w.alert_limit == Some(0) {
+        return Err((at(&["watch", "alert_limit"]), "must be at least 1".into()));
+    }
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     for (name, plan) in &w.plans {
         if !is_kebab_id(name) {
             return Err((
@@ -316,13 +359,34 @@ pub(super) fn validate_watch(w: &WatchConfig, config: &super::Config) -> Result<
         if plan.on.is_empty() {
             return Err((
                 at(&["watch", "plans", name, "on"]),
-                "name at least one trigger id".into(),
+                "name at least one trigger, as `<gate>/<trigger>`".into(),
             ));
         }
+        let watched = config
+            .phases
+            .get(w.phase())
+            .map(|p| p.gates.as_slice())
+            .unwrap_or_default();
         for (i, t) in plan.on.iter().enumerate() {
-            if let Some(other) = seen.insert(t, name) {
+            let field = at(&["watch", "plans", name, "on", &i.to_string()]);
+            if !watched.contains(&t.gate) {
                 return Err((
-                    at(&["watch", "plans", name, "on", &i.to_string()]),
+                    field,
+                    format!(
+                        "`{t}`: gate `{}` is not in the watched phase `{}` (its gates: {})",
+                        t.gate,
+                        w.phase(),
+                        if watched.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            watched.join(", ")
+                        }
+                    ),
+                ));
+            }
+            if let Some(other) = seen.insert(t.to_string(), name) {
+                return Err((
+                    field,
                     format!("trigger `{t}` already starts plan `{other}`"),
                 ));
             }

@@ -18,7 +18,7 @@ use crate::jetstream::JetStream;
 use crate::ledger::{Lease, PlanOutcome, Record};
 use actions::{Executor, PlanRun};
 use gatekeeper_model::{CriterionStatus, Decision, Snapshot, Source, SourceStatus, Timestamp};
-use incident::{Act, Incidents, RoundFacts};
+use incident::{Act, Firing, Incidents, RoundFacts};
 use journal::Journal;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -152,7 +152,8 @@ pub async fn watch(
     }
     wanted.sort();
     wanted.dedup();
-    let gates = GateSet::load(&config, Some(&wanted));
+    // Loading calls into the gates (metadata, reads): off the async threads.
+    let gates = tokio::task::block_in_place(|| GateSet::load(&config, Some(&wanted)));
     for name in phase_gates.iter().chain(&wc.veto) {
         let g = gates.gate(name).expect("loaded above");
         if let Err(e) = g.loaded.as_ref().map(drop).and(g.params.as_ref().map(drop)) {
@@ -199,7 +200,7 @@ pub async fn watch(
         options.agent.clone(),
         dry_run,
     ));
-    let mut incidents = Incidents::new(wc.cooldown(), wc.resolve_after());
+    let mut incidents = Incidents::new(wc.cooldown(), wc.resolve_after(), wc.alert_limit());
     let mut history: Vec<Snapshot> = Vec::new();
     let mut ledger_facts: Source<gatekeeper_model::LedgerFacts> = Source::default();
     let mut ledger_read_at: Option<tokio::time::Instant> = None;
@@ -295,11 +296,16 @@ pub async fn watch(
 
         // Evaluate.
         let t0 = std::time::Instant::now();
-        let report = gates.evaluate(&phase, &phase_gates, &snapshot, &history);
+        // Gates run on the gate threads; this async thread only waits for them.
+        let report = tokio::task::block_in_place(|| {
+            gates.evaluate(&phase, &phase_gates, &snapshot, &history)
+        });
         let veto = if wc.veto.is_empty() {
             Ok(())
         } else {
-            let v = gates.evaluate("veto", &wc.veto, &snapshot, &history);
+            let v = tokio::task::block_in_place(|| {
+                gates.evaluate("veto", &wc.veto, &snapshot, &history)
+            });
             match v.verdict {
                 Decision::Go => Ok(()),
                 other => Err(format!("veto gates are {other}: {}", open_criteria(&v))),
@@ -334,10 +340,15 @@ pub async fn watch(
         }
         blind.sort();
         blind.dedup();
-        let firing: Vec<_> = report
+        let firing: Vec<Firing> = report
             .gates
             .iter()
-            .flat_map(|g| g.triggers.iter().cloned())
+            .flat_map(|g| {
+                g.triggers.iter().map(|t| Firing {
+                    gate: g.name.clone(),
+                    trigger: t.clone(),
+                })
+            })
             .collect();
         if plan_task.as_ref().is_some_and(|t| t.is_finished())
             && let Some(task) = plan_task.take()
@@ -366,7 +377,9 @@ pub async fn watch(
             acting,
             plan_running: plan_task.is_some(),
         };
-        let acts = incidents.step(&round, |t| wc.plan_for(t).map(|(n, _)| n.to_owned()));
+        let acts = incidents.step(&round, |gate, trigger| {
+            wc.plan_for(gate, trigger).map(|(n, _)| n.to_owned())
+        });
         metrics::METRICS
             .incident_open
             .set(i64::from(incidents.open_incident().is_some()));
@@ -376,13 +389,23 @@ pub async fn watch(
             let agent = options.agent.clone();
             match act {
                 Act::OpenIncident { id, at, triggers } => {
-                    let summary_text = triggers
-                        .iter()
-                        .map(|t| format!("{}: {}", t.id, t.reason))
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    tracing::warn!(incident = %id, acting, triggers = %summary_text, "incident opened");
+                    let summary_text = incident::listed(
+                        triggers
+                            .iter()
+                            .map(|f| format!("{}: {}", f.key(), f.trigger.reason)),
+                        triggers.len(),
+                    );
+                    tracing::warn!(incident = %id, acting, triggers = %crate::text::untrusted_line(&summary_text), "incident opened");
                     if acting {
+                        // The first few, named `gate/trigger`; the summary counts the rest.
+                        let triggers = triggers
+                            .into_iter()
+                            .take(incident::TRIGGERS_PER_ALERT)
+                            .map(|f| gatekeeper_model::Trigger {
+                                id: f.key(),
+                                ..f.trigger
+                            })
+                            .collect();
                         journal
                             .append(Record::IncidentOpened {
                                 incident: id,
@@ -464,19 +487,19 @@ pub async fn watch(
                     );
                     let verdict_json = serde_json::json!({
                         "phase": phase, "verdict": report.verdict, "incident": incident, "plan": plan,
-                        "trigger": trigger, "triggers": firing, "agent": options.agent, "at": now,
-                        "dry_run": dry_run, "report": report,
+                        "gate": trigger.gate, "trigger": trigger.trigger, "triggers": firing.iter().map(|f| f.key()).collect::<Vec<_>>(),
+                        "agent": options.agent, "at": now, "dry_run": dry_run, "report": report,
                     }).to_string();
                     let run = PlanRun {
                         incident,
                         incident_at,
                         plan: plan.clone(),
-                        trigger: trigger.id.clone(),
+                        trigger: trigger.key(),
                         verdict_json,
                         phase: phase.clone(),
                     };
                     let steps = wc.plans[&plan].clone();
-                    tracing::warn!(plan = %plan, trigger = %trigger.id, incident = %run.incident, dry_run, "running rollback plan");
+                    tracing::warn!(plan = %plan, trigger = %run.trigger, incident = %run.incident, dry_run, "running rollback plan");
                     let executor = executor.clone();
                     let stop = stop_rx.clone();
                     plan_task = Some(tokio::spawn(async move {
@@ -501,7 +524,9 @@ pub async fn watch(
                 record_due = tokio::time::Instant::now() + wc.record_every();
                 for p in &record_phases {
                     let names = check::phase_gates(&config, p)?;
-                    recorded.push(gates.evaluate(p, names, &snapshot, &history));
+                    recorded.push(tokio::task::block_in_place(|| {
+                        gates.evaluate(p, names, &snapshot, &history)
+                    }));
                 }
             }
             for r in std::iter::once(&report).chain(&recorded) {
