@@ -211,14 +211,10 @@ impl GateSet {
         current: &Snapshot,
         history: &[Snapshot],
     ) -> PhaseReport {
-        let snapshot_json = serde_json::to_string(current).expect("a snapshot always encodes");
-        let digest = format!(
-            "sha256:{}",
-            hex::encode(Sha256::digest(snapshot_json.as_bytes()))
-        );
+        let digest = snapshot_digest(current);
         let budget = Budget::starting_now(self.budget);
         let mut projections: BTreeMap<Vec<FactPath>, (String, Vec<String>)> = BTreeMap::new();
-        let running: Vec<(&String, Result<PendingEvaluation, GateReport>)> = gate_names
+        let running: Vec<(&String, Result<PendingEvaluation, String>)> = gate_names
             .iter()
             .map(|name| {
                 (
@@ -229,22 +225,21 @@ impl GateSet {
             .collect();
         let mut reports = Vec::new();
         for (name, started) in running {
-            let report = match started {
-                Err(report) => report,
-                Ok(pending) => {
-                    let gate = &self.gates[name];
-                    match pending.wait() {
-                        Ok(e) => GateReport {
-                            name: name.clone(),
-                            implementation: gate.implementation.clone(),
-                            verdict: e.decision.into(),
-                            error: None,
-                            criteria: e.criteria,
-                            triggers: e.triggers,
-                        },
-                        Err(e) => error_report(name, &gate.implementation, e.to_string()),
-                    }
-                }
+            let implementation = self
+                .gates
+                .get(name.as_str())
+                .map_or("?", |g| g.implementation.as_str());
+            let report = match started.map(PendingEvaluation::wait) {
+                Err(e) => error_report(name, implementation, e),
+                Ok(Err(e)) => error_report(name, implementation, e.to_string()),
+                Ok(Ok(e)) => GateReport {
+                    name: name.clone(),
+                    implementation: implementation.to_owned(),
+                    verdict: e.decision.into(),
+                    error: None,
+                    criteria: e.criteria,
+                    triggers: e.triggers,
+                },
             };
             tracing::info!(gate = %name, verdict = report.verdict.as_str(), error = report.error.as_deref().map(crate::text::untrusted_line), "gate evaluated");
             reports.push(report);
@@ -258,7 +253,7 @@ impl GateSet {
         }
     }
 
-    /// Starts one gate's evaluation, or the report of why it cannot run.
+    /// Starts one gate's evaluation, or says why it cannot run.
     fn start(
         &self,
         name: &str,
@@ -266,23 +261,13 @@ impl GateSet {
         history: &[Snapshot],
         projections: &mut BTreeMap<Vec<FactPath>, (String, Vec<String>)>,
         budget: Budget,
-    ) -> Result<PendingEvaluation, GateReport> {
+    ) -> Result<PendingEvaluation, String> {
         let Some(gate) = self.gates.get(name) else {
-            return Err(error_report(
-                name,
-                "?",
-                format!("gate `{name}` is not loaded"),
-            ));
+            return Err(format!("gate `{name}` is not loaded"));
         };
         let (loaded, params) = match (&gate.loaded, &gate.params) {
-            (Err(e), _) => {
-                return Err(error_report(
-                    name,
-                    &gate.implementation,
-                    format!("failed to load: {e}"),
-                ));
-            }
-            (_, Err(e)) => return Err(error_report(name, &gate.implementation, e.clone())),
+            (Err(e), _) => return Err(format!("failed to load: {e}")),
+            (_, Err(e)) => return Err(e.clone()),
             (Ok(loaded), Ok(params)) => (loaded, params),
         };
         let (snap, history) = projections.entry(params.reads.clone()).or_insert_with(|| {
@@ -298,6 +283,24 @@ impl GateSet {
         };
         Ok(loaded.start_evaluate(&input, Some(budget)))
     }
+}
+
+/// `sha256:<hex>` of the snapshot's canonical JSON, hashed as it is written
+/// (never held as one string).
+pub fn snapshot_digest(snapshot: &Snapshot) -> String {
+    struct HashWriter(Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = HashWriter(Sha256::new());
+    serde_json::to_writer(&mut w, snapshot).expect("a snapshot always encodes");
+    format!("sha256:{}", hex::encode(w.0.finalize()))
 }
 
 fn error_report(name: &str, implementation: &str, error: String) -> GateReport {

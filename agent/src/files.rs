@@ -53,6 +53,40 @@ pub struct FileBytes {
 /// Reads `path` if it is a regular file of at most `limit` bytes (`what`
 /// names the kind of file in the error).
 pub fn read_untrusted(path: &Path, limit: u64, what: &'static str) -> Result<FileBytes, FileError> {
+    let file = open_untrusted(path, limit, what)?;
+    let mut bytes = Vec::with_capacity(file.metadata().map_or(0, |m| m.len() as usize));
+    let mut hasher = Sha256::new();
+    let mut reader = file.take(limit + 1);
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = reader.read(&mut chunk).map_err(FileError::Read)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&chunk[..n]);
+        bytes.extend_from_slice(&chunk[..n]);
+        if bytes.len() as u64 > limit {
+            // It grew while being read.
+            return Err(FileError::TooLarge {
+                size: bytes.len() as u64,
+                limit,
+                what,
+            });
+        }
+    }
+    Ok(FileBytes {
+        bytes,
+        sha256: hex::encode(hasher.finalize()),
+    })
+}
+
+/// Opens `path` for reading if it is a regular file of at most `limit`
+/// bytes, for callers that stream it (read at most `limit` bytes of it).
+pub fn open_untrusted(
+    path: &Path,
+    limit: u64,
+    what: &'static str,
+) -> Result<std::fs::File, FileError> {
     // Non-blocking open: opening a FIFO for reading would otherwise wait
     // for a writer. It changes nothing for a regular file.
     let file = std::fs::OpenOptions::new()
@@ -86,30 +120,7 @@ pub fn read_untrusted(path: &Path, limit: u64, what: &'static str) -> Result<Fil
             what,
         });
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    let mut hasher = Sha256::new();
-    let mut reader = file.take(limit + 1);
-    let mut chunk = vec![0u8; 64 << 10];
-    loop {
-        let n = reader.read(&mut chunk).map_err(FileError::Read)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&chunk[..n]);
-        bytes.extend_from_slice(&chunk[..n]);
-        if bytes.len() as u64 > limit {
-            // It grew while being read.
-            return Err(FileError::TooLarge {
-                size: bytes.len() as u64,
-                limit,
-                what,
-            });
-        }
-    }
-    Ok(FileBytes {
-        bytes,
-        sha256: hex::encode(hasher.finalize()),
-    })
+    Ok(file)
 }
 
 /// [`read_untrusted`] as UTF-8 text.

@@ -68,6 +68,19 @@ pub enum Record {
         at: Timestamp,
         agent: String,
     },
+    /// One `[watch] alert` hook run for an alert (exec or webhook). Its own
+    /// kind: an alert is never a plan.
+    AlertDelivery {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        incident: Option<String>,
+        action: String,
+        outcome: StepOutcome,
+        detail: String,
+        at: Timestamp,
+        #[serde(default)]
+        duration_ms: u64,
+        agent: String,
+    },
     Alert {
         at: Timestamp,
         agent: String,
@@ -97,6 +110,7 @@ impl Record {
             Record::Step { .. } => "step",
             Record::Plan { .. } => "plan",
             Record::Alert { .. } => "alert",
+            Record::AlertDelivery { .. } => "alert-delivery",
             Record::Attestation { .. } => "attestation",
         }
     }
@@ -218,7 +232,10 @@ pub fn fold_one(facts: &mut LedgerFacts, r: &Record) {
             at: *at,
             note: note.clone(),
         }),
-        Record::Step { .. } | Record::Plan { .. } | Record::Alert { .. } => {}
+        Record::Step { .. }
+        | Record::Plan { .. }
+        | Record::Alert { .. }
+        | Record::AlertDelivery { .. } => {}
     }
 }
 

@@ -29,29 +29,48 @@ pub struct RecordingError {
     pub message: String,
 }
 
-/// Reads a snapshot or recording file of at most `limit` bytes.
+/// Reads a snapshot or recording file of at most `limit` bytes, streaming
+/// it twice (the key check, then the decoding): only the model is held.
 pub fn read_recording(path: &Path, limit: u64) -> Result<Recording, RecordingError> {
+    use std::io::{BufReader, Read, Seek};
     let err = |message: String| RecordingError {
         path: path.display().to_string(),
         message,
     };
-    let file = crate::files::read_untrusted(path, limit, "a snapshot (runtime.max_snapshot_size)")
-        .map_err(|e| err(e.to_string()))?;
-    parse_recording(&file.bytes).map_err(err)
+    let mut file =
+        crate::files::open_untrusted(path, limit, "a snapshot (runtime.max_snapshot_size)")
+            .map_err(|e| err(e.to_string()))?;
+    let is_recording = check_keys(serde_json::Deserializer::from_reader(BufReader::new(
+        (&mut file).take(limit),
+    )))
+    .map_err(err)?;
+    file.rewind()
+        .map_err(|e| err(format!("cannot read: {e}")))?;
+    decode(
+        serde_json::Deserializer::from_reader(BufReader::new(file.take(limit))),
+        is_recording,
+    )
+    .map_err(err)
 }
 
-/// Decodes a snapshot or a recording.
+/// Decodes a snapshot or a recording held in memory.
 pub fn parse_recording(bytes: &[u8]) -> Result<Recording, String> {
+    let is_recording = check_keys(serde_json::Deserializer::from_slice(bytes))?;
+    decode(serde_json::Deserializer::from_slice(bytes), is_recording)
+}
+
+fn decode<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    is_recording: bool,
+) -> Result<Recording, String> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct RecordingFile {
         snapshots: Vec<Snapshot>,
     }
-    let is_recording = check_keys(bytes)?;
     let field = |e: serde_path_to_error::Error<serde_json::Error>| {
         format!("field `{}`: {}", e.path(), e.inner())
     };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
     let mut snapshots = if is_recording {
         serde_path_to_error::deserialize::<_, RecordingFile>(&mut de)
             .map_err(field)?
@@ -59,6 +78,7 @@ pub fn parse_recording(bytes: &[u8]) -> Result<Recording, String> {
     } else {
         vec![serde_path_to_error::deserialize::<_, Snapshot>(&mut de).map_err(field)?]
     };
+    de.end().map_err(|e| format!("not valid JSON: {e}"))?;
     for (i, s) in snapshots.iter().enumerate() {
         if s.schema_version == 0 || s.schema_version > SNAPSHOT_SCHEMA_VERSION {
             return Err(format!(
@@ -87,8 +107,9 @@ pub fn parse_recording(bytes: &[u8]) -> Result<Recording, String> {
 /// One streaming pass over the document: it is JSON, no object has the same
 /// key twice (JSON parsers disagree on which one wins), and whether the top
 /// level is a recording (`snapshots`) or a snapshot.
-fn check_keys(bytes: &[u8]) -> Result<bool, String> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+fn check_keys<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+) -> Result<bool, String> {
     let top = Keys { top: true }
         .deserialize(&mut de)
         .map_err(|e| format!("not valid JSON: {e}"))?;
@@ -232,8 +253,7 @@ mod tests {
             parse_recording(consumers).unwrap_err(),
             "snapshot 0: consumer `S/c` appears twice; a snapshot must name each once"
         );
-        let both =
-            format!(r#"{{"snapshots":[],"schema_version":1,"taken_at":"2025-10-02T17:00:00Z"}}"#);
+        let both = r#"{"snapshots":[],"schema_version":1,"taken_at":"2025-10-02T17:00:00Z"}"#;
         assert_eq!(
             parse_recording(both.as_bytes()).unwrap_err(),
             "a file is either a snapshot or a recording (`{\"snapshots\": […]}`), not both"

@@ -1,6 +1,6 @@
 //! The same snapshot gives byte-identical JSON, run after run.
 
-use gatekeeper::check::{self, GateSet};
+use gatekeeper::check::GateSet;
 use gatekeeper::config::Config;
 use gatekeeper::report;
 use std::path::Path;

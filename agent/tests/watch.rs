@@ -29,6 +29,11 @@ struct World {
 
 impl World {
     async fn start(version: NatsVersion, ledger: &str, wait: &str) -> World {
+        World::start_with(version, CONFIG, ledger, wait).await
+    }
+
+    /// A world with another config (the same placeholders are filled in).
+    async fn start_with(version: NatsVersion, template: &str, ledger: &str, wait: &str) -> World {
         let dir = tempfile::tempdir().unwrap();
         let nats = NatsServer::start(version);
         let pg = Postgres::start();
@@ -38,7 +43,9 @@ impl World {
         let hook = WebhookSink::start();
         create_streams(&nats.url()).await;
         let config = dir.path().join("gatekeeper.toml");
-        let text = CONFIG
+        let text = template
+            .replace("TEST_GATES", env!("GATEKEEPER_TEST_GATES_DIR"))
+            .replace("DIR", &dir.path().display().to_string())
             .replace("NATS_URL", &nats.url())
             .replace("PG_URL", &pg.url())
             .replace("KUBECONFIG", &kubeconfig.display().to_string())
@@ -478,6 +485,7 @@ async fn dlq_spike_rolls_back_exactly_once_within_interval_plus_1s() {
         )
         .unwrap();
         assert_eq!(verdict["trigger"]["id"], "dlq-spike");
+        assert_eq!(verdict["gate"], "triggers");
         assert_eq!(verdict["plan"], "rollback-to-single");
         assert_eq!(verdict["incident"], plan["incident"]);
         let hooks = world.hook.bodies();
@@ -498,12 +506,12 @@ async fn dlq_spike_rolls_back_exactly_once_within_interval_plus_1s() {
         assert_eq!(opened[0]["incident"], plan["incident"]);
         let alerts = world.ledger("alert");
         assert!(
-            alerts.iter().any(|a| a["trigger"] == "dlq-volume"
-                && a["message"].as_str().unwrap().contains("manual trigger")),
+            alerts.iter().any(|a| a["trigger"] == "triggers/dlq-volume"
+                && a["message"].as_str().unwrap().contains("(the gate proposes manual) (no plan in [watch.plans] names it: a person decides)")),
             "{version:?}: {alerts:?}"
         );
         assert!(
-            !alerts.iter().any(|a| a["trigger"] == "dlq-spike"),
+            !alerts.iter().any(|a| a["trigger"] == "triggers/dlq-spike"),
             "an automatic trigger with a plan does not alert: {alerts:?}"
         );
         let verdicts = world.ledger("verdict");
@@ -895,4 +903,157 @@ file = "ledger.jsonl"
             .ends_with(": ran the HRV flow"),
         "{c}"
     );
+}
+
+/// The evaluate-time attacks of `gates/hostile`, each a gate in the watched
+/// phase and in a recorded phase.
+const WATCHED_ATTACKS: &[&str] = &[
+    "panic",
+    "print",
+    "print-then-panic",
+    "sleep",
+    "poll-sleep",
+    "wait-for-time",
+    "read-stdin",
+    "infinite-loop",
+    "memory-bomb",
+    "deep-recursion",
+    "shadow-stack-overflow",
+    "huge-output",
+    "read-file",
+    "read-env",
+    "read-clock",
+    "random",
+    "network",
+    "malformed-output",
+    "log-flood",
+    "gate-error",
+    "forge-text",
+    "defer-while-failing",
+    "trigger-from-defer",
+    "trigger-without-failure",
+    "trigger-storm",
+    "dlq-spike",
+    "reads-sleep",
+];
+
+/// Every attack in the watched phase and in a recorded phase (plus a gate
+/// whose metadata sleeps): `watch` starts at once, runs round after round at
+/// a 1 s interval, alerts once for what it cannot see and once for the
+/// triggers no plan names (the impostor `dlq-spike` among them), and runs
+/// no plan.
+#[tokio::test]
+async fn hostile_gates_cannot_crash_stall_or_steer_watch() {
+    let mut config = String::from(
+        r#"
+[sources.nats]
+url = "NATS_URL"
+
+[gates.triggers]
+builtin = "signals"
+[[gates.triggers.params.signals]]
+id = "dlq-spike"
+title = "DLQ message spike"
+measure = { kind = "stream-publish-rate", streams = ["AA_DLQ"], window = "2s" }
+when = "> 10"
+for = "3s"
+trigger = "automatic"
+
+[gates.sleepy-metadata]
+wasm = "TEST_GATES/hostile-metadata.wasm"
+
+[ledger]
+backend = "file"
+file = "DIR/ledger.jsonl"
+
+[watch]
+interval = "1s"
+record = ["recorded"]
+record_every = "1s"
+alert = [{ action = "exec", command = ["/bin/sh", "-c", "echo alert >> 'DIR/alerts.txt'"] }]
+
+[watch.plans.rollback]
+on = ["triggers/dlq-spike"]
+steps = [{ action = "exec", command = ["/bin/sh", "-c", "touch 'DIR/rolled-back'"] }]
+"#,
+    );
+    let names: Vec<String> = WATCHED_ATTACKS.iter().map(|a| format!("h-{a}")).collect();
+    for (name, attack) in names.iter().zip(WATCHED_ATTACKS) {
+        config.push_str(&format!(
+            "[gates.{name}]\nwasm = \"TEST_GATES/hostile.wasm\"\nparams = {{ attack = \"{attack}\" }}\n"
+        ));
+    }
+    let list = |extra: &str| {
+        let mut all: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+        all.push(format!("\"{extra}\""));
+        all.join(", ")
+    };
+    config.push_str(&format!(
+        "[phases.canary]\ngates = [{}]\n[phases.recorded]\ngates = [{}]\n",
+        list("triggers"),
+        list("sleepy-metadata")
+    ));
+    let world = World::start_with(NatsVersion::V2_15, &config, "", "0s").await;
+    let started = std::time::Instant::now();
+    let agent = world.watch("agent-h", &[]);
+    agent.rounds(10.0).await;
+    agent.assert_running();
+    // Ten rounds at 1 s, after start-up and the first compile: no stall.
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "ten rounds took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !world.dir.path().join("rolled-back").exists(),
+        "a hostile gate started the rollback"
+    );
+    assert!(
+        world.ledger("plan").is_empty(),
+        "{:?}",
+        world.ledger("plan")
+    );
+    let alerts = world.ledger("alert");
+    let messages: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(alerts.len(), 2, "{messages:#?}");
+    let blind = messages
+        .iter()
+        .find(|m| m.starts_with("cannot see: gate h-"))
+        .unwrap_or_else(|| panic!("{messages:#?}"));
+    assert!(blind.contains("… and "), "aggregated: {blind}");
+    let unplanned = messages
+        .iter()
+        .find(|m| m.contains("(no plan in [watch.plans] names them"))
+        .unwrap_or_else(|| panic!("{messages:#?}"));
+    assert!(
+        unplanned.contains("h-dlq-spike/dlq-spike") || unplanned.contains("… and "),
+        "{unplanned}"
+    );
+    // One exec per alert, not one per trigger.
+    let hooks = wait_for_async("the alert hooks", Duration::from_secs(10), || async {
+        std::fs::read_to_string(world.dir.path().join("alerts.txt"))
+            .ok()
+            .filter(|t| t.lines().count() >= 2)
+    })
+    .await;
+    assert_eq!(hooks.lines().count(), 2, "{hooks}");
+    // The recorded phase was evaluated and recorded (as no-go: its gates err).
+    let verdicts = world.ledger("verdict");
+    assert!(
+        verdicts
+            .iter()
+            .any(|v| v["phase"] == "recorded" && v["verdict"] == "no-go"),
+        "{verdicts:?}"
+    );
+    // Nothing a gate wrote forged a log line.
+    let log = std::fs::read_to_string(&agent.log).unwrap();
+    assert!(
+        log.lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "every log line is one JSON object"
+    );
+    assert!(!log.contains("\u{1b}"), "raw escape in the log");
 }

@@ -99,9 +99,14 @@ impl Snapshot {
 }
 
 fn select_nats(src: &Source<NatsFacts>, paths: &[&FactPath]) -> Source<NatsFacts> {
+    // Everything but the facts (cloning the whole source first would copy
+    // every stream of a large listing only to drop it).
     let mut out = Source {
+        status: src.status,
+        error: src.error.clone(),
+        collected_at: src.collected_at,
+        duration_ms: src.duration_ms,
         facts: None,
-        ..src.clone()
     };
     let Some(facts) = &src.facts else { return out };
     let mut picked = NatsFacts {

@@ -16,6 +16,9 @@ pub const DEFAULT_RECORD_EVERY: Duration = Duration::from_secs(60);
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_ROLLOUT_WAIT: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_ALERT_LIMIT: usize = 20;
+/// The plan name older agents gave alert hooks in the ledger; reserved, and
+/// never counted as a plan that ran.
+pub const LEGACY_ALERT_PLAN: &str = "alert";
 
 /// `gatekeeper watch`: what to evaluate every interval and what to do about it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -354,6 +357,14 @@ pub(super) fn validate_watch(w: &WatchConfig, config: &super::Config) -> Result<
             return Err((
                 at(&["watch", "plans", name]),
                 format!("plan name `{name}` must be kebab-case ([a-z0-9-])"),
+            ));
+        }
+        if name == LEGACY_ALERT_PLAN {
+            return Err((
+                at(&["watch", "plans", name]),
+                format!(
+                    "`{name}` is reserved (alerts are not plans); name the plan after what it does"
+                ),
             ));
         }
         if plan.on.is_empty() {

@@ -16,6 +16,10 @@ use tokio::sync::watch;
 /// The annotation `kubectl rollout restart` sets on the pod template.
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
+/// The largest verdict also passed in `GATEKEEPER_VERDICT` (Linux refuses
+/// one variable over 128 KiB); `GATEKEEPER_VERDICT_FILE` always has it.
+const MAX_VERDICT_ENV_BYTES: usize = 64 << 10;
+
 /// How often a rollout's status is read while waiting.
 const ROLLOUT_POLL: Duration = Duration::from_millis(500);
 
@@ -155,6 +159,37 @@ impl Executor {
         (outcome, detail)
     }
 
+    /// Runs the `[watch] alert` hooks for one alert: every hook, each
+    /// recorded as an `alert-delivery` (never as a plan or a step: alerts do
+    /// not count as plans for cooldowns or "once per incident").
+    pub async fn deliver_alert(&self, run: &PlanRun, hooks: &[StepConfig]) {
+        for step in hooks {
+            let started = (chrono::Utc::now(), std::time::Instant::now());
+            let (outcome, detail) = if self.dry_run {
+                (StepOutcome::WouldRun, describe(step))
+            } else {
+                match self.run_step(step, run).await {
+                    Ok(r) => r,
+                    Err(e) => (StepOutcome::Failed, e),
+                }
+            };
+            if outcome == StepOutcome::Failed {
+                tracing::error!(action = step.action(), detail = %detail, "alert hook failed");
+            }
+            self.journal
+                .append(Record::AlertDelivery {
+                    incident: (!run.incident.is_empty()).then(|| run.incident.clone()),
+                    action: step.action().to_owned(),
+                    outcome,
+                    detail,
+                    at: started.0,
+                    duration_ms: started.1.elapsed().as_millis() as u64,
+                    agent: self.agent.clone(),
+                })
+                .await;
+        }
+    }
+
     async fn run_step(&self, step: &StepConfig, run: &PlanRun) -> StepResult {
         match step {
             StepConfig::PatchConfigMap {
@@ -270,9 +305,20 @@ impl Executor {
             }
             StepConfig::Exec { command, timeout } => {
                 let timeout = timeout.map_or(DEFAULT_STEP_TIMEOUT, |t| t.0);
-                let child = tokio::process::Command::new(&command[0])
+                // The verdict in a file always; in the environment too when it
+                // fits (a report can be larger than the kernel lets one
+                // variable be, and that must not stop a rollback).
+                let mut verdict = tempfile::NamedTempFile::new()
+                    .map_err(|e| format!("cannot write the verdict file: {e}"))?;
+                std::io::Write::write_all(&mut verdict, run.verdict_json.as_bytes())
+                    .map_err(|e| format!("cannot write the verdict file: {e}"))?;
+                let mut cmd = tokio::process::Command::new(&command[0]);
+                if run.verdict_json.len() <= MAX_VERDICT_ENV_BYTES {
+                    cmd.env("GATEKEEPER_VERDICT", &run.verdict_json);
+                }
+                let child = cmd
                     .args(&command[1..])
-                    .env("GATEKEEPER_VERDICT", &run.verdict_json)
+                    .env("GATEKEEPER_VERDICT_FILE", verdict.path())
                     .env("GATEKEEPER_INCIDENT", &run.incident)
                     .env("GATEKEEPER_PLAN", &run.plan)
                     .env("GATEKEEPER_TRIGGER", &run.trigger)

@@ -30,6 +30,17 @@ impl Firing {
     }
 }
 
+/// Something the watched gates cannot see: a gate that errs, a source that
+/// is down or partial. One alert per outage: keyed by `what`, not by `why`
+/// (an error's wording may change from round to round).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blind {
+    /// `gate x`, `nats unavailable`.
+    pub what: String,
+    /// The error, when there is one.
+    pub why: Option<String>,
+}
+
 /// What one round saw.
 #[derive(Debug, Clone)]
 pub struct RoundFacts {
@@ -38,7 +49,7 @@ pub struct RoundFacts {
     pub firing: Vec<Firing>,
     /// What the watched gates could not see: `nats: unavailable: …`, `gate x: …`.
     /// A trigger that reads it is unknown, so it can never fire: alert.
-    pub blind: Vec<String>,
+    pub blind: Vec<Blind>,
     /// `Err(why)` when a veto gate is not go.
     pub veto: Result<(), String>,
     /// This agent holds the lease (or there is no lease: one agent).
@@ -169,19 +180,25 @@ impl Incidents {
     ) -> Vec<Act> {
         let mut acts = Vec::new();
         let now = round.now.unwrap_or_default();
-        let new_blind: Vec<&String> = round
+        let new_blind: Vec<&Blind> = round
             .blind
             .iter()
-            .filter(|b| !self.blind.contains(*b))
+            .filter(|b| !self.blind.contains(&b.what))
             .collect();
         if !new_blind.is_empty() {
             let message = format!(
                 "cannot see: {}; triggers that read it stay unknown and will not roll back",
-                listed(new_blind.iter().map(|b| b.as_str()), new_blind.len())
+                listed(
+                    new_blind.iter().map(|b| match &b.why {
+                        Some(why) => format!("{}: {why}", b.what),
+                        None => b.what.clone(),
+                    }),
+                    new_blind.len()
+                )
             );
             self.alert(&mut acts, None, message);
         }
-        self.blind = round.blind.iter().cloned().collect();
+        self.blind = round.blind.iter().map(|b| b.what.clone()).collect();
 
         if round.firing.is_empty() {
             if let Some(open) = &self.open
@@ -540,11 +557,14 @@ mod tests {
     fn blindness_alerts_once_per_outage_and_never_runs_a_plan() {
         let mut s = incidents();
         let mut r = round("2025-10-02T10:00:00Z", vec![]);
-        r.blind = vec!["nats: unavailable: connection refused".into()];
+        r.blind = vec![Blind {
+            what: "nats unavailable".into(),
+            why: Some("connection refused".into()),
+        }];
         let a = s.step(&r, plans);
         assert_eq!(kinds(&a), ["alert"]);
         assert!(
-            matches!(&a[0], Act::Alert { message, .. } if message.starts_with("cannot see: nats: unavailable"))
+            matches!(&a[0], Act::Alert { message, .. } if message.starts_with("cannot see: nats unavailable: connection refused"))
         );
         assert!(s.step(&r, plans).is_empty());
         assert!(

@@ -18,7 +18,7 @@ use crate::jetstream::JetStream;
 use crate::ledger::{Lease, PlanOutcome, Record};
 use actions::{Executor, PlanRun};
 use gatekeeper_model::{CriterionStatus, Decision, Snapshot, Source, SourceStatus, Timestamp};
-use incident::{Act, Firing, Incidents, RoundFacts};
+use incident::{Act, Blind, Firing, Incidents, RoundFacts};
 use journal::Journal;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -317,14 +317,13 @@ pub async fn watch(
         observe_report(&report);
 
         // Decide.
-        let mut blind = Vec::new();
+        let mut blind: Vec<Blind> = Vec::new();
         for g in &report.gates {
             if g.verdict == GateVerdict::Error {
-                blind.push(format!(
-                    "gate {} ({})",
-                    g.name,
-                    g.error.as_deref().unwrap_or("error")
-                ));
+                blind.push(Blind {
+                    what: format!("gate {}", g.name),
+                    why: g.error.clone(),
+                });
             }
             let read = reads.get(&g.name).map(Vec::as_slice).unwrap_or_default();
             for source in snapshot.source_states() {
@@ -334,12 +333,15 @@ pub async fn watch(
                         SourceStatus::Unavailable | SourceStatus::Partial
                     )
                 {
-                    blind.push(format!("{} {}", source.name, source.status.as_str()));
+                    blind.push(Blind {
+                        what: format!("{} {}", source.name, source.status.as_str()),
+                        why: source.error.map(str::to_owned),
+                    });
                 }
             }
         }
-        blind.sort();
-        blind.dedup();
+        blind.sort_by(|a, b| a.what.cmp(&b.what));
+        blind.dedup_by(|a, b| a.what == b.what);
         let firing: Vec<Firing> = report
             .gates
             .iter()
@@ -752,24 +754,15 @@ async fn alert(
     let run = PlanRun {
         incident: incident.unwrap_or_default().to_owned(),
         incident_at: chrono::Utc::now(),
-        plan: "alert".into(),
+        plan: String::new(),
         trigger: trigger.unwrap_or_default(),
         verdict_json: body,
         phase: report.phase.clone(),
     };
-    let plan = crate::config::PlanConfig {
-        on: vec![],
-        steps: steps.to_vec(),
-    };
     let executor = executor.clone();
-    // Alerts never wait on their hooks; each hook's outcome is recorded as a step.
-    tokio::spawn(async move {
-        let (_tx, rx) = tokio::sync::watch::channel(false);
-        let (outcome, detail) = executor.run_plan(&run, &plan, rx).await;
-        if outcome != PlanOutcome::Done {
-            tracing::error!(outcome = outcome.as_str(), detail = %detail, "alert hook failed");
-        }
-    });
+    let hooks = steps.to_vec();
+    // Alerts never wait on their hooks; each delivery is recorded.
+    tokio::spawn(async move { executor.deliver_alert(&run, &hooks).await });
 }
 
 /// After taking the lease: an incident opened and not closed in the ledger
@@ -794,6 +787,8 @@ async fn adopt_open_incident(journal: &Journal, incidents: &mut Incidents) {
             _ => {}
         }
     }
+    // Plans that ran. Agents before alerts had a record kind of their own
+    // wrote alert hooks as plan `alert`: those never count.
     let ran = |r: &Record| match r {
         Record::Plan {
             incident,
@@ -801,7 +796,9 @@ async fn adopt_open_incident(journal: &Journal, incidents: &mut Incidents) {
             outcome,
             at,
             ..
-        } if !matches!(outcome, PlanOutcome::Vetoed | PlanOutcome::Cooldown) => {
+        } if !matches!(outcome, PlanOutcome::Vetoed | PlanOutcome::Cooldown)
+            && plan != crate::config::LEGACY_ALERT_PLAN =>
+        {
             Some((incident.clone(), plan.clone(), *at))
         }
         _ => None,

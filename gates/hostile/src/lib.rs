@@ -239,6 +239,7 @@ impl Gate for Hostile {
                 "flooded".to_owned()
             }
             "gate-error" => return Err(GateError::Internal("the gate gave up on purpose".into())),
+            "reads-sleep" => "slept in reads; loaded".to_owned(),
             "reads-undeclared" | "reads-garbage" => "refused at load".to_owned(),
             other => return Err(GateError::BadParams(format!("unknown attack {other:?}"))),
         };
