@@ -214,13 +214,16 @@ impl GateSet {
         let digest = snapshot_digest(current);
         let budget = Budget::starting_now(self.budget);
         let mut projections: BTreeMap<Vec<FactPath>, (String, Vec<String>)> = BTreeMap::new();
-        let running: Vec<(&String, Result<PendingEvaluation, String>)> = gate_names
+        // Every gate but the last goes to the gate threads; the last runs
+        // here when this thread may run gates, while the others run.
+        let here = crate::runtime::may_run_gates_here();
+        let running: Vec<(&String, Result<Started, String>)> = gate_names
             .iter()
-            .map(|name| {
-                (
-                    name,
-                    self.start(name, current, history, &mut projections, budget),
-                )
+            .enumerate()
+            .map(|(i, name)| {
+                let inline = here && i + 1 == gate_names.len();
+                let started = self.start(name, current, history, &mut projections, budget, inline);
+                (name, started)
             })
             .collect();
         let mut reports = Vec::new();
@@ -229,7 +232,7 @@ impl GateSet {
                 .gates
                 .get(name.as_str())
                 .map_or("?", |g| g.implementation.as_str());
-            let report = match started.map(PendingEvaluation::wait) {
+            let report = match started.map(Started::wait) {
                 Err(e) => error_report(name, implementation, e),
                 Ok(Err(e)) => error_report(name, implementation, e.to_string()),
                 Ok(Ok(e)) => GateReport {
@@ -261,7 +264,8 @@ impl GateSet {
         history: &[Snapshot],
         projections: &mut BTreeMap<Vec<FactPath>, (String, Vec<String>)>,
         budget: Budget,
-    ) -> Result<PendingEvaluation, String> {
+        inline: bool,
+    ) -> Result<Started, String> {
         let Some(gate) = self.gates.get(name) else {
             return Err(format!("gate `{name}` is not loaded"));
         };
@@ -281,7 +285,26 @@ impl GateSet {
             history_json: history,
             params_json: &params.json,
         };
-        Ok(loaded.start_evaluate(&input, Some(budget)))
+        Ok(if inline {
+            Started::Done(loaded.evaluate_within(&input, Some(budget)))
+        } else {
+            Started::Running(loaded.start_evaluate(&input, Some(budget)))
+        })
+    }
+}
+
+/// A gate evaluation that was started on a gate thread, or already ran here.
+enum Started {
+    Running(PendingEvaluation),
+    Done(Result<model::Evaluation, crate::runtime::EvaluationError>),
+}
+
+impl Started {
+    fn wait(self) -> Result<model::Evaluation, crate::runtime::EvaluationError> {
+        match self {
+            Started::Running(p) => p.wait(),
+            Started::Done(r) => r,
+        }
     }
 }
 

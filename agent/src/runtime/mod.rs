@@ -16,6 +16,7 @@ mod wasi;
 use crate::runtime::sandbox::GateState;
 use gatekeeper_model as model;
 pub use limits::{EvaluationLimits, LimitOverrides};
+pub use pool::may_run_gates_here;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -534,13 +535,33 @@ impl LoadedGate {
             .unwrap_or_else(|e| Err(EvaluationError::Instantiate(e)))
     }
 
-    /// One evaluation in a fresh sandbox on a gate thread; waits for it.
-    /// Never panics on guest behaviour.
+    /// One evaluation in a fresh sandbox; waits for it. It runs right here
+    /// when this thread may run gates ([`pool::may_run_gates_here`]: a gate
+    /// thread, or the main thread outside the async runtime with a stack as
+    /// large as a gate thread's), else on a gate thread. Never panics on
+    /// guest behaviour.
     pub fn evaluate(
         &self,
         input: &EvaluationInput<'_>,
     ) -> Result<model::Evaluation, EvaluationError> {
-        self.start_evaluate(input, None).wait()
+        self.evaluate_within(input, None)
+    }
+
+    /// [`LoadedGate::evaluate`] within a phase's `budget`.
+    pub fn evaluate_within(
+        &self,
+        input: &EvaluationInput<'_>,
+        budget: Option<Budget>,
+    ) -> Result<model::Evaluation, EvaluationError> {
+        if pool::may_run_gates_here() {
+            let wit_input = w::GateInput {
+                snapshot: input.snapshot_json.to_owned(),
+                history: input.history_json.to_vec(),
+                params: input.params_json.to_owned(),
+            };
+            return self.inner.call_evaluate(input.taken_at, &wit_input, budget);
+        }
+        self.start_evaluate(input, budget).wait()
     }
 
     /// Starts one evaluation on a gate thread, within the phase's `budget`.
