@@ -95,6 +95,7 @@ const ATTACKS: &[(&str, &str)] = &[
     ("trigger-storm", "no-go"),
     ("dlq-spike", "no-go"),
     ("reads-sleep", "go"),
+    ("careless-unread-stream", "defer"),
 ];
 
 /// Every attack in one phase: the check answers at once, each gate gets the
@@ -153,6 +154,21 @@ fn every_attack_through_check_is_contained_and_reproducible() {
         error("defer-while-failing"),
         "malformed output: decision is defer but the criteria say no-go"
     );
+}
+
+/// Narrowing never makes a stream the gate did not read look absent: a
+/// gate that reads only AA_CORE_HOT and takes an absent AA_DLQ as empty
+/// defers instead of passing (it passed before).
+#[test]
+fn a_stream_a_gate_did_not_read_is_not_read_not_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = hostile_gate("careless", "careless-unread-stream", "")
+        + &phase(&["careless".into()]);
+    let o = check(dir.path(), &config, &["-o", "json"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
+    let report: Value = serde_json::from_str(&text(&o.stdout)).unwrap();
+    assert_eq!(report["gates"][0]["criteria"][0]["status"], "unknown");
+    assert_eq!(report["gates"][0]["criteria"][0]["message"], "AA_DLQ not read");
 }
 
 /// A softer decision than the criteria is an error, so the phase is no-go

@@ -274,7 +274,7 @@ fn reads_are_confined_to_declared_sources_and_valid_paths() {
         gate.reads(r#"{"attack":"reads-undeclared"}"#)
             .unwrap_err()
             .to_string(),
-        "malformed output: reads `postgres` but declares only the sources []"
+        "malformed output: reads `postgres` but declares only the sources [nats]"
     );
     let err = gate
         .reads(r#"{"attack":"reads-garbage"}"#)
@@ -323,6 +323,7 @@ fn every_attack_has_a_test() {
         "trigger-without-failure",
         "trigger-storm",
         "dlq-spike",
+        "careless-unread-stream",
         "infinite-loop",
         "memory-bomb",
         "deep-recursion",

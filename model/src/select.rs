@@ -109,14 +109,39 @@ fn select_nats(src: &Source<NatsFacts>, paths: &[&FactPath]) -> Source<NatsFacts
         facts: None,
     };
     let Some(facts) = &src.facts else { return out };
+    let every_stream = paths
+        .iter()
+        .any(|p| matches!(p, FactPath::NatsStream(None)));
+    // Streams named by the selection (directly, or through their consumers).
+    let named: Vec<&str> = paths
+        .iter()
+        .filter_map(|p| match p {
+            FactPath::NatsStream(Some(n)) | FactPath::NatsConsumer(n, _) => Some(n.as_str()),
+            _ => None,
+        })
+        .collect();
     let mut picked = NatsFacts {
         // Says why the streams are unknown; every selection carries it.
         error: facts.error.clone(),
         server: None,
         cluster: None,
         streams: Vec::new(),
-        streams_complete: facts.streams_complete,
+        // Only a selection of every stream is a complete listing: a stream a
+        // gate did not name reads as not read, never as absent.
+        streams_complete: facts.streams_complete && every_stream,
         missing_streams: facts.missing_streams.clone(),
+        absent_streams: if facts.streams_complete && !every_stream {
+            let mut absent: Vec<String> = named
+                .iter()
+                .filter(|n| facts.stream_absent(n))
+                .map(|n| (*n).to_owned())
+                .collect();
+            absent.sort();
+            absent.dedup();
+            absent
+        } else {
+            Vec::new()
+        },
     };
     for path in paths {
         match path {
@@ -201,8 +226,8 @@ mod tests {
     }
 
     #[test]
-    fn a_named_stream_comes_without_consumers_and_the_listing_stays_complete() {
-        let s = select(&["nats.streams.S2"]);
+    fn a_named_stream_comes_without_consumers_and_others_read_as_not_read() {
+        let s = select(&["nats.streams.S2", "nats.streams.GONE"]);
         let nats = s.nats.facts.as_ref().unwrap();
         assert_eq!(nats.streams.len(), 1);
         assert_eq!(nats.streams[0].name, "S2");
@@ -211,8 +236,21 @@ mod tests {
             !nats.streams[0].consumers_complete,
             "narrowed consumers are never 'complete'"
         );
-        assert!(nats.streams_complete);
+        // Narrowed: not a complete listing. A stream the gate named that the
+        // complete listing lacks is absent; one it did not name is not read.
+        assert!(!nats.streams_complete);
+        assert_eq!(nats.absent_streams, ["GONE"]);
+        assert!(nats.stream_absent("GONE"));
+        assert!(!nats.stream_absent("S1"), "unselected reads as unknown");
+        assert_eq!(
+            nats.stream_or_why("S1").unwrap_err(),
+            "stream S1 not read: the stream listing is incomplete"
+        );
         assert_eq!(s.postgres.status, SourceStatus::NotConfigured);
+        // Every stream selected: the listing stays complete.
+        let all = select(&["nats.streams.*"]);
+        assert!(all.nats.facts.as_ref().unwrap().streams_complete);
+        assert!(all.nats.facts.unwrap().stream_absent("GONE"));
     }
 
     #[test]

@@ -324,6 +324,11 @@ pub struct NatsFacts {
     pub streams_complete: bool,
     /// Streams the server listed as missing (e.g. no quorum) or that failed.
     pub missing_streams: Vec<String>,
+    /// Streams a gate selected by name that the complete listing did not
+    /// contain: known not to exist (filled by fact selection, whose output
+    /// is never `streams_complete` unless it selected every stream).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub absent_streams: Vec<String>,
 }
 
 impl NatsFacts {
@@ -332,12 +337,13 @@ impl NatsFacts {
     }
 
     /// True when the stream is known not to exist: a complete listing
-    /// without it that did not report it missing. False when it exists or
-    /// its existence is unknown.
+    /// without it that did not report it missing (or a selection that found
+    /// it so). False when it exists or its existence is unknown — a stream a
+    /// narrowed snapshot does not hold was not read, not absent.
     pub fn stream_absent(&self, name: &str) -> bool {
         self.stream(name).is_none()
-            && self.streams_complete
             && !self.missing_streams.iter().any(|m| m == name)
+            && (self.streams_complete || self.absent_streams.iter().any(|a| a == name))
     }
 
     /// The named stream, or why it cannot be used: reading it failed, it

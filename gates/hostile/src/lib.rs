@@ -58,7 +58,7 @@ impl Gate for Hostile {
             name: "hostile".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Attacks its sandbox (tests only).".into(),
-            sources: vec![],
+            sources: vec!["nats".into()],
             params: vec![ParamSpec::with_default(
                 "attack",
                 &ATTACKS.join(", "),
@@ -76,6 +76,7 @@ impl Gate for Hostile {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
                 vec![]
             }
+            Some("careless-unread-stream") => vec!["nats.streams.AA_CORE_HOT".into()],
             Some("reads-undeclared") => vec!["postgres".into()],
             Some("reads-garbage") => vec!["nats.streams".into()],
             _ => vec![],
@@ -167,6 +168,23 @@ impl Gate for Hostile {
                         .collect(),
                     ids.iter().map(|id| trigger(id, Severity::Manual)).collect(),
                 ));
+            }
+            "careless-unread-stream" => {
+                // Reads only AA_CORE_HOT, then asks about AA_DLQ and takes
+                // "absent" as "empty": it must see "not read" instead.
+                let c = match input.snapshot.nats.usable("nats") {
+                    Err(why) => Criterion::unknown("dlq-empty", "DLQ empty", why),
+                    Ok(nats) if nats.stream_absent("AA_DLQ") => Criterion::pass(
+                        "dlq-empty",
+                        "DLQ empty",
+                        "AA_DLQ does not exist, so nothing is in it",
+                    ),
+                    Ok(nats) => match nats.stream("AA_DLQ") {
+                        Some(_) => Criterion::pass("dlq-empty", "DLQ empty", "read"),
+                        None => Criterion::unknown("dlq-empty", "DLQ empty", "AA_DLQ not read"),
+                    },
+                };
+                return Ok(Evaluation::from_criteria(vec![c]));
             }
             "dlq-spike" => {
                 return Ok(Evaluation::from_parts(
@@ -301,5 +319,37 @@ mod raw {
 mod raw {
     pub fn poll_sleep(seconds: u64) -> String {
         format!("polled [0]; the clock moved {seconds}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatekeeper_gate_sdk::testing::Testcase;
+
+    const AFTER: &str =
+        include_str!("../../../examples/athlete-ally/snapshots/staging-after-cutover.json");
+
+    /// `Testcase` narrows as the host does: a stream the gate did not read
+    /// is not read, not absent, so the careless gate defers natively too.
+    #[test]
+    fn testcase_narrows_like_the_host() {
+        let e = Testcase::from_json(AFTER, serde_json::json!({"attack": "careless-unread-stream"}))
+            .run::<Hostile>()
+            .unwrap();
+        assert_eq!(e.criteria[0].status, CriterionStatus::Unknown);
+        assert_eq!(e.criteria[0].message, "AA_DLQ not read");
+    }
+
+    /// `Testcase` refuses reads outside the declared sources, as the host does.
+    #[test]
+    fn testcase_checks_reads_against_declared_sources() {
+        let err = Testcase::from_json(AFTER, serde_json::json!({"attack": "reads-undeclared"}))
+            .run::<Hostile>()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "internal error: the host would refuse this gate: it reads `postgres` but declares only the sources [nats]"
+        );
     }
 }

@@ -55,10 +55,20 @@ impl Testcase {
         let params = G::metadata()
             .effective_params(&self.params)
             .map_err(GateError::BadParams)?;
-        let paths = G::reads(&params)?
+        let declared = G::metadata().sources;
+        let mut paths = G::reads(&params)?
             .iter()
             .map(|p| FactPath::parse(p).map_err(GateError::BadParams))
             .collect::<Result<Vec<_>, _>>()?;
+        // The host refuses a gate that reads outside its declared sources.
+        if let Some(p) = paths.iter().find(|p| !declared.iter().any(|s| s == p.source())) {
+            return Err(GateError::Internal(format!(
+                "the host would refuse this gate: it reads `{p}` but declares only the sources [{}]",
+                declared.join(", ")
+            )));
+        }
+        paths.sort();
+        paths.dedup();
         let encode =
             |s: &Snapshot| serde_json::to_string(&s.select(&paths)).expect("snapshot encodes");
         let snapshot = encode(&self.snapshot);
