@@ -1,10 +1,13 @@
 //! `gatekeeper watch`, measured on the real binary against a local
 //! nats-server (2.15) and the fake Kubernetes API server:
 //!
-//! 1. detect-to-action latency: a DLQ spike at a 1 s interval; from the end
-//!    of the trigger's 3 s hold (`since` + `for`, as the gate reports it) to
-//!    the start of the plan's first step (the ledger's step record). Goal:
-//!    at most interval + 1 s.
+//! 1. detect-to-action latency: a DLQ spike at a 1 s interval, measured two
+//!    ways to the start of the plan's first step (the ledger's step record):
+//!    from the end of the trigger's 3 s hold as the gate reports it (`since`,
+//!    the first sample of the unbroken run, + `for`; goal: at most interval
+//!    + 1 s), and from outside the daemon: from the publisher's first DLQ
+//!    message, on its own clock (the hold, the rate window and the interval
+//!    included).
 //! 2. idle footprint: 20 gates watched every 5 s with nothing firing, history
 //!    full (signals hold up to 2 m): peak RSS from /proc and CPU from the
 //!    process's own utime + stime. Goal: at most 40 MiB and 1 % of a core.
@@ -139,7 +142,8 @@ steps = [
 ]
 "#;
 
-async fn one_latency_run() -> i64 {
+/// (ms after the hold's end, ms after the first spike message)
+async fn one_latency_run() -> (i64, i64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let nats = NatsServer::start(NatsVersion::V2_15);
     let kube = FakeKube::start();
@@ -172,6 +176,7 @@ async fn one_latency_run() -> i64 {
     let port = free_port();
     let _watch = start_watch(dir.path(), &config, port);
     wait_rounds(port, 2.0).await;
+    let first_message_ms = chrono::Utc::now().timestamp_millis();
     let spike = tokio::spawn(async move {
         loop {
             let _ = client.publish("dlq.x", "failed".into()).await;
@@ -192,7 +197,7 @@ async fn one_latency_run() -> i64 {
     let opened = ledger(dir.path(), &config, "incident-opened");
     let since = millis(&opened[0]["triggers"][0]["since"]);
     let first_step = millis(&ledger(dir.path(), &config, "step")[0]["at"]);
-    first_step - (since + 3000)
+    (first_step - (since + 3000), first_step - first_message_ms)
 }
 
 /// 20 gates over NATS (4 streams, 2 consumers), its monitoring endpoint:
@@ -374,16 +379,24 @@ fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     runtime.block_on(async {
         let runs = env_number("GATEKEEPER_BENCH_RUNS", 5);
-        let mut latencies = Vec::new();
+        let mut after_hold = Vec::new();
+        let mut after_first_message = Vec::new();
         for _ in 0..runs {
-            latencies.push(one_latency_run().await);
+            let (hold, outside) = one_latency_run().await;
+            after_hold.push(hold);
+            after_first_message.push(outside);
         }
-        latencies.sort();
-        if let (Some(min), Some(max)) = (latencies.first(), latencies.last()) {
-            println!(
-                "detect-to-action after the hold, interval 1s, {runs} runs: min {min} ms, median {} ms, max {max} ms (goal ≤ 2000 ms)",
-                latencies[latencies.len() / 2],
-            );
+        for (what, mut latencies) in [
+            ("after the hold's end (goal ≤ 2000 ms)", after_hold),
+            ("after the first spike message, publisher's clock (3 s hold, 2 s rate window, 1 s interval)", after_first_message),
+        ] {
+            latencies.sort();
+            if let (Some(min), Some(max)) = (latencies.first(), latencies.last()) {
+                println!(
+                    "detect-to-action {what}, {runs} runs: min {min} ms, median {} ms, max {max} ms",
+                    latencies[latencies.len() / 2],
+                );
+            }
         }
         let seconds = env_number("GATEKEEPER_BENCH_IDLE_SECS", 240);
         if seconds > 0 {

@@ -162,13 +162,16 @@ fn every_attack_through_check_is_contained_and_reproducible() {
 #[test]
 fn a_stream_a_gate_did_not_read_is_not_read_not_absent() {
     let dir = tempfile::tempdir().unwrap();
-    let config = hostile_gate("careless", "careless-unread-stream", "")
-        + &phase(&["careless".into()]);
+    let config =
+        hostile_gate("careless", "careless-unread-stream", "") + &phase(&["careless".into()]);
     let o = check(dir.path(), &config, &["-o", "json"], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
     let report: Value = serde_json::from_str(&text(&o.stdout)).unwrap();
     assert_eq!(report["gates"][0]["criteria"][0]["status"], "unknown");
-    assert_eq!(report["gates"][0]["criteria"][0]["message"], "AA_DLQ not read");
+    assert_eq!(
+        report["gates"][0]["criteria"][0]["message"],
+        "AA_DLQ not read"
+    );
 }
 
 /// A softer decision than the criteria is an error, so the phase is no-go

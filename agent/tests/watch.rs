@@ -21,7 +21,7 @@ const DEPLOYMENTS_PATH: &str = "/apis/apps/v1/namespaces/athlete-ally/deployment
 struct World {
     dir: tempfile::TempDir,
     nats: NatsServer,
-    _pg: Postgres,
+    pg: Postgres,
     kube: FakeKube,
     hook: WebhookSink,
     config: PathBuf,
@@ -60,7 +60,7 @@ impl World {
         World {
             dir,
             nats,
-            _pg: pg,
+            pg,
             kube,
             hook,
             config,
@@ -1056,4 +1056,108 @@ steps = [{ action = "exec", command = ["/bin/sh", "-c", "touch 'DIR/rolled-back'
         "every log line is one JSON object"
     );
     assert!(!log.contains("\u{1b}"), "raw escape in the log");
+}
+
+/// CONFIG with a manual trigger the test controls (a row in `flag`) and an
+/// alert hook.
+fn config_with_manual_flag() -> String {
+    CONFIG
+        .replace(
+            "[[sources.postgres.queries]]\nname = \"hrv-rows\"",
+            "[[sources.postgres.queries]]\nname = \"flag\"\nsql = \"select count(*) from flag\"\n[[sources.postgres.queries]]\nname = \"hrv-rows\"",
+        )
+        .replace(
+            "[[gates.triggers.params.signals]]\nid = \"dlq-volume\"",
+            "[[gates.triggers.params.signals]]\nid = \"manual-flag\"\ntitle = \"A person raised the flag\"\nmeasure = { kind = \"query\", name = \"flag\" }\nwhen = \"> 0\"\ntrigger = \"manual\"\n[[gates.triggers.params.signals]]\nid = \"dlq-volume\"",
+        )
+        .replace(
+            "veto = [\"legacy-stream\"]",
+            "veto = [\"legacy-stream\"]\nalert = [{ action = \"exec\", command = [\"/bin/sh\", \"-c\", \"echo alert >> 'DIR/alerts.txt'\"] }]",
+        )
+}
+
+/// Issue 12: a manual trigger alerts (with its hook), then the agent that
+/// alerted goes away; the next one — the same agent restarted, or a standby
+/// taking the lease over — sees a DLQ spike: the rollback runs, exactly
+/// once. Alerts are never plans, also for an agent reading them back from
+/// the ledger, and also when an older agent wrote an alert hook as plan
+/// `alert`.
+async fn alert_then_new_agent_then_spike(takeover: bool) {
+    let world = World::start_with(
+        NatsVersion::V2_15,
+        &config_with_manual_flag(),
+        "lease_ttl = \"3s\"",
+        "0s",
+    )
+    .await;
+    world.pg.psql("create table flag (x int)");
+    let first = world.watch("agent-a", &[]);
+    first.rounds(1.0).await;
+    let standby = takeover.then(|| world.watch("agent-b", &[]));
+    if let Some(b) = &standby {
+        b.rounds(1.0).await;
+        assert_eq!(b.metric("gatekeeper_lease_held").await, Some(0.0));
+    }
+    world.pg.psql("insert into flag values (1)");
+    let delivered = wait_for_async("the alert hook", Duration::from_secs(30), || async {
+        let d = world.ledger("alert-delivery");
+        (!d.is_empty()).then_some(d)
+    })
+    .await;
+    assert_eq!(delivered[0]["outcome"], "done", "{delivered:?}");
+    assert!(world.ledger("plan").is_empty(), "an alert is not a plan");
+    // What an agent before this fix wrote for the same hook run.
+    let c = async_nats::connect(world.nats.url()).await.unwrap();
+    let incident = world.ledger("incident-opened")[0]["incident"].clone();
+    let legacy = json!({"kind": "plan", "incident": incident, "plan": "alert", "trigger": "",
+        "outcome": "done", "detail": "1 steps", "at": chrono::Utc::now(), "agent": "agent-old"});
+    c.request("gatekeeper.ledger.plan", legacy.to_string().into())
+        .await
+        .unwrap();
+    drop(first);
+    let next = match standby {
+        Some(b) => b,
+        None => world.watch("agent-a2", &[]),
+    };
+    wait_for_async(
+        "the new agent to hold the lease",
+        Duration::from_secs(30),
+        || async {
+            next.metric("gatekeeper_lease_held")
+                .await
+                .filter(|v| *v == 1.0)
+        },
+    )
+    .await;
+    let publisher = spike(world.nats.url());
+    let real_plans = || {
+        world
+            .ledger("plan")
+            .into_iter()
+            .filter(|p| p["plan"] != "alert")
+            .collect::<Vec<Value>>()
+    };
+    let plan = wait_for_async("the rollback", Duration::from_secs(40), || async {
+        next.assert_running();
+        real_plans().into_iter().next()
+    })
+    .await;
+    next.rounds(3.0).await;
+    publisher.abort();
+    let plans = real_plans();
+    assert_eq!(plans.len(), 1, "{plans:?}");
+    assert_eq!(plan["plan"], "rollback-to-single");
+    assert_eq!(plan["outcome"], "done", "{plan}");
+    assert_eq!(plan["agent"], if takeover { "agent-b" } else { "agent-a2" });
+    assert_eq!(world.patches(CONFIGMAP_PATH).len(), 1);
+}
+
+#[tokio::test]
+async fn an_alert_never_blocks_the_rollback_after_a_restart() {
+    alert_then_new_agent_then_spike(false).await;
+}
+
+#[tokio::test]
+async fn an_alert_never_blocks_the_rollback_after_a_takeover() {
+    alert_then_new_agent_then_spike(true).await;
 }

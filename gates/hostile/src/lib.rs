@@ -334,9 +334,12 @@ mod tests {
     /// is not read, not absent, so the careless gate defers natively too.
     #[test]
     fn testcase_narrows_like_the_host() {
-        let e = Testcase::from_json(AFTER, serde_json::json!({"attack": "careless-unread-stream"}))
-            .run::<Hostile>()
-            .unwrap();
+        let e = Testcase::from_json(
+            AFTER,
+            serde_json::json!({"attack": "careless-unread-stream"}),
+        )
+        .run::<Hostile>()
+        .unwrap();
         assert_eq!(e.criteria[0].status, CriterionStatus::Unknown);
         assert_eq!(e.criteria[0].message, "AA_DLQ not read");
     }

@@ -61,7 +61,10 @@ impl Testcase {
             .map(|p| FactPath::parse(p).map_err(GateError::BadParams))
             .collect::<Result<Vec<_>, _>>()?;
         // The host refuses a gate that reads outside its declared sources.
-        if let Some(p) = paths.iter().find(|p| !declared.iter().any(|s| s == p.source())) {
+        if let Some(p) = paths
+            .iter()
+            .find(|p| !declared.iter().any(|s| s == p.source()))
+        {
             return Err(GateError::Internal(format!(
                 "the host would refuse this gate: it reads `{p}` but declares only the sources [{}]",
                 declared.join(", ")

@@ -94,10 +94,17 @@ pub fn increase_at(
 }
 
 /// Whether a condition has held, without a break, for at least `for_ms`.
+/// `since` is always the earliest sample of the unbroken run that ends now,
+/// as far back as the window reaches.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Hold {
     /// It is true now and has been since `since`, for at least the duration.
-    Held { since: Timestamp },
+    /// `since_window_start`: the run reaches the window's oldest sample, so
+    /// it may have begun earlier than `since`.
+    Held {
+        since: Timestamp,
+        since_window_start: bool,
+    },
     /// It is true now, since `since`, but not for long enough yet (or the
     /// window does not reach back far enough to tell).
     Pending { since: Timestamp, held_ms: u64 },
@@ -105,7 +112,8 @@ pub enum Hold {
     NotHeld,
 }
 
-/// Walks back from the current snapshot while `condition` is true.
+/// Walks back from the current snapshot while `condition` is true, to the
+/// start of the unbroken run.
 pub fn hold(
     input: &Input,
     for_ms: u64,
@@ -127,17 +135,19 @@ pub fn hold_at(
     };
     let now = last.taken_at;
     let mut since: Option<Timestamp> = None;
+    let mut from_start = false;
     for (i, snap) in samples.iter().enumerate().rev() {
         let age = millis_between(snap.taken_at, now);
         match condition(i) {
-            Ok(true) => since = Some(snap.taken_at),
+            Ok(true) => {
+                since = Some(snap.taken_at);
+                from_start = i == 0;
+            }
             Ok(false) => break,
-            // An unreadable sample inside the hold period breaks the evidence.
+            // An unreadable sample inside the hold period breaks the
+            // evidence; further back, it only ends the run.
             Err(e) if since.is_none() || (age as u64) <= for_ms => return Err(e),
             Err(_) => break,
-        }
-        if age as u64 >= for_ms {
-            break;
         }
     }
     Ok(match since {
@@ -145,7 +155,10 @@ pub fn hold_at(
         Some(since) => {
             let held_ms = millis_between(since, now).max(0) as u64;
             if held_ms >= for_ms {
-                Hold::Held { since }
+                Hold::Held {
+                    since,
+                    since_window_start: from_start,
+                }
             } else {
                 Hold::Pending { since, held_ms }
             }
@@ -258,7 +271,29 @@ mod tests {
         assert_eq!(
             hold(&held, 300_000, high).unwrap(),
             Hold::Held {
-                since: parse_timestamp("2025-10-02T10:01:00Z").unwrap()
+                since: parse_timestamp("2025-10-02T10:01:00Z").unwrap(),
+                since_window_start: false,
+            }
+        );
+        // `since` is the run's real start, not `now - for`: a 1-minute hold
+        // over a run that began at 10:01 says 10:01.
+        assert_eq!(
+            hold(&held, 60_000, high).unwrap(),
+            Hold::Held {
+                since: parse_timestamp("2025-10-02T10:01:00Z").unwrap(),
+                since_window_start: false,
+            }
+        );
+        // A run that reaches the window's first sample says so.
+        let whole = input(&[
+            ("2025-10-02T10:01:00Z", Some(20.0)),
+            ("2025-10-02T10:06:00Z", Some(30.0)),
+        ]);
+        assert_eq!(
+            hold(&whole, 60_000, high).unwrap(),
+            Hold::Held {
+                since: parse_timestamp("2025-10-02T10:01:00Z").unwrap(),
+                since_window_start: true,
             }
         );
         assert_eq!(

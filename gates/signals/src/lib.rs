@@ -23,7 +23,7 @@ use gatekeeper_gate_sdk::model::{
 };
 use gatekeeper_gate_sdk::window::{Hold, hold_at, increase_at, rate_at, samples};
 use gatekeeper_gate_sdk::{
-    Criterion, Evaluation, Gate, GateError, Input, Metadata, ParamSpec, Trigger,
+    Criterion, Evaluation, Gate, GateError, Input, Metadata, ParamSpec, Timestamp, Trigger,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -716,28 +716,25 @@ fn judge(
         Err(why) => return unknown(why),
     };
     let shown = show_value(current, unit);
-    let hold = if for_ms == 0 {
-        if cond.holds(current) {
-            Hold::Held {
-                since: all[now_at].taken_at,
-            }
-        } else {
-            Hold::NotHeld
-        }
-    } else {
-        // Evidence starts at the first readable sample: the oldest samples
-        // of a rate have no window behind them yet.
-        let first = (0..=now_at)
-            .find(|&i| s.measure.value(all, i).is_ok())
-            .unwrap_or(now_at);
-        let condition = |i: usize| match i < first {
-            true => Ok(false),
-            false => s.measure.value(all, i).map(|v| cond.holds(v)),
-        };
-        match hold_at(all, for_ms, condition) {
-            Ok(h) => h,
-            Err(why) => return unknown(format!("{shown} now, but the hold cannot be read: {why}")),
-        }
+    // Evidence starts at the first readable sample: the oldest samples of a
+    // rate have no window behind them yet. The run is walked back to its
+    // start, so `since` is when the condition began to hold (as far as the
+    // window tells), not `now - for`.
+    let first = (0..=now_at)
+        .find(|&i| s.measure.value(all, i).is_ok())
+        .unwrap_or(now_at);
+    let condition = |i: usize| match i < first {
+        true => Ok(false),
+        false => s.measure.value(all, i).map(|v| cond.holds(v)),
+    };
+    let hold = match hold_at(all, for_ms, condition) {
+        // A run back to the first readable sample may have begun earlier too.
+        Ok(Hold::Held { since, .. }) => Hold::Held {
+            since,
+            since_window_start: since == all[first].taken_at,
+        },
+        Ok(h) => h,
+        Err(why) => return unknown(format!("{shown} now, but the hold cannot be read: {why}")),
     };
     let now = all[now_at].taken_at;
     let observed = |c: Criterion| c.observed(shown.clone()).expected(expected.clone());
@@ -771,24 +768,34 @@ fn judge(
             )),
             None,
         ),
-        (Hold::Held { since }, None) => {
+        (
+            Hold::Held {
+                since,
+                since_window_start,
+            },
+            None,
+        ) => {
             let message = if for_ms > 0 {
                 format!(
-                    "{shown} ({when}) since {} ({})",
-                    format_timestamp(since),
-                    format_duration_ms(millis_between(since, now).max(0) as u64)
+                    "{shown} ({when}) since {}",
+                    held_since(since, since_window_start, now)
                 )
             } else {
                 format!("{shown} (required {when})")
             };
             (observed(Criterion::pass(&s.id, &s.title, message)), None)
         }
-        (Hold::Held { since }, Some(severity)) => {
+        (
+            Hold::Held {
+                since,
+                since_window_start,
+            },
+            Some(severity),
+        ) => {
             let reason = if for_ms > 0 {
                 format!(
-                    "{shown} ({when}) since {}, {}",
-                    format_timestamp(since),
-                    format_duration_ms(millis_between(since, now).max(0) as u64)
+                    "{shown} ({when}) since {}",
+                    held_since(since, since_window_start, now)
                 )
             } else {
                 format!("{shown} ({when})")
@@ -803,6 +810,20 @@ fn judge(
                 }),
             )
         }
+    }
+}
+
+/// `10:01:00Z (5m)`, or `at least 10:01:00Z (5m; the start of the history
+/// window)` when the run reaches the window's oldest sample.
+fn held_since(since: Timestamp, window_start: bool, now: Timestamp) -> String {
+    let held = format_duration_ms(millis_between(since, now).max(0) as u64);
+    if window_start {
+        format!(
+            "at least {} ({held}; the start of the history window)",
+            format_timestamp(since)
+        )
+    } else {
+        format!("{} ({held})", format_timestamp(since))
     }
 }
 

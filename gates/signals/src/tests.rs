@@ -50,7 +50,7 @@ fn dlq_spike_fires_once_sustained_for_the_hold() {
     assert_eq!(c.expected.as_deref(), Some("not > 10 msg/min for 5m"));
     assert_eq!(
         c.message,
-        "fired: 20 msg/min (> 10 msg/min) since 2025-10-02T10:02:00Z, 5m"
+        "fired: 20 msg/min (> 10 msg/min) since at least 2025-10-02T10:01:00Z (6m; the start of the history window)"
     );
     assert_eq!(e.triggers.len(), 1);
     let t = &e.triggers[0];
@@ -58,11 +58,12 @@ fn dlq_spike_fires_once_sustained_for_the_hold() {
     assert_eq!(t.severity, Severity::Automatic);
     assert_eq!(
         t.since.map(format_timestamp).as_deref(),
-        Some("2025-10-02T10:02:00Z")
+        Some("2025-10-02T10:01:00Z"),
+        "since is when the spike began, not now - for"
     );
     assert_eq!(
         t.reason,
-        "DLQ > 10 msg/min sustained: 20 msg/min (> 10 msg/min) since 2025-10-02T10:02:00Z, 5m"
+        "DLQ > 10 msg/min sustained: 20 msg/min (> 10 msg/min) since at least 2025-10-02T10:01:00Z (6m; the start of the history window)"
     );
 }
 
@@ -437,4 +438,29 @@ fn conditions_and_numbers_render() {
     assert!(!Condition::In(10.0, 50.0).holds(50.0));
     assert_eq!(show_value(1.23456, "s"), "1.235 s");
     assert_eq!(show_value(60.0, "%"), "60%");
+}
+
+/// A condition that began 9 minutes ago with a 3-minute hold: `since` is
+/// 9 minutes ago (the run's first sample), not `now - for`.
+#[test]
+fn since_is_the_start_of_the_unbroken_run() {
+    let volume = json!([{
+        "id": "dlq-volume", "title": "DLQ volume",
+        "measure": {"kind": "stream-messages", "stream": "AA_DLQ"},
+        "when": "> 30", "for": "3m", "trigger": "manual"
+    }]);
+    // Quiet at 10:00, over 30 from 10:01 to 10:10.
+    let points = (0..=10)
+        .map(|m| (m, dlq(if m == 0 { 5 } else { 40 })))
+        .collect();
+    let e = case(points, volume).run::<Signals>().unwrap();
+    let t = &e.triggers[0];
+    assert_eq!(
+        t.since.map(format_timestamp).as_deref(),
+        Some("2025-10-02T10:01:00Z")
+    );
+    assert_eq!(
+        t.reason,
+        "DLQ volume: 40 messages (> 30 messages) since 2025-10-02T10:01:00Z (9m)"
+    );
 }
