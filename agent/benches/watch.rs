@@ -4,10 +4,10 @@
 //! 1. detect-to-action latency: a DLQ spike at a 1 s interval, measured two
 //!    ways to the start of the plan's first step (the ledger's step record):
 //!    from the end of the trigger's 3 s hold as the gate reports it (`since`,
-//!    the first sample of the unbroken run, + `for`; goal: at most interval
-//!    + 1 s), and from outside the daemon: from the publisher's first DLQ
-//!    message, on its own clock (the hold, the rate window and the interval
-//!    included).
+//!    the first sample of the unbroken run, + `for`; goal: at most the
+//!    interval + 1 s), and from outside the daemon: from the publisher's
+//!    first DLQ message, on its own clock (the hold, the rate window and
+//!    the interval included).
 //! 2. idle footprint: 20 gates watched every 5 s with nothing firing, history
 //!    full (signals hold up to 2 m): peak RSS from /proc and CPU from the
 //!    process's own utime + stime. Goal: at most 40 MiB and 1 % of a core.
