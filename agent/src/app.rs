@@ -168,11 +168,52 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
             }
             Ok(EXIT_GO)
         }
+        Command::Validate { config } => {
+            let config = load_config(&config)?;
+            let set = GateSet::load_checked(&config)?;
+            let failed: Vec<String> = set
+                .gates()
+                .filter_map(|g| {
+                    g.loaded
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("gate {}: {}", g.name, crate::text::untrusted_line(e)))
+                })
+                .collect();
+            let profiles: Vec<String> = config
+                .params_by_profile
+                .variants
+                .iter()
+                .map(|(p, _)| p.clone().unwrap_or_else(|| "(base)".into()))
+                .collect();
+            let mut out = String::new();
+            for f in &failed {
+                let _ = writeln!(out, "{f}");
+            }
+            let _ = writeln!(
+                out,
+                "{}: {} gates, {} phases; params checked under {}",
+                if failed.is_empty() {
+                    "valid"
+                } else {
+                    "NOT valid"
+                },
+                set.gates().count(),
+                config.phases.len(),
+                profiles.join(", ")
+            );
+            emit(&out)?;
+            Ok(if failed.is_empty() {
+                EXIT_GO
+            } else {
+                EXIT_NO_GO
+            })
+        }
         Command::Gates {
             command: GatesCommand::List { config },
         } => {
             let config = load_config_or_builtins(&config)?;
-            emit(&list_gates(&config))?;
+            emit(&list_gates(&config)?)?;
             Ok(EXIT_GO)
         }
         Command::Gates {
@@ -184,7 +225,8 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
                 },
         } => {
             let mut config = load_config_or_builtins(&config)?;
-            if !config.gates.contains_key(&gate) {
+            let configured = config.gates.contains_key(&gate);
+            if !configured {
                 if crate::builtin::builtin_gate(&gate).is_none() {
                     return Err(CheckError::Config(ConfigError::Syntax {
                         path: "gates inspect".into(),
@@ -198,9 +240,16 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
                     .gates
                     .insert(gate.clone(), builtin_gate_config(&gate));
             }
-            let set = GateSet::load(&config, Some(std::slice::from_ref(&gate)));
+            // A configured gate is inspected with its params checked (in
+            // every profile, like every gate of the config); a bare built-in
+            // has no params to check.
+            let set = if configured {
+                GateSet::load_checked(&config)?
+            } else {
+                GateSet::load(&config, Some(std::slice::from_ref(&gate)))
+            };
             let prepared = set.gate(&gate).expect("loaded just above");
-            let value = inspect_json(prepared);
+            let value = inspect_json(prepared, configured);
             match output {
                 InspectFormat::Json => emit(&format!(
                     "{}\n",
@@ -208,11 +257,13 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
                 ))?,
                 InspectFormat::Table => emit(&inspect_table(&value))?,
             }
-            Ok(if prepared.loaded.is_ok() {
-                EXIT_GO
-            } else {
-                EXIT_NO_GO
-            })
+            Ok(
+                if prepared.loaded.is_ok() && (!configured || prepared.params.is_ok()) {
+                    EXIT_GO
+                } else {
+                    EXIT_NO_GO
+                },
+            )
         }
     }
 }
@@ -412,7 +463,7 @@ fn wait_live(
     let runtime = runtime()?;
     let span = tracing::info_span!("check", phase);
     let _enter = span.enter();
-    let gates = GateSet::load(config, Some(gate_names));
+    let gates = GateSet::load_checked(config)?;
     let outcome = wait::wait_until_go(
         &gates,
         phase,
@@ -556,8 +607,8 @@ fn builtin_gate_config(name: &str) -> crate::config::GateConfig {
     }
 }
 
-fn list_gates(config: &Config) -> String {
-    let mut config = config.clone();
+fn list_gates(original: &Config) -> Result<String, CheckError> {
+    let mut config = original.clone();
     for name in crate::builtin::builtin_names() {
         config
             .gates
@@ -565,6 +616,7 @@ fn list_gates(config: &Config) -> String {
             .or_insert_with(|| builtin_gate_config(name));
     }
     let set = GateSet::load(&config, None);
+    set.check_params(original)?;
     let mut rows = vec![[
         "NAME".to_owned(),
         "IMPLEMENTATION".into(),
@@ -612,10 +664,12 @@ fn list_gates(config: &Config) -> String {
             w3 = widths[3]
         );
     }
-    out
+    Ok(out)
 }
 
-fn inspect_json(g: &PreparedGate) -> serde_json::Value {
+/// A gate's description; `configured`: its params come from the config (a
+/// bare built-in has none to show).
+fn inspect_json(g: &PreparedGate, configured: bool) -> serde_json::Value {
     match &g.loaded {
         Err(e) => {
             serde_json::json!({ "name": g.name, "implementation": g.implementation, "error": e })
@@ -634,10 +688,14 @@ fn inspect_json(g: &PreparedGate) -> serde_json::Value {
                     "stack_bytes": lim.stack_bytes,
                     "output_bytes": lim.output_bytes,
                 },
-                "params": match &g.params { Ok(p) => p.value.clone(), Err(e) => serde_json::json!({ "error": e }) },
-                "reads": match &g.params {
-                    Ok(p) => serde_json::json!(p.reads.iter().map(ToString::to_string).collect::<Vec<_>>()),
-                    Err(_) => serde_json::Value::Null,
+                "params": match (&g.params, configured) {
+                    (_, false) => serde_json::Value::Null,
+                    (Ok(p), true) => p.value.clone(),
+                    (Err(e), true) => serde_json::json!({ "error": e }),
+                },
+                "reads": match (&g.params, configured) {
+                    (Ok(p), true) => serde_json::json!(p.reads.iter().map(ToString::to_string).collect::<Vec<_>>()),
+                    _ => serde_json::Value::Null,
                 },
             })
         }

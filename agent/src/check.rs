@@ -153,6 +153,68 @@ pub fn runtime_options(config: &Config) -> RuntimeOptions {
 }
 
 impl GateSet {
+    /// Loads every configured gate and checks every gate's params, in the
+    /// base config and under every profile, against the gate: its declared
+    /// params (names, required ones; a typo gets the closest name), and its
+    /// own decoding of them — one evaluation on an empty snapshot, all gates
+    /// at once within the phase budget, where only a `bad-params` answer
+    /// counts. A bad param anywhere is a config error naming the file, line,
+    /// profile, gate and field, so a typo under `[profiles.production]`
+    /// fails in CI, not in the production window.
+    pub fn load_checked(config: &Config) -> Result<GateSet, crate::config::ConfigError> {
+        let set = GateSet::load(config, None);
+        set.check_params(config)?;
+        Ok(set)
+    }
+
+    /// The check [`GateSet::load_checked`] makes, on a set already loaded.
+    pub fn check_params(&self, config: &Config) -> Result<(), crate::config::ConfigError> {
+        let by_profile = &config.params_by_profile;
+        let empty = serde_json::to_string(&Snapshot::empty(model::Timestamp::default()))
+            .expect("a snapshot encodes");
+        let mut seen = std::collections::BTreeSet::new();
+        for (profile, gates) in &by_profile.variants {
+            let profile = profile.as_deref();
+            let budget = Budget::starting_now(self.budget);
+            let mut pending = Vec::new();
+            for (name, params) in gates {
+                let Some(Ok(loaded)) = self.gates.get(name).map(|g| &g.loaded) else {
+                    // A gate that does not load is that gate's error when it runs.
+                    continue;
+                };
+                let value = effective_params(loaded.metadata(), params).map_err(|e| {
+                    let field: Vec<String> = e.param().map(str::to_owned).into_iter().collect();
+                    by_profile.error(profile, name, &field, e.to_string())
+                })?;
+                let json = value.to_string();
+                if !seen.insert((name.clone(), json.clone())) {
+                    continue;
+                }
+                let input = EvaluationInput {
+                    taken_at: model::Timestamp::default(),
+                    snapshot_json: &empty,
+                    history_json: &[],
+                    params_json: &json,
+                };
+                pending.push((name, loaded.start_evaluate(&input, Some(budget))));
+            }
+            for (name, p) in pending {
+                if let Err(crate::runtime::EvaluationError::Gate(model::GateError::BadParams(m))) =
+                    p.wait()
+                {
+                    let (field, message) = field_of(&m);
+                    return Err(by_profile.error(
+                        profile,
+                        name,
+                        &field,
+                        format!("bad params: {message}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Loads the named gates (all configured gates when `names` is `None`).
     pub fn load(config: &Config, names: Option<&[String]>) -> GateSet {
         let runtime = GateRuntime::new(runtime_options(config));
@@ -308,6 +370,24 @@ impl Started {
     }
 }
 
+/// Splits a gate's `field `a.b[0].c`: message` into the field's path
+/// (`["a", "b", "0", "c"]`) and the message; other messages have no path.
+fn field_of(message: &str) -> (Vec<String>, &str) {
+    let Some((path, rest)) = message
+        .strip_prefix("field `")
+        .and_then(|r| r.split_once("`: "))
+    else {
+        return (Vec::new(), message);
+    };
+    let field = path
+        .split(['.', '['])
+        .map(|seg| seg.trim_end_matches(']'))
+        .filter(|seg| !seg.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (field, rest)
+}
+
 /// `sha256:<hex>` of the snapshot's canonical JSON, hashed as it is written
 /// (never held as one string).
 pub fn snapshot_digest(snapshot: &Snapshot) -> String {
@@ -377,11 +457,13 @@ fn prepare(runtime: &GateRuntime, config: &Config, name: &str, gc: &GateConfig) 
         _ => implementation,
     };
     let params = match &loaded {
-        Ok(l) => effective_params(l.metadata(), &gc.params).and_then(|value| {
-            let json = value.to_string();
-            let reads = l.reads(&json).map_err(|e| format!("reads: {e}"))?;
-            Ok(GateParams { value, json, reads })
-        }),
+        Ok(l) => effective_params(l.metadata(), &gc.params)
+            .map_err(|e| format!("bad params: {e}"))
+            .and_then(|value| {
+                let json = value.to_string();
+                let reads = l.reads(&json).map_err(|e| format!("reads: {e}"))?;
+                Ok(GateParams { value, json, reads })
+            }),
         Err(_) => Err("not loaded".into()),
     };
     if let Err(e) = &loaded {
@@ -399,11 +481,10 @@ fn prepare(runtime: &GateRuntime, config: &Config, name: &str, gc: &GateConfig) 
 pub fn effective_params(
     md: &model::Metadata,
     configured: &toml::Table,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, model::ParamsError> {
     let configured =
-        serde_json::to_value(configured).map_err(|_| "params: must be a table".to_owned())?;
+        serde_json::to_value(configured).map_err(|_| model::ParamsError::NotAnObject)?;
     md.effective_params(&configured)
-        .map_err(|e| format!("bad params: {e}"))
 }
 
 /// Loads the phase's gates and evaluates them on a recording.
@@ -415,7 +496,7 @@ pub fn check_phase(
     let gate_names = phase_gates(config, phase)?;
     let span = tracing::info_span!("check", phase);
     let _enter = span.enter();
-    let gates = GateSet::load(config, Some(gate_names));
+    let gates = GateSet::load_checked(config)?;
     Ok(gates.evaluate_phase(phase, gate_names, recording))
 }
 
@@ -495,12 +576,22 @@ mod tests {
             serde_json::json!({"streams": [], "max": 5})
         );
         assert_eq!(
-            effective_params(&md, &t("")).unwrap_err(),
-            "bad params: param `streams` is required (the streams)"
+            effective_params(&md, &t("")).unwrap_err().to_string(),
+            "param `streams` is required (the streams)"
         );
         assert_eq!(
-            effective_params(&md, &t("streams = []\nmax_x = 1")).unwrap_err(),
-            "bad params: unknown param `max_x` (accepts: streams, max)"
+            effective_params(&md, &t("streams = []\nmax_x = 1"))
+                .unwrap_err()
+                .to_string(),
+            "unknown param `max_x` (accepts: streams, max)"
         );
+        assert_eq!(
+            field_of("field `streams[0].replicas`: invalid type"),
+            (
+                vec!["streams".to_owned(), "0".into(), "replicas".into()],
+                "invalid type"
+            )
+        );
+        assert_eq!(field_of("plain"), (vec![], "plain"));
     }
 }

@@ -20,6 +20,13 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         })
 }
 
+/// `0s` included: for `--sample`, where 0 turns sampling off.
+fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
+    gatekeeper_model::parse_duration_ms(text)
+        .map(Duration::from_millis)
+        .map_err(|e| e.to_string())
+}
+
 pub const EXIT_GO: u8 = 0;
 pub const EXIT_NO_GO: u8 = 1;
 pub const EXIT_DEFER: u8 = 2;
@@ -80,7 +87,7 @@ pub enum Command {
         interval: Duration,
         /// Live one-shot check: sample the sources for this long first, so rates
         /// and holds have history (overrides the phase's `sample`; 0s: none).
-        #[arg(long, value_name = "DURATION", conflicts_with_all = ["snapshot", "wait"], value_parser = parse_duration)]
+        #[arg(long, value_name = "DURATION", conflicts_with_all = ["snapshot", "wait"], value_parser = parse_duration_or_zero)]
         sample: Option<Duration>,
         #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
@@ -141,6 +148,13 @@ pub enum Command {
         /// step, plan, alert, attestation).
         #[arg(long)]
         kind: Option<String>,
+    },
+    /// Check a config without touching any source: the file, every profile,
+    /// every gate loads, and every gate's params under every profile (what
+    /// CI should run). Exit 0 valid, 1 a gate does not load, 3 invalid.
+    Validate {
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// List and inspect gates.
     Gates {

@@ -69,6 +69,49 @@ pub struct Config {
     /// The profile that was applied, if any.
     #[serde(skip)]
     pub profile: Option<String>,
+    /// Every gate's params in the base config and under every profile, to
+    /// check against the gates once they are loaded.
+    #[serde(skip)]
+    pub params_by_profile: std::sync::Arc<ParamsByProfile>,
+}
+
+/// Each gate's params in the base config (`profile: None`) and under each
+/// profile, with what it takes to point at a field of the file.
+#[derive(Debug, Default)]
+pub struct ParamsByProfile {
+    shown: String,
+    text: String,
+    pub variants: Vec<(Option<String>, BTreeMap<String, toml::Table>)>,
+}
+
+impl ParamsByProfile {
+    /// The error for `field` (below `gates.<gate>.params`) under `profile`,
+    /// located in the file: the profile's overlay when it sets the field,
+    /// else the base config.
+    pub fn error(
+        &self,
+        profile: Option<&str>,
+        gate: &str,
+        field: &[String],
+        message: String,
+    ) -> ConfigError {
+        let Ok(doc) = toml_edit::Document::parse(self.text.clone()) else {
+            return ConfigError::Syntax {
+                path: self.shown.clone(),
+                message,
+            };
+        };
+        let locator = Locator {
+            path: &self.shown,
+            text: &self.text,
+            doc: &doc,
+        };
+        let path: Vec<String> = ["gates".to_owned(), gate.to_owned(), "params".to_owned()]
+            .into_iter()
+            .chain(field.iter().cloned())
+            .collect();
+        locator.error(profile, &path, message)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -513,6 +556,13 @@ impl Config {
             }
         };
         let base = locator.build(None, toml::Value::Table(table.clone()))?;
+        let params_of = |c: &Config| -> BTreeMap<String, toml::Table> {
+            c.gates
+                .iter()
+                .map(|(n, g)| (n.clone(), g.params.clone()))
+                .collect()
+        };
+        let mut variants = vec![(None, params_of(&base))];
         let mut selected = None;
         for (name, overlay) in &profiles {
             let toml::Value::Table(overlay) = overlay else {
@@ -532,9 +582,20 @@ impl Config {
             let mut merged = table.clone();
             merge(&mut merged, overlay);
             let built = locator.build(Some(name), toml::Value::Table(merged))?;
+            variants.push((Some(name.clone()), params_of(&built)));
             if profile == Some(name.as_str()) {
                 selected = Some(built);
             }
+        }
+        let params_by_profile = std::sync::Arc::new(ParamsByProfile {
+            shown: shown.to_owned(),
+            text: text.to_owned(),
+            variants,
+        });
+        let mut base = base;
+        base.params_by_profile = params_by_profile.clone();
+        if let Some(s) = selected.as_mut() {
+            s.params_by_profile = params_by_profile;
         }
         match profile {
             None => Ok(base),

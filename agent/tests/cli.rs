@@ -304,6 +304,29 @@ fn usage_errors_are_exit_3_and_help_is_exit_0() {
     assert!(stdout(&help).contains("check"));
 }
 
+/// `--sample 0s` turns a phase's sampling off, as `--help` says.
+#[test]
+fn sample_zero_turns_sampling_off() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path();
+    let config = dir.join("g.toml");
+    std::fs::write(
+        &config,
+        "[sources.nats]\nurl = \"nats://127.0.0.1:1\"\ntimeout = \"300ms\"\n\
+         [gates.core]\nbuiltin = \"stream-topology\"\nparams = { streams = [{ name = \"AA_CORE_HOT\" }] }\n\
+         [phases.p]\ngates = [\"core\"]\nsample = \"1m\"\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let o = gatekeeper(
+        &["check", "p", "-c", config.to_str().unwrap(), "--sample", "0s"],
+        dir,
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("sampling"), "{}", stderr(&o));
+}
+
 #[test]
 fn a_broken_gate_is_an_error_verdict_and_a_no_go() {
     let cache = tempfile::tempdir().unwrap();
@@ -326,18 +349,84 @@ fn a_broken_gate_is_an_error_verdict_and_a_no_go() {
 }
 
 #[test]
-fn a_gate_missing_a_required_param_is_an_error_verdict() {
+fn a_gate_missing_a_required_param_is_a_config_error() {
     let cache = tempfile::tempdir().unwrap();
-    let config = "[gates.core]\nbuiltin = \"stream-topology\"\n[phases.p]\ngates = [\"core\"]\n";
-    let (code, v) = check_config(cache.path(), config);
-    assert_eq!(code, Some(1));
-    assert!(
-        v["gates"][0]["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("bad params: param `streams` is required"),
-        "{}",
-        v["gates"][0]["error"]
+    let dir = cache.path();
+    std::fs::write(
+        dir.join("g.toml"),
+        "[gates.core]\nbuiltin = \"stream-topology\"\n[phases.p]\ngates = [\"core\"]\n",
+    )
+    .unwrap();
+    let snapshot = example("snapshots/staging-after-cutover.json");
+    let o = gatekeeper(
+        &[
+            "check",
+            "p",
+            "-c",
+            dir.join("g.toml").to_str().unwrap(),
+            "--snapshot",
+            &snapshot,
+        ],
+        dir,
+    );
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "gatekeeper: error: {}:1: gates.core.params.streams: param `streams` is required (List of {{name, id?, title?, subjects?, max_age?, replicas?, storage?, retention?, discard?}}; one criterion per stream.)\n",
+            dir.join("g.toml").display()
+        )
+    );
+}
+
+/// Issue 12: a typo or a type error in a profile nobody is using fails every
+/// command that loads the gates, naming the file, line, profile, gate and
+/// field (and the closest param name for a typo); `validate` is the check
+/// for CI, with no source contacted.
+#[test]
+fn a_bad_param_in_any_profile_fails_at_load() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path();
+    let base = "[gates.core]\nbuiltin = \"stream-topology\"\n\
+                params = { streams = [{ name = \"AA_CORE_HOT\", replicas = 1 }] }\n\
+                [phases.p]\ngates = [\"core\"]\n\
+                [sources.nats]\nurl = \"nats://127.0.0.1:1\"\n";
+    let cases = [
+        (
+            "[profiles.production.gates.core.params]\nstreamz = []\n",
+            ":9: profile `production`: gates.core.params.streamz: unknown param `streamz`; did you mean `streams`? (accepts: streams)",
+        ),
+        (
+            "[[profiles.production.gates.core.params.streams]]\nname = \"AA_CORE_HOT\"\nreplicas = \"3\"\n",
+            ":10: profile `production`: gates.core.params.streams[0].replicas: bad params: invalid type: string \"3\", expected u32",
+        ),
+    ];
+    let file = dir.join("g.toml");
+    let f = file.to_str().unwrap();
+    let snapshot = example("snapshots/staging-after-cutover.json");
+    for (profile, expected) in cases {
+        std::fs::write(&file, format!("{base}{profile}")).unwrap();
+        for args in [
+            vec!["validate", "-c", f],
+            vec!["check", "p", "-c", f, "--snapshot", &snapshot],
+            vec!["gates", "list", "-c", f],
+            vec!["gates", "inspect", "core", "-c", f],
+        ] {
+            let o = gatekeeper(&args, dir);
+            assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stdout(&o));
+            assert_eq!(
+                stderr(&o),
+                format!("gatekeeper: error: {f}{expected}\n"),
+                "{args:?}"
+            );
+        }
+    }
+    std::fs::write(&file, base).unwrap();
+    let o = gatekeeper(&["validate", "-c", f], dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "valid: 1 gates, 1 phases; params checked under (base)\n"
     );
 }
 

@@ -309,6 +309,82 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::
     serde::Deserialize::deserialize(d).map(Some)
 }
 
+/// Why configured params do not fit a gate's declared params.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamsError {
+    NotAnObject,
+    Unknown {
+        name: String,
+        accepted: Vec<String>,
+        /// The accepted name closest to it, when one is close.
+        suggestion: Option<String>,
+    },
+    Missing {
+        name: String,
+        description: String,
+    },
+}
+
+impl ParamsError {
+    /// The param the error is about, if any.
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            ParamsError::NotAnObject => None,
+            ParamsError::Unknown { name, .. } | ParamsError::Missing { name, .. } => Some(name),
+        }
+    }
+}
+
+impl fmt::Display for ParamsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamsError::NotAnObject => f.write_str("params must be an object"),
+            ParamsError::Unknown {
+                name,
+                accepted,
+                suggestion,
+            } => {
+                write!(f, "unknown param `{name}`")?;
+                if let Some(s) = suggestion {
+                    write!(f, "; did you mean `{s}`?")?;
+                }
+                write!(f, " (accepts: {})", accepted.join(", "))
+            }
+            ParamsError::Missing { name, description } => {
+                write!(f, "param `{name}` is required ({description})")
+            }
+        }
+    }
+}
+
+/// The candidate closest to `word` by edit distance, when it is close
+/// (at most a third of the word's length, and at least one edit).
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let distance = |a: &str, b: &str| {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let next = (prev + usize::from(ca != *cb))
+                    .min(row[j] + 1)
+                    .min(row[j + 1] + 1);
+                prev = row[j + 1];
+                row[j + 1] = next;
+            }
+        }
+        row[b.len()]
+    };
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (distance(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
 impl Metadata {
     /// A gate's params as it will see them: `configured` (a JSON object)
     /// checked against the declared params, with defaults filled in. The host
@@ -316,16 +392,17 @@ impl Metadata {
     pub fn effective_params(
         &self,
         configured: &serde_json::Value,
-    ) -> Result<serde_json::Value, String> {
+    ) -> Result<serde_json::Value, ParamsError> {
         let serde_json::Value::Object(mut params) = configured.clone() else {
-            return Err("params must be an object".into());
+            return Err(ParamsError::NotAnObject);
         };
         let accepted: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
         if let Some(unknown) = params.keys().find(|k| !accepted.contains(&k.as_str())) {
-            return Err(format!(
-                "unknown param `{unknown}` (accepts: {})",
-                accepted.join(", ")
-            ));
+            return Err(ParamsError::Unknown {
+                name: unknown.clone(),
+                accepted: accepted.iter().map(|a| (*a).to_owned()).collect(),
+                suggestion: closest(unknown, accepted.iter().copied()).map(str::to_owned),
+            });
         }
         for spec in &self.params {
             if !params.contains_key(&spec.name) {
@@ -334,10 +411,10 @@ impl Metadata {
                         params.insert(spec.name.clone(), d.clone());
                     }
                     None => {
-                        return Err(format!(
-                            "param `{}` is required ({})",
-                            spec.name, spec.description
-                        ));
+                        return Err(ParamsError::Missing {
+                            name: spec.name.clone(),
+                            description: spec.description.clone(),
+                        });
                     }
                 }
             }
@@ -411,13 +488,22 @@ mod tests {
             serde_json::json!({"need": 1, "maybe": null, "limit": 50})
         );
         assert_eq!(
-            md.effective_params(&serde_json::json!({})).unwrap_err(),
+            md.effective_params(&serde_json::json!({}))
+                .unwrap_err()
+                .to_string(),
             "param `need` is required (the need)"
         );
         assert_eq!(
             md.effective_params(&serde_json::json!({"need": 1, "nope": 2}))
-                .unwrap_err(),
+                .unwrap_err()
+                .to_string(),
             "unknown param `nope` (accepts: need, maybe, limit)"
+        );
+        assert_eq!(
+            md.effective_params(&serde_json::json!({"need": 1, "limt": 2}))
+                .unwrap_err()
+                .to_string(),
+            "unknown param `limt`; did you mean `limit`? (accepts: need, maybe, limit)"
         );
         // Required vs optional-without-value survive a JSON round trip.
         let back: Metadata = serde_json::from_str(&serde_json::to_string(&md).unwrap()).unwrap();

@@ -20,7 +20,7 @@ mod snapshot;
 pub use duration::{DurationError, format_duration, format_duration_ms, parse_duration_ms};
 pub use evaluation::{
     Criterion, CriterionStatus, Decision, Evaluation, EvaluationProblem, GateError, LogLevel,
-    Metadata, ParamSpec, Severity, Trigger, is_kebab_id, is_param_name,
+    Metadata, ParamSpec, ParamsError, Severity, Trigger, closest, is_kebab_id, is_param_name,
 };
 pub use select::FactPath;
 pub use snapshot::*;

@@ -146,14 +146,12 @@ pub async fn watch(
         .history
         .map_or_else(|| needed_history(&config, &phase_gates, interval), |h| h.0);
 
-    let mut wanted: Vec<String> = phase_gates.iter().chain(&wc.veto).cloned().collect();
     for p in &record_phases {
-        wanted.extend(check::phase_gates(&config, p)?.iter().cloned());
+        check::phase_gates(&config, p)?;
     }
-    wanted.sort();
-    wanted.dedup();
     // Loading calls into the gates (metadata, reads): off the async threads.
-    let gates = tokio::task::block_in_place(|| GateSet::load(&config, Some(&wanted)));
+    let gates = tokio::task::block_in_place(|| GateSet::load_checked(&config))
+        .map_err(|e| WatchError::Check(CheckError::Config(e)))?;
     for name in phase_gates.iter().chain(&wc.veto) {
         let g = gates.gate(name).expect("loaded above");
         if let Err(e) = g.loaded.as_ref().map(drop).and(g.params.as_ref().map(drop)) {

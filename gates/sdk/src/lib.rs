@@ -58,9 +58,18 @@ impl Input {
 }
 
 /// Decodes params (in `evaluate` via [`Input::params`], or in `Gate::reads`);
-/// a mismatch is `BadParams`.
+/// a mismatch is `BadParams`, naming the field (`field `streams[0].replicas`:
+/// invalid type: string "3", expected u32`), which the host turns into the
+/// config's file, line and field.
 pub fn decode_params<P: DeserializeOwned>(params: &serde_json::Value) -> Result<P, GateError> {
-    serde_json::from_value(params.clone()).map_err(|e| GateError::BadParams(e.to_string()))
+    serde_path_to_error::deserialize(params.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        GateError::BadParams(if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("field `{path}`: {}", e.inner())
+        })
+    })
 }
 
 /// A gate: pure, deterministic, no I/O.

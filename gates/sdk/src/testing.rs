@@ -54,7 +54,7 @@ impl Testcase {
         // Defaults filled in and unknown params refused, as the host does.
         let params = G::metadata()
             .effective_params(&self.params)
-            .map_err(GateError::BadParams)?;
+            .map_err(|e| GateError::BadParams(e.to_string()))?;
         let declared = G::metadata().sources;
         let mut paths = G::reads(&params)?
             .iter()

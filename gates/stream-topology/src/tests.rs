@@ -125,10 +125,16 @@ fn bad_params_are_errors_not_verdicts() {
     );
     // Refused before the gate runs, as the host does.
     assert!(
-        matches!(run(json!({"stream": []})), GateError::BadParams(m) if m == "unknown param `stream` (accepts: streams)")
+        matches!(run(json!({"stream": []})), GateError::BadParams(m) if m == "unknown param `stream`; did you mean `streams`? (accepts: streams)")
     );
     assert!(
         matches!(run(json!({"streams": [{"name": "X", "max_age": "2 days"}]})), GateError::BadParams(m) if m.contains("stream X: max_age: invalid duration"))
+    );
+    // A type error names the field.
+    let e = run(json!({"streams": [{"name": "X", "replicas": "3"}]}));
+    assert!(
+        matches!(&e, GateError::BadParams(m) if m.starts_with("field `streams[0].replicas`: invalid type: string \"3\"")),
+        "{e:?}"
     );
 }
 
