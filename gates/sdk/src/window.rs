@@ -3,6 +3,18 @@
 //! The window is `input.history` (oldest first) followed by the current
 //! snapshot. When the window is too short, or a sample in it could not be
 //! read, the answer is unknown (`Err` with the reason), never a pass.
+//!
+//! Two kinds of series, two families of helpers — use the one for the kind
+//! you read:
+//! - **counters** only go up, except when they reset (a stream's
+//!   `last_seq`, a Prometheus `_total`): [`rate_per_minute`], [`rate_at`],
+//!   [`increase_at`]. A value that goes down is taken as a reset to zero.
+//! - **gauges** go up and down (a stream's `messages`, a consumer's
+//!   pending, a table's row count): [`change_per_minute`] (net, signed),
+//!   [`growth_per_minute`] (only the rises: what arrived, when things also
+//!   leave), [`min_max`]. A counter helper on a gauge misreads every drop as a
+//!   reset: 40, 42, 38, 40, 41, 43 a minute apart is 9/min as a counter,
+//!   1.4/min of growth and 0.6/min of change as the gauge it is.
 
 use crate::{Input, Snapshot, Timestamp};
 use gatekeeper_model::{format_duration_ms, millis_between};
@@ -12,10 +24,11 @@ pub fn samples(input: &Input) -> impl Iterator<Item = &Snapshot> {
     input.history.iter().chain(std::iter::once(&input.snapshot))
 }
 
-/// The increase of a counter per minute over the last `window_ms`.
+/// **Counters**: the increase per minute over the last `window_ms`.
 ///
 /// `counter` reads the counter from a snapshot (`Err` = could not read).
-/// A counter that goes down is treated as a reset, as Prometheus does.
+/// A counter that goes down is treated as a reset, as Prometheus does; for
+/// a gauge use [`change_per_minute`] or [`growth_per_minute`].
 pub fn rate_per_minute(
     input: &Input,
     window_ms: u64,
@@ -25,8 +38,8 @@ pub fn rate_per_minute(
     rate_at(&all, all.len() - 1, window_ms, counter)
 }
 
-/// [`rate_per_minute`] as seen at `samples[at]`: the window ends there.
-/// `samples` is oldest first.
+/// **Counters**: [`rate_per_minute`] as seen at `samples[at]`: the window
+/// ends there. `samples` is oldest first.
 pub fn rate_at(
     samples: &[&Snapshot],
     at: usize,
@@ -37,19 +50,98 @@ pub fn rate_at(
         .map(|(increase, covered)| increase * 60_000.0 / covered as f64)
 }
 
-/// The increase of a counter over the window ending at `samples[at]`, and the
-/// milliseconds the samples really cover. Resets count from zero.
+/// **Counters**: the increase over the window ending at `samples[at]`, and
+/// the milliseconds the samples really cover. Resets count from zero.
 pub fn increase_at(
     samples: &[&Snapshot],
     at: usize,
     window_ms: u64,
     counter: impl Fn(&Snapshot) -> Result<f64, String>,
 ) -> Result<(f64, u64), String> {
+    let (values, covered) = window_values(samples, at, window_ms, counter)?;
+    let increase = values
+        .windows(2)
+        .map(|w| if w[1] >= w[0] { w[1] - w[0] } else { w[1] })
+        .sum();
+    Ok((increase, covered))
+}
+
+/// **Gauges**: the net change (last − first, signed) over the window ending
+/// at `samples[at]`, and the milliseconds it covers.
+pub fn change_at(
+    samples: &[&Snapshot],
+    at: usize,
+    window_ms: u64,
+    gauge: impl Fn(&Snapshot) -> Result<f64, String>,
+) -> Result<(f64, u64), String> {
+    let (values, covered) = window_values(samples, at, window_ms, gauge)?;
+    Ok((values[values.len() - 1] - values[0], covered))
+}
+
+/// **Gauges**: the sum of the rises (drops ignored) over the window ending
+/// at `samples[at]` — what arrived, when things also leave — and the
+/// milliseconds it covers.
+pub fn growth_at(
+    samples: &[&Snapshot],
+    at: usize,
+    window_ms: u64,
+    gauge: impl Fn(&Snapshot) -> Result<f64, String>,
+) -> Result<(f64, u64), String> {
+    let (values, covered) = window_values(samples, at, window_ms, gauge)?;
+    let growth = values.windows(2).map(|w| (w[1] - w[0]).max(0.0)).sum();
+    Ok((growth, covered))
+}
+
+/// **Gauges**: the net change per minute over the last `window_ms`.
+pub fn change_per_minute(
+    input: &Input,
+    window_ms: u64,
+    gauge: impl Fn(&Snapshot) -> Result<f64, String>,
+) -> Result<f64, String> {
+    let all: Vec<&Snapshot> = samples(input).collect();
+    change_at(&all, all.len() - 1, window_ms, gauge).map(|(c, ms)| c * 60_000.0 / ms as f64)
+}
+
+/// **Gauges**: the rises per minute over the last `window_ms`.
+pub fn growth_per_minute(
+    input: &Input,
+    window_ms: u64,
+    gauge: impl Fn(&Snapshot) -> Result<f64, String>,
+) -> Result<f64, String> {
+    let all: Vec<&Snapshot> = samples(input).collect();
+    growth_at(&all, all.len() - 1, window_ms, gauge).map(|(g, ms)| g * 60_000.0 / ms as f64)
+}
+
+/// **Gauges** (or anything): the lowest and highest value over the last
+/// `window_ms`.
+pub fn min_max(
+    input: &Input,
+    window_ms: u64,
+    value: impl Fn(&Snapshot) -> Result<f64, String>,
+) -> Result<(f64, f64), String> {
+    let all: Vec<&Snapshot> = samples(input).collect();
+    let (values, _) = window_values(&all, all.len() - 1, window_ms, value)?;
+    Ok(values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        }))
+}
+
+/// The values of the samples of the window ending at `samples[at]`, oldest
+/// first, and the milliseconds they cover. The window must be covered: its
+/// oldest sample at most one sample interval after its start (10 % slack);
+/// it starts from the newest sample at or before the window's start when one
+/// is close enough (≤ 1.5 windows back), so irregular sampling still covers
+/// it. Any sample that cannot be read makes the whole answer unknown.
+fn window_values(
+    samples: &[&Snapshot],
+    at: usize,
+    window_ms: u64,
+    read: impl Fn(&Snapshot) -> Result<f64, String>,
+) -> Result<(Vec<f64>, u64), String> {
     let now = samples[at].taken_at;
     let age = |s: &Snapshot| millis_between(s.taken_at, now);
-    // Start from the newest sample at or before the window's start when one is
-    // close enough (≤ 1.5 windows back), so irregular sampling still covers the
-    // window; else from the oldest sample inside it.
     let base = samples[..=at]
         .iter()
         .rposition(|s| age(s) >= window_ms as i64)
@@ -66,8 +158,6 @@ pub fn increase_at(
         .first()
         .copied()
         .ok_or("no samples in the window")?;
-    // The window must be covered: the oldest sample must be at most one
-    // sample interval after its start (we accept 10% slack).
     let covered = millis_between(oldest.taken_at, now);
     if (covered as f64) < window_ms as f64 * 0.9 || in_window.len() < 2 || covered <= 0 {
         return Err(format!(
@@ -76,21 +166,18 @@ pub fn increase_at(
             format_duration_ms(covered.max(0) as u64)
         ));
     }
-    let mut increase = 0.0;
-    let mut previous: Option<f64> = None;
-    for snap in &in_window {
-        let value = counter(snap).map_err(|e| {
-            format!(
-                "at {}: {e}",
-                gatekeeper_model::format_timestamp(snap.taken_at)
-            )
-        })?;
-        if let Some(prev) = previous {
-            increase += if value >= prev { value - prev } else { value };
-        }
-        previous = Some(value);
-    }
-    Ok((increase, covered as u64))
+    let values = in_window
+        .iter()
+        .map(|snap| {
+            read(snap).map_err(|e| {
+                format!(
+                    "at {}: {e}",
+                    gatekeeper_model::format_timestamp(snap.taken_at)
+                )
+            })
+        })
+        .collect::<Result<Vec<f64>, String>>()?;
+    Ok((values, covered as u64))
 }
 
 /// Whether a condition has held, without a break, for at least `for_ms`.
@@ -256,6 +343,33 @@ mod tests {
         assert_eq!(
             err,
             "at 2025-10-02T10:02:00Z: postgres source unavailable: down"
+        );
+    }
+
+    /// The series: a gauge read as a counter takes every drop for a
+    /// reset.
+    #[test]
+    fn gauges_have_their_own_helpers() {
+        let i = input(&[
+            ("2025-10-02T10:00:00Z", Some(40.0)),
+            ("2025-10-02T10:01:00Z", Some(42.0)),
+            ("2025-10-02T10:02:00Z", Some(38.0)),
+            ("2025-10-02T10:03:00Z", Some(40.0)),
+            ("2025-10-02T10:04:00Z", Some(41.0)),
+            ("2025-10-02T10:05:00Z", Some(43.0)),
+        ]);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        let counter = rate_per_minute(&i, 300_000, value).unwrap();
+        assert!(close(counter, 9.0), "{counter}");
+        let growth = growth_per_minute(&i, 300_000, value).unwrap();
+        assert!(close(growth, 1.4), "{growth}");
+        let change = change_per_minute(&i, 300_000, value).unwrap();
+        assert!(close(change, 0.6), "{change}");
+        assert_eq!(min_max(&i, 300_000, value).unwrap(), (38.0, 43.0));
+        // Unknown, never a number, when the window is short or a sample is unread.
+        assert_eq!(
+            growth_per_minute(&i, 600_000, value).unwrap_err(),
+            "need 10m of history for a rate, have 5m"
         );
     }
 

@@ -21,7 +21,9 @@ use gatekeeper_gate_sdk::model::{
     ConsumerFacts, MetricFamily, ScrapeTarget, Severity, Snapshot, StreamFacts, format_duration_ms,
     format_timestamp, millis_between, parse_duration_ms,
 };
-use gatekeeper_gate_sdk::window::{Hold, hold_at, increase_at, rate_at, samples};
+use gatekeeper_gate_sdk::window::{
+    Hold, change_at, growth_at, hold_at, increase_at, rate_at, samples,
+};
 use gatekeeper_gate_sdk::{
     Criterion, Evaluation, Gate, GateError, Input, Metadata, ParamSpec, Timestamp, Trigger,
 };
@@ -73,7 +75,8 @@ pub enum Measure {
     /// A consumer's `num_ack_pending` (delivered, not yet acknowledged).
     ConsumerAckPending { stream: String, consumer: String },
     /// The sum of a family's matching samples; with `rate`, its increase per
-    /// minute over that window (a counter).
+    /// minute over that window (a counter: a drop is a reset); with `change`
+    /// or `growth`, a gauge's net change or its rises per minute.
     Metric {
         target: String,
         family: String,
@@ -81,6 +84,10 @@ pub enum Measure {
         labels: Labels,
         #[serde(default)]
         rate: Option<String>,
+        #[serde(default)]
+        change: Option<String>,
+        #[serde(default)]
+        growth: Option<String>,
     },
     /// `100 × increase(numerator) / increase(denominator)` of a counter over
     /// `window`, in percent (an error rate). No traffic is unknown.
@@ -113,11 +120,18 @@ pub enum Measure {
     },
     /// A probe's latency in milliseconds; no answer is unknown.
     ProbeLatency { probe: String },
-    /// A named PostgreSQL query's value; with `rate`, its increase per minute.
+    /// A named PostgreSQL query's value; with `rate`, its increase per minute
+    /// (a counter, e.g. rows ever inserted); with `change` or `growth`, a
+    /// gauge's (e.g. rows in the last 10 minutes) net change or rises per
+    /// minute.
     Query {
         name: String,
         #[serde(default)]
         rate: Option<String>,
+        #[serde(default)]
+        change: Option<String>,
+        #[serde(default)]
+        growth: Option<String>,
     },
     /// Matches of a configured Kubernetes log pattern over its window.
     LogMatches { pattern: String },
@@ -166,7 +180,9 @@ impl Measure {
             Measure::StreamMessages { .. } => "messages",
             Measure::StreamPublishRate { .. } => "msg/min",
             Measure::ConsumerPending { .. } | Measure::ConsumerAckPending { .. } => "pending",
-            Measure::Metric { rate: Some(_), .. } | Measure::Query { rate: Some(_), .. } => "/min",
+            Measure::Metric { .. } | Measure::Query { .. } if self.per_minute().is_some() => {
+                "/min"
+            }
             Measure::Metric { .. } | Measure::Query { .. } => "",
             Measure::MetricRatio { .. } => "%",
             Measure::MetricQuantile { .. } => "",
@@ -184,14 +200,58 @@ impl Measure {
             Measure::StreamPublishRate { window, .. } | Measure::MetricRatio { window, .. } => {
                 Some(window)
             }
-            Measure::Metric { rate, .. } | Measure::Query { rate, .. } => rate.as_deref(),
+            Measure::Metric { .. } | Measure::Query { .. } => {
+                self.per_minute().map(|(_, window)| window)
+            }
             Measure::MetricQuantile { window, .. } => window.as_deref(),
             _ => None,
         }
     }
 
+    /// `rate`, `change` or `growth` of a metric or query, with its window.
+    fn per_minute(&self) -> Option<(PerMinute, &str)> {
+        let (Measure::Metric {
+            rate,
+            change,
+            growth,
+            ..
+        }
+        | Measure::Query {
+            rate,
+            change,
+            growth,
+            ..
+        }) = self
+        else {
+            return None;
+        };
+        [
+            (PerMinute::Rate, rate),
+            (PerMinute::Change, change),
+            (PerMinute::Growth, growth),
+        ]
+        .into_iter()
+        .find_map(|(k, w)| w.as_deref().map(|w| (k, w)))
+    }
+
     /// Checks what can be checked before reading facts.
     fn validate(&self) -> Result<(), String> {
+        if let Measure::Metric {
+            rate,
+            change,
+            growth,
+            ..
+        }
+        | Measure::Query {
+            rate,
+            change,
+            growth,
+            ..
+        } = self
+            && [rate, change, growth].iter().filter(|w| w.is_some()).count() > 1
+        {
+            return Err("set one of rate (a counter), change or growth (a gauge)".into());
+        }
         match self {
             Measure::StreamPublishRate { streams, .. } if streams.is_empty() => {
                 return Err("streams is empty".into());
@@ -216,6 +276,20 @@ impl Measure {
         let rate = |window: &str, counter: &dyn Fn(&Snapshot) -> Result<f64, String>| {
             let ms = parse_duration_ms(window).map_err(|e| e.to_string())?;
             rate_at(samples, at, ms, counter)
+        };
+        // The value now, or its rate, change or growth per minute.
+        let per_minute = |over: Option<(PerMinute, &str)>,
+                          read: &dyn Fn(&Snapshot) -> Result<f64, String>| {
+            let Some((kind, window)) = over else {
+                return read(snap);
+            };
+            let ms = parse_duration_ms(window).map_err(|e| e.to_string())?;
+            let (amount, covered) = match kind {
+                PerMinute::Rate => return rate_at(samples, at, ms, read),
+                PerMinute::Change => change_at(samples, at, ms, read)?,
+                PerMinute::Growth => growth_at(samples, at, ms, read)?,
+            };
+            Ok(amount * 60_000.0 / covered as f64)
         };
         match self {
             Measure::StreamMessages { stream: name } => stream(snap, name)?
@@ -255,32 +329,43 @@ impl Measure {
             }
             Measure::Metric {
                 target,
-                family,
+                family: name,
                 labels,
-                rate: window,
+                ..
             } => {
-                let read = |s: &Snapshot| metric_sum(s, target, family, labels);
-                match window {
-                    Some(w) => rate(w, &read),
-                    None => read(snap),
+                let read = |s: &Snapshot| metric_sum(s, target, name, labels);
+                if let Some((PerMinute::Rate, _)) = self.per_minute() {
+                    // A gauge read as a counter takes every drop for a reset.
+                    let kind = family(snap, target, name)?.kind.as_str();
+                    if kind == "gauge" {
+                        return Err(format!(
+                            "{name} is a gauge; `rate` is for counters: use `change` or `growth`"
+                        ));
+                    }
                 }
+                per_minute(self.per_minute(), &read)
             }
             Measure::MetricRatio {
                 target,
-                family,
+                family: family_name,
                 numerator,
                 denominator,
                 window,
             } => {
+                if family(snap, target, family_name)?.kind == "gauge" {
+                    return Err(format!(
+                        "{family_name} is a gauge; a ratio of increases needs counters"
+                    ));
+                }
                 let ms = parse_duration_ms(window).map_err(|e| e.to_string())?;
                 let (num, _) = increase_at(samples, at, ms, |s| {
-                    metric_sum(s, target, family, numerator)
+                    metric_sum(s, target, family_name, numerator)
                 })?;
                 let (den, _) = increase_at(samples, at, ms, |s| {
-                    metric_sum(s, target, family, denominator)
+                    metric_sum(s, target, family_name, denominator)
                 })?;
                 if den <= 0.0 {
-                    return Err(format!("no {family} traffic in the last {window}"));
+                    return Err(format!("no {family_name} traffic in the last {window}"));
                 }
                 Ok(100.0 * num / den)
             }
@@ -309,7 +394,7 @@ impl Measure {
                 p.latency_ms
                     .ok_or_else(|| format!("probe {name}: latency not reported"))
             }
-            Measure::Query { name, rate: window } => {
+            Measure::Query { name, .. } => {
                 let read = |s: &Snapshot| {
                     let pg = s.postgres.usable("postgres")?;
                     let q = pg
@@ -322,10 +407,7 @@ impl Measure {
                     }
                     q.value.ok_or_else(|| format!("query {name}: no value"))
                 };
-                match window {
-                    Some(w) => rate(w, &read),
-                    None => read(snap),
-                }
+                per_minute(self.per_minute(), &read)
             }
             Measure::LogMatches { pattern } => {
                 let k = snap.kubernetes.usable("kubernetes")?;
@@ -439,6 +521,17 @@ fn family<'a>(s: &'a Snapshot, target: &str, family: &str) -> Result<&'a MetricF
 
 /// The sum of the family's own samples (not `_bucket`/`_sum`/`_count`) whose
 /// labels match; no matching series is 0, as for a counter never incremented.
+/// How a metric or query becomes a per-minute figure.
+#[derive(Debug, Clone, Copy)]
+enum PerMinute {
+    /// A counter's increase (a drop is a reset).
+    Rate,
+    /// A gauge's net change (signed).
+    Change,
+    /// A gauge's rises only.
+    Growth,
+}
+
 fn metric_sum(s: &Snapshot, target: &str, name: &str, labels: &Labels) -> Result<f64, String> {
     let f = family(s, target, name)?;
     f.samples

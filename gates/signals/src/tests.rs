@@ -464,3 +464,67 @@ fn since_is_the_start_of_the_unbroken_run() {
         "DLQ volume: 40 messages (> 30 messages) since 2025-10-02T10:01:00Z (9m)"
     );
 }
+
+fn rows(v: f64) -> Value {
+    json!({"postgres": {"status": "ok", "facts": {"queries": [{"name": "rows-10m", "value": v}]}}})
+}
+
+/// A gauge (rows in the last 10 minutes) as a counter misreads every drop as
+/// a reset; `growth` and `change` read it as the gauge it is.
+#[test]
+fn gauges_are_read_as_gauges() {
+    let series = [40.0, 42.0, 38.0, 40.0, 41.0, 43.0];
+    let run = |over: &str| {
+        let points = series
+            .iter()
+            .enumerate()
+            .map(|(m, v)| (m as u32, rows(*v)))
+            .collect();
+        let signal = json!([{ "id": "rows", "title": "Rows",
+            "measure": {"kind": "query", "name": "rows-10m", over: "5m"}, "when": "> 100" }]);
+        case(points, signal).run::<Signals>().unwrap().criteria[0]
+            .observed
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(run("rate"), "9 /min");
+    assert_eq!(run("growth"), "1.4 /min");
+    assert_eq!(run("change"), "0.6 /min");
+}
+
+#[test]
+fn a_counter_rate_of_a_gauge_family_is_unknown_and_one_way_only() {
+    let gauge = |v: f64| {
+        json!({"metrics": {"status": "ok", "facts": {"targets": [{
+            "name": "normalize", "url": "http://n/metrics", "status_code": 200,
+            "families": [{"name": "queue_depth", "kind": "gauge",
+                "samples": [{"name": "queue_depth", "labels": {}, "value": v}]}]}]}}})
+    };
+    let points = (0..=5).map(|m| (m, gauge(10.0 + m as f64))).collect::<Vec<_>>();
+    let signal = |over: Value| {
+        let mut measure = json!({"kind": "metric", "target": "normalize", "family": "queue_depth"});
+        for (k, v) in over.as_object().unwrap() {
+            measure[k] = v.clone();
+        }
+        json!([{ "id": "depth", "title": "Queue depth", "measure": measure, "when": "> 100" }])
+    };
+    let e = case(points.clone(), signal(json!({"rate": "5m"})))
+        .run::<Signals>()
+        .unwrap();
+    assert_eq!(e.criteria[0].status, CriterionStatus::Unknown);
+    assert_eq!(
+        e.criteria[0].message,
+        "queue_depth is a gauge; `rate` is for counters: use `change` or `growth`"
+    );
+    let e = case(points.clone(), signal(json!({"change": "5m"})))
+        .run::<Signals>()
+        .unwrap();
+    assert_eq!(e.criteria[0].observed.as_deref(), Some("1 /min"));
+    let err = case(points, signal(json!({"rate": "5m", "growth": "5m"})))
+        .run::<Signals>()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("set one of rate (a counter), change or growth (a gauge)"),
+        "{err}"
+    );
+}
