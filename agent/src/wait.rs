@@ -54,8 +54,10 @@ pub fn wait_until_go(
     loop {
         let round_start = Instant::now();
         rounds += 1;
+        let mut current = collect();
+        current.interval_ms = Some(options.interval.as_millis() as u64);
         let recording = Recording {
-            current: collect(),
+            current,
             history: history.clone(),
         };
         let report = gates.evaluate_phase(phase, gate_names, &recording);
@@ -98,6 +100,13 @@ pub fn sample(
     let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
     // Past this, stop even if the snapshots' clock has not moved enough.
     let give_up = window * 2 + Duration::from_secs(30);
+    // Each snapshot says the interval it was sampled at (holds and rates
+    // do not reach across a longer gap).
+    let mut collect = || {
+        let mut s = collect();
+        s.interval_ms = Some(interval.as_millis() as u64);
+        s
+    };
     let mut history: Vec<Snapshot> = Vec::new();
     let mut current = collect();
     let first = current.taken_at;

@@ -319,7 +319,14 @@ fn sample_zero_turns_sampling_off() {
     .unwrap();
     let started = std::time::Instant::now();
     let o = gatekeeper(
-        &["check", "p", "-c", config.to_str().unwrap(), "--sample", "0s"],
+        &[
+            "check",
+            "p",
+            "-c",
+            config.to_str().unwrap(),
+            "--sample",
+            "0s",
+        ],
         dir,
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(20));

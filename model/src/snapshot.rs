@@ -27,6 +27,12 @@ pub struct Snapshot {
     pub schema_version: u32,
     /// When collection started; also the only clock a gate sees.
     pub taken_at: Timestamp,
+    /// The interval the host sampled at, when this snapshot is one of a
+    /// series it collected (`watch`, `check --sample`, `check --wait`): a
+    /// longer gap between two samples is time nobody looked, so holds and
+    /// rates do not reach across it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u64>,
     #[serde(default)]
     pub nats: Source<NatsFacts>,
     #[serde(default)]
@@ -167,6 +173,7 @@ impl Snapshot {
         Snapshot {
             schema_version: SNAPSHOT_SCHEMA_VERSION,
             taken_at,
+            interval_ms: None,
             nats: Source::default(),
             postgres: Source::default(),
             kubernetes: Source::default(),
@@ -182,6 +189,7 @@ impl Snapshot {
         let keep = |name: &str| sources.iter().any(|s| s == name);
         let mut out = Snapshot::empty(self.taken_at);
         out.schema_version = self.schema_version;
+        out.interval_ms = self.interval_ms;
         if keep("nats") {
             out.nats = self.nats.clone();
         }

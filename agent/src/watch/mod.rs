@@ -227,6 +227,7 @@ pub async fn watch(
         }
         // Collect.
         let mut snapshot = collect::collect_sources(&config).await;
+        snapshot.interval_ms = Some(interval.as_millis() as u64);
         let ledger_stale = ledger_read_at.is_none_or(|t| t.elapsed() >= wc.record_every());
         if config.ledger.is_some() && ledger_stale {
             let started = chrono::Utc::now();

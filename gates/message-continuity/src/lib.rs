@@ -9,16 +9,21 @@
 //! - **counts**: the messages `from` held at the baseline are still held by
 //!   `from` and the `to` streams together now (`from_now + Σ to_now ≥
 //!   baseline − tolerance`). The baseline is `baseline` when given (the
-//!   count an operator recorded), else `from`'s count in the oldest snapshot
-//!   of the history window;
+//!   count an operator recorded), else `from`'s count in the sample that
+//!   starts the window: the one `over` ago (e.g. `5m`, the phase's sample),
+//!   or without `over` the history's first;
 //! - **sequences**: no stream's `last_seq` went backwards inside the window
 //!   (a deleted and recreated stream loses its messages silently).
 //!
-//! No baseline (no history, no param) is unknown, never a pass.
+//! The window must have been watched without a break (no gap over 1.5
+//! sampling intervals): a sample missing inside it is unknown, never a
+//! pass. With `over`, a missing first sample is unknown too; without it a
+//! shorter history is simply a later baseline, so set `over`. No baseline
+//! (no history, no param) is unknown, never a pass.
 
 use gatekeeper_gate_sdk::check::{Part, all_of, id};
-use gatekeeper_gate_sdk::model::{Snapshot, StreamState, format_timestamp};
-use gatekeeper_gate_sdk::window::samples;
+use gatekeeper_gate_sdk::model::{Snapshot, StreamState, format_timestamp, parse_duration_ms};
+use gatekeeper_gate_sdk::window::{samples, watched_since};
 use gatekeeper_gate_sdk::{Evaluation, Gate, GateError, Input, Metadata, ParamSpec};
 use serde::Deserialize;
 
@@ -39,6 +44,8 @@ pub struct Params {
     pub baseline: Option<u64>,
     /// Messages that may go missing (e.g. expired by max age).
     pub tolerance: u64,
+    /// How far back the window starts (a duration); null: the history's first sample.
+    pub over: Option<String>,
 }
 
 impl Gate for MessageContinuity {
@@ -56,6 +63,7 @@ impl Gate for MessageContinuity {
                 ParamSpec::required("to", "the streams they move to"),
                 ParamSpec::with_default("baseline", "from's message count before the move (default: oldest snapshot)", serde_json::Value::Null),
                 ParamSpec::with_default("tolerance", "messages that may go missing", json!(0)),
+                ParamSpec::with_default("over", "how far back the window starts, e.g. 5m (default: the history's first sample)", serde_json::Value::Null),
             ],
             snapshot_schema: gatekeeper_gate_sdk::model::SNAPSHOT_SCHEMA_VERSION,
         }
@@ -80,9 +88,21 @@ impl Gate for MessageContinuity {
         if p.to.is_empty() {
             return Err(GateError::BadParams("`to` is empty".into()));
         }
+        let over = p
+            .over
+            .as_deref()
+            .map(parse_duration_ms)
+            .transpose()
+            .map_err(|e| GateError::BadParams(format!("over: {e}")))?;
         let streams: Vec<&String> = std::iter::once(&p.from).chain(&p.to).collect();
-        let mut parts = vec![counts(input, &p)];
-        parts.push(sequences(input, &streams));
+        let all: Vec<&Snapshot> = samples(input).collect();
+        let parts = match watched_since(&all, over) {
+            Ok(start) => vec![
+                counts(&all[start..], &p),
+                sequences(&all[start..], &streams),
+            ],
+            Err(why) => vec![Part::Unknown(format!("window: {why}"))],
+        };
         Ok(Evaluation::from_criteria(vec![all_of(
             id(&p.id, &p.title),
             parts,
@@ -105,14 +125,14 @@ fn messages(s: &Snapshot, name: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("stream {name}: messages not reported"))
 }
 
-fn counts(input: &Input, p: &Params) -> Part {
+/// `window`: the samples from the window's start to now (the last).
+fn counts(window: &[&Snapshot], p: &Params) -> Part {
+    let now = window[window.len() - 1];
     let baseline = match p.baseline {
         Some(b) => Ok((b, "baseline".to_owned())),
-        None => match input.history.first() {
-            None => Err("no baseline: give `baseline` or a history window (a recording, check --wait or --sample)".to_owned()),
-            Some(oldest) => messages(oldest, &p.from)
-                .map(|m| (m, format!("at {}", format_timestamp(oldest.taken_at)))),
-        },
+        None if window.len() < 2 => Err("no baseline: give `baseline` or a history window (a recording, check --wait or --sample)".to_owned()),
+        None => messages(window[0], &p.from)
+            .map(|m| (m, format!("at {}", format_timestamp(window[0].taken_at)))),
     };
     let (before, when) = match baseline {
         Ok(b) => b,
@@ -120,7 +140,7 @@ fn counts(input: &Input, p: &Params) -> Part {
     };
     let now = std::iter::once(&p.from)
         .chain(&p.to)
-        .map(|s| messages(&input.snapshot, s).map(|m| (s, m)))
+        .map(|s| messages(now, s).map(|m| (s, m)))
         .collect::<Result<Vec<_>, String>>();
     let now = match now {
         Ok(n) => n,
@@ -144,9 +164,9 @@ fn counts(input: &Input, p: &Params) -> Part {
     }
 }
 
-fn sequences(input: &Input, streams: &[&String]) -> Part {
+fn sequences(window: &[&Snapshot], streams: &[&String]) -> Part {
     let mut previous: Vec<Option<u64>> = vec![None; streams.len()];
-    for snap in samples(input) {
+    for snap in window {
         for (i, name) in streams.iter().enumerate() {
             // A stream that does not exist yet (or any more) in a sample: the
             // next sample that has it compares with nothing.
@@ -271,6 +291,54 @@ mod tests {
         p["tolerance"] = json!(5);
         let e = Testcase::new(now, p).run::<MessageContinuity>().unwrap();
         assert_eq!(e.criteria[0].status, Pass, "{}", e.criteria[0].message);
+    }
+
+    /// With `over`, the window starts `over` ago and must be watched
+    /// without a break: a missing sample is unknown, never a later baseline
+    /// that hides a loss.
+    #[test]
+    fn a_missing_sample_is_unknown_never_a_later_baseline() {
+        let all = |m: u32, legacy: u64| {
+            snap(
+                m,
+                &[
+                    ("ATHLETE_ALLY_EVENTS", legacy, 60),
+                    ("AA_CORE_HOT", 0, 0),
+                    ("AA_VENDOR_HOT", 0, 0),
+                ],
+            )
+        };
+        // 60 at 10:00, 50 from 10:01: ten messages lost.
+        let history: Vec<Snapshot> = (0..5)
+            .map(|m| all(m, if m == 0 { 60 } else { 50 }))
+            .collect();
+        let mut p = params();
+        p["over"] = json!("5m");
+        let run = |history: Vec<Snapshot>| {
+            Testcase::new(all(5, 50), p.clone())
+                .with_history(history)
+                .run::<MessageContinuity>()
+                .unwrap()
+                .criteria
+                .remove(0)
+        };
+        assert_eq!(run(history.clone()).status, Fail);
+        // Without 10:00 the window is not reached: unknown, not a pass.
+        let c = run(history[1..].to_vec());
+        assert_eq!(c.status, Unknown);
+        assert_eq!(c.message, "window: the history covers only 4m");
+        // Without 10:02: a gap.
+        let mut gap = history.clone();
+        gap.remove(2);
+        let c = run(gap);
+        assert_eq!(c.status, Unknown);
+        assert!(
+            c.message.starts_with(
+                "window: no sample between 2025-10-02T10:01:00Z and 2025-10-02T10:03:00Z"
+            ),
+            "{}",
+            c.message
+        );
     }
 
     #[test]

@@ -128,12 +128,123 @@ pub fn min_max(
         }))
 }
 
+/// The longest two consecutive samples may be apart and still count as
+/// watched without a break: 1.5 × the sampling interval — the one the host
+/// declared (`Snapshot::interval_ms`, on the newest sample), or the shortest
+/// gap seen in the samples when it declared none. `None` with fewer than two
+/// samples and no declaration.
+pub fn gap_limit_ms(samples: &[&Snapshot]) -> Option<u64> {
+    let declared = samples.last().and_then(|s| s.interval_ms);
+    let observed = samples
+        .windows(2)
+        .map(|w| millis_between(w[0].taken_at, w[1].taken_at))
+        .filter(|d| *d > 0)
+        .min()
+        .map(|d| d as u64);
+    let interval = match (declared, observed) {
+        (Some(d), Some(o)) => d.min(o),
+        (d, o) => d.or(o)?,
+    };
+    Some(interval + interval / 2)
+}
+
+/// Why the samples do not show an unbroken watch over a span.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unwatched {
+    /// The samples do not reach back that far.
+    Short { have_ms: u64 },
+    /// The nearest sample before the span's start is further back than a gap.
+    NoSampleNearStart { span_ms: u64, nearest_ms: u64 },
+    /// Two consecutive samples are further apart than the gap limit.
+    Gap {
+        from: Timestamp,
+        to: Timestamp,
+        limit_ms: u64,
+    },
+}
+
+impl std::fmt::Display for Unwatched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unwatched::Short { have_ms } => write!(
+                f,
+                "the history covers only {}",
+                format_duration_ms(*have_ms)
+            ),
+            Unwatched::NoSampleNearStart {
+                span_ms,
+                nearest_ms,
+            } => write!(
+                f,
+                "no sample near the start of the {} window (the nearest is {} old)",
+                format_duration_ms(*span_ms),
+                format_duration_ms(*nearest_ms)
+            ),
+            Unwatched::Gap { from, to, limit_ms } => write!(
+                f,
+                "no sample between {} and {} (a gap over {}, 1.5 sampling intervals)",
+                gatekeeper_model::format_timestamp(*from),
+                gatekeeper_model::format_timestamp(*to),
+                format_duration_ms(*limit_ms)
+            ),
+        }
+    }
+}
+
+/// Where an unbroken watch over the last `span_ms` starts in `samples`
+/// (oldest first, the last is now): the newest sample at least `span_ms`
+/// old, no more than a gap limit ([`gap_limit_ms`]) older than that, with no
+/// gap between it and now. With `span_ms` `None`, the whole history must be
+/// gap-free and the start is its first sample. Taking a sample away can
+/// only make this fail, never move the start: what is computed from the
+/// span sees the same evidence or none.
+pub fn watched_since(samples: &[&Snapshot], span_ms: Option<u64>) -> Result<usize, Unwatched> {
+    let Some(now) = samples.last().map(|s| s.taken_at) else {
+        return Err(Unwatched::Short { have_ms: 0 });
+    };
+    let age = |s: &Snapshot| millis_between(s.taken_at, now).max(0) as u64;
+    let oldest = age(samples[0]);
+    let limit = gap_limit_ms(samples);
+    let base = match span_ms {
+        None => 0,
+        Some(span) => {
+            let Some(base) = samples.iter().rposition(|s| age(s) >= span) else {
+                return Err(Unwatched::Short { have_ms: oldest });
+            };
+            let Some(limit) = limit else {
+                return Err(Unwatched::Short { have_ms: oldest });
+            };
+            if age(samples[base]) > span + limit {
+                return Err(Unwatched::NoSampleNearStart {
+                    span_ms: span,
+                    nearest_ms: age(samples[base]),
+                });
+            }
+            base
+        }
+    };
+    if let Some(limit) = limit
+        && let Some(w) = samples[base..]
+            .windows(2)
+            .find(|w| millis_between(w[0].taken_at, w[1].taken_at) as u64 > limit)
+    {
+        return Err(Unwatched::Gap {
+            from: w[0].taken_at,
+            to: w[1].taken_at,
+            limit_ms: limit,
+        });
+    }
+    Ok(base)
+}
+
 /// The values of the samples of the window ending at `samples[at]`, oldest
-/// first, and the milliseconds they cover. The window must be covered: its
-/// oldest sample at most one sample interval after its start (10 % slack);
-/// it starts from the newest sample at or before the window's start when one
-/// is close enough (≤ 1.5 windows back), so irregular sampling still covers
-/// it. Any sample that cannot be read makes the whole answer unknown.
+/// first, and the milliseconds they cover. The window starts from its base:
+/// the newest sample at least the window old, at most one gap limit
+/// ([`gap_limit_ms`]) older than that; and from the base to now no two
+/// samples may be further apart than the gap limit. Anything less — a
+/// window not reached, a gap nobody watched, a sample that cannot be read —
+/// is unknown, never a number: with less evidence a rate must not come out
+/// different.
 fn window_values(
     samples: &[&Snapshot],
     at: usize,
@@ -142,30 +253,19 @@ fn window_values(
 ) -> Result<(Vec<f64>, u64), String> {
     let now = samples[at].taken_at;
     let age = |s: &Snapshot| millis_between(s.taken_at, now);
-    let base = samples[..=at]
-        .iter()
-        .rposition(|s| age(s) >= window_ms as i64)
-        .filter(|&i| age(samples[i]) as f64 <= window_ms as f64 * 1.5);
-    let in_window: Vec<&Snapshot> = samples[..=at]
-        .iter()
-        .enumerate()
-        .filter(|(i, s)| {
-            Some(*i) == base || (base.is_none_or(|b| *i > b) && age(s) <= window_ms as i64)
-        })
-        .map(|(_, s)| *s)
-        .collect();
-    let oldest = in_window
-        .first()
-        .copied()
-        .ok_or("no samples in the window")?;
-    let covered = millis_between(oldest.taken_at, now);
-    if (covered as f64) < window_ms as f64 * 0.9 || in_window.len() < 2 || covered <= 0 {
-        return Err(format!(
+    let short = |have: i64| {
+        format!(
             "need {} of history for a rate, have {}",
             format_duration_ms(window_ms),
-            format_duration_ms(covered.max(0) as u64)
-        ));
-    }
+            format_duration_ms(have.max(0) as u64)
+        )
+    };
+    let base = watched_since(&samples[..=at], Some(window_ms)).map_err(|e| match e {
+        Unwatched::Short { have_ms } => short(have_ms as i64),
+        other => other.to_string(),
+    })?;
+    let in_window: Vec<&Snapshot> = samples[base..=at].to_vec();
+    let covered = age(in_window[0]);
     let values = in_window
         .iter()
         .map(|snap| {
@@ -221,10 +321,18 @@ pub fn hold_at(
         return Ok(Hold::NotHeld);
     };
     let now = last.taken_at;
+    let limit = gap_limit_ms(samples);
     let mut since: Option<Timestamp> = None;
     let mut from_start = false;
     for (i, snap) in samples.iter().enumerate().rev() {
         let age = millis_between(snap.taken_at, now);
+        // A gap nobody watched ends the run: the condition is not known to
+        // have held through it.
+        if let (Some(newer), Some(limit)) = (samples.get(i + 1), limit)
+            && millis_between(snap.taken_at, newer.taken_at) as u64 > limit
+        {
+            break;
+        }
         match condition(i) {
             Ok(true) => {
                 since = Some(snap.taken_at);
@@ -289,8 +397,10 @@ mod tests {
     fn rate_over_covered_window_with_reset() {
         let i = input(&[
             ("2025-10-02T10:00:00Z", Some(100.0)),
+            ("2025-10-02T10:01:00Z", Some(105.0)),
             ("2025-10-02T10:02:00Z", Some(110.0)),
             ("2025-10-02T10:03:00Z", Some(4.0)), // reset: counts 4
+            ("2025-10-02T10:04:00Z", Some(7.0)),
             ("2025-10-02T10:05:00Z", Some(10.0)),
         ]);
         let rate = rate_per_minute(&i, 300_000, value).unwrap();
@@ -298,17 +408,40 @@ mod tests {
     }
 
     #[test]
-    fn irregular_samples_start_from_the_one_before_the_window() {
-        // A slow round: nothing between 10:00:00 and 10:00:50 inside a 1m
-        // window ending 10:01:10; 10:00:00 (70 s back) is the base.
+    fn a_rate_starts_at_the_window_and_never_reaches_across_a_gap() {
+        // 20 s samples; the base is the sample 60 s back.
+        let i = input(&[
+            ("2025-10-02T10:00:00Z", Some(0.0)),
+            ("2025-10-02T10:00:20Z", Some(20.0)),
+            ("2025-10-02T10:00:40Z", Some(40.0)),
+            ("2025-10-02T10:01:00Z", Some(60.0)),
+        ]);
+        let rate = rate_per_minute(&i, 60_000, value).unwrap();
+        assert!((rate - 60.0).abs() < 1e-9, "{rate}");
+        // A slow round: nothing between 10:00:00 and 10:00:50 while the
+        // samples are 20 s apart. Nobody watched for 50 s: unknown.
         let i = input(&[
             ("2025-10-02T10:00:00Z", Some(0.0)),
             ("2025-10-02T10:00:50Z", Some(50.0)),
             ("2025-10-02T10:01:10Z", Some(70.0)),
         ]);
-        let rate = rate_per_minute(&i, 60_000, value).unwrap();
-        assert!((rate - 60.0).abs() < 1e-9, "{rate}");
-        // A base more than 1.5 windows back is not used.
+        assert_eq!(
+            rate_per_minute(&i, 60_000, value).unwrap_err(),
+            "no sample between 2025-10-02T10:00:00Z and 2025-10-02T10:00:50Z (a gap over 30s, 1.5 sampling intervals)"
+        );
+        // The host's declared interval counts too: one sample dropped from a
+        // 1-minute series is a gap.
+        let mut i = input(&[
+            ("2025-10-02T10:00:00Z", Some(0.0)),
+            ("2025-10-02T10:02:00Z", Some(50.0)),
+        ]);
+        i.snapshot.interval_ms = Some(60_000);
+        assert!(
+            rate_per_minute(&i, 120_000, value)
+                .unwrap_err()
+                .starts_with("no sample between")
+        );
+        // No sample near the window's start.
         let i = input(&[
             ("2025-10-02T10:00:00Z", Some(0.0)),
             ("2025-10-02T10:01:50Z", Some(50.0)),
@@ -316,7 +449,7 @@ mod tests {
         ]);
         assert_eq!(
             rate_per_minute(&i, 60_000, value).unwrap_err(),
-            "need 1m of history for a rate, have 10s"
+            "no sample near the start of the 1m window (the nearest is 2m old)"
         );
     }
 
@@ -379,7 +512,10 @@ mod tests {
         let held = input(&[
             ("2025-10-02T10:00:00Z", Some(1.0)),
             ("2025-10-02T10:01:00Z", Some(20.0)),
+            ("2025-10-02T10:02:00Z", Some(20.0)),
+            ("2025-10-02T10:03:00Z", Some(20.0)),
             ("2025-10-02T10:04:00Z", Some(20.0)),
+            ("2025-10-02T10:05:00Z", Some(20.0)),
             ("2025-10-02T10:06:00Z", Some(30.0)),
         ]);
         assert_eq!(
@@ -400,14 +536,28 @@ mod tests {
         );
         // A run that reaches the window's first sample says so.
         let whole = input(&[
-            ("2025-10-02T10:01:00Z", Some(20.0)),
+            ("2025-10-02T10:05:00Z", Some(20.0)),
             ("2025-10-02T10:06:00Z", Some(30.0)),
         ]);
         assert_eq!(
             hold(&whole, 60_000, high).unwrap(),
             Hold::Held {
-                since: parse_timestamp("2025-10-02T10:01:00Z").unwrap(),
+                since: parse_timestamp("2025-10-02T10:05:00Z").unwrap(),
                 since_window_start: true,
+            }
+        );
+        // A gap nobody watched ends the run: 10:02 and 10:03 are missing.
+        let gap = input(&[
+            ("2025-10-02T10:00:00Z", Some(20.0)),
+            ("2025-10-02T10:01:00Z", Some(20.0)),
+            ("2025-10-02T10:04:00Z", Some(20.0)),
+            ("2025-10-02T10:05:00Z", Some(20.0)),
+        ]);
+        assert_eq!(
+            hold(&gap, 180_000, high).unwrap(),
+            Hold::Pending {
+                since: parse_timestamp("2025-10-02T10:04:00Z").unwrap(),
+                held_ms: 60_000
             }
         );
         assert_eq!(

@@ -180,9 +180,7 @@ impl Measure {
             Measure::StreamMessages { .. } => "messages",
             Measure::StreamPublishRate { .. } => "msg/min",
             Measure::ConsumerPending { .. } | Measure::ConsumerAckPending { .. } => "pending",
-            Measure::Metric { .. } | Measure::Query { .. } if self.per_minute().is_some() => {
-                "/min"
-            }
+            Measure::Metric { .. } | Measure::Query { .. } if self.per_minute().is_some() => "/min",
             Measure::Metric { .. } | Measure::Query { .. } => "",
             Measure::MetricRatio { .. } => "%",
             Measure::MetricQuantile { .. } => "",
@@ -248,7 +246,11 @@ impl Measure {
             growth,
             ..
         } = self
-            && [rate, change, growth].iter().filter(|w| w.is_some()).count() > 1
+            && [rate, change, growth]
+                .iter()
+                .filter(|w| w.is_some())
+                .count()
+                > 1
         {
             return Err("set one of rate (a counter), change or growth (a gauge)".into());
         }
@@ -278,19 +280,19 @@ impl Measure {
             rate_at(samples, at, ms, counter)
         };
         // The value now, or its rate, change or growth per minute.
-        let per_minute = |over: Option<(PerMinute, &str)>,
-                          read: &dyn Fn(&Snapshot) -> Result<f64, String>| {
-            let Some((kind, window)) = over else {
-                return read(snap);
+        let per_minute =
+            |over: Option<(PerMinute, &str)>, read: &dyn Fn(&Snapshot) -> Result<f64, String>| {
+                let Some((kind, window)) = over else {
+                    return read(snap);
+                };
+                let ms = parse_duration_ms(window).map_err(|e| e.to_string())?;
+                let (amount, covered) = match kind {
+                    PerMinute::Rate => return rate_at(samples, at, ms, read),
+                    PerMinute::Change => change_at(samples, at, ms, read)?,
+                    PerMinute::Growth => growth_at(samples, at, ms, read)?,
+                };
+                Ok(amount * 60_000.0 / covered as f64)
             };
-            let ms = parse_duration_ms(window).map_err(|e| e.to_string())?;
-            let (amount, covered) = match kind {
-                PerMinute::Rate => return rate_at(samples, at, ms, read),
-                PerMinute::Change => change_at(samples, at, ms, read)?,
-                PerMinute::Growth => growth_at(samples, at, ms, read)?,
-            };
-            Ok(amount * 60_000.0 / covered as f64)
-        };
         match self {
             Measure::StreamMessages { stream: name } => stream(snap, name)?
                 .state
@@ -449,6 +451,10 @@ impl Measure {
                         (1, None) => Err("server health not reported".into()),
                         _ => Err("cluster nodes not listed (only the meta leader lists them: give every node's monitor_url)".into()),
                     };
+                }
+                // A node whose state was not reported is neither up nor down.
+                if let Some(n) = c.nodes.iter().find(|n| n.up.is_none()) {
+                    return Err(format!("node {}: up not reported", n.name));
                 }
                 let up = c.nodes.iter().filter(|n| n.up == Some(true)).count() as u64;
                 let listed_down = c.nodes.len() as u64 - up;

@@ -500,7 +500,9 @@ fn a_counter_rate_of_a_gauge_family_is_unknown_and_one_way_only() {
             "families": [{"name": "queue_depth", "kind": "gauge",
                 "samples": [{"name": "queue_depth", "labels": {}, "value": v}]}]}]}}})
     };
-    let points = (0..=5).map(|m| (m, gauge(10.0 + m as f64))).collect::<Vec<_>>();
+    let points = (0..=5)
+        .map(|m| (m, gauge(10.0 + m as f64)))
+        .collect::<Vec<_>>();
     let signal = |over: Value| {
         let mut measure = json!({"kind": "metric", "target": "normalize", "family": "queue_depth"});
         for (k, v) in over.as_object().unwrap() {
@@ -524,7 +526,8 @@ fn a_counter_rate_of_a_gauge_family_is_unknown_and_one_way_only() {
         .run::<Signals>()
         .unwrap_err();
     assert!(
-        err.to_string().contains("set one of rate (a counter), change or growth (a gauge)"),
+        err.to_string()
+            .contains("set one of rate (a counter), change or growth (a gauge)"),
         "{err}"
     );
 }
