@@ -81,6 +81,8 @@ async fn scrapes_keep_configured_families_with_labels() {
     let http = CannedHttp::start();
     http.route("/metrics", 200, METRICS, Duration::ZERO);
     http.route("/error", 500, "boom", Duration::ZERO);
+    http.route("/gone", 404, "no such page", Duration::ZERO);
+    http.route("/slow", 200, METRICS, Duration::from_secs(3));
     let scrape = |name: &str, path: &str, families: &[&str]| MetricsScrapeConfig {
         name: name.into(),
         url: SecretUrl::new(http.url(path)),
@@ -94,6 +96,8 @@ async fn scrapes_keep_configured_families_with_labels() {
             &["normalize_hrv_messages_total", "normalize_not_exported_yet"],
         ),
         scrape("broken", "/error", &[]),
+        scrape("gone", "/gone", &[]),
+        scrape("slow", "/slow", &[]),
     ]))
     .await;
     assert_eq!(src.status, SourceStatus::Partial);
@@ -118,4 +122,14 @@ async fn scrapes_keep_configured_families_with_labels() {
     assert_eq!(target.families[1].kind, "absent");
     assert!(target.families[1].samples.is_empty());
     assert_eq!(facts.targets[1].error.as_deref(), Some("answered HTTP 500"));
+    // A 404 and a scrape past its timeout: that target's error, no families
+    // (nothing read is "not read", never an empty family).
+    assert_eq!(facts.targets[2].error.as_deref(), Some("answered HTTP 404"));
+    let slow = &facts.targets[3];
+    assert!(
+        slow.error.as_deref().is_some_and(|e| e.contains("timed out") || e.contains("timeout")),
+        "{:?}",
+        slow.error
+    );
+    assert!(slow.families.is_empty() && facts.targets[2].families.is_empty());
 }

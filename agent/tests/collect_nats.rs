@@ -467,3 +467,45 @@ async fn tls_with_a_private_ca() {
         assert_eq!(src.status, SourceStatus::Unavailable, "{version:?}");
     }
 }
+
+/// The fault matrix's "deadline part-way through the stream listing": the
+/// server stops answering after the first page (a proxy drops its answers
+/// from the second `STREAM.LIST` on). The first page is kept, the listing is
+/// incomplete, the source partial, and a stream on the unread page is not
+/// read — never absent.
+#[tokio::test]
+async fn a_deadline_mid_listing_keeps_the_first_page_and_marks_the_rest_not_read() {
+    for version in NatsVersion::ALL {
+        let server = NatsServer::start(version);
+        let c = client(&server.url()).await;
+        for i in 0..300 {
+            create_stream_in(&c, &format!("S{i:03}"), &[&format!("s.{i}")], 1, "memory").await;
+        }
+        let upstream: std::net::SocketAddr = server
+            .url()
+            .trim_start_matches("nats://")
+            .parse()
+            .unwrap();
+        let proxy = gatekeeper_testsupport::StallingProxy::start(upstream, "STREAM.LIST", 2);
+        let mut config = source(&format!("nats://127.0.0.1:{}", proxy.port()), None);
+        config.timeout = Some(gatekeeper::config::DurationValue(Duration::from_secs(2)));
+        let started = std::time::Instant::now();
+        let src = collect(config).await;
+        assert!(started.elapsed() < Duration::from_secs(10), "{version:?}");
+        assert_eq!(src.status, SourceStatus::Partial, "{version:?}: {:?}", src.error);
+        let facts = src.facts.unwrap();
+        assert_eq!(facts.streams.len(), 256, "{version:?}: the first page");
+        assert!(!facts.streams_complete);
+        assert!(
+            facts.missing_streams.iter().any(|m| m.starts_with("(listing from offset 256:")),
+            "{version:?}: {:?}",
+            facts.missing_streams
+        );
+        // The last stream was on the page that never came: not read.
+        assert!(!facts.stream_absent("S299"));
+        assert_eq!(
+            facts.stream_or_why("S299").unwrap_err(),
+            "stream S299 not read: the stream listing is incomplete"
+        );
+    }
+}

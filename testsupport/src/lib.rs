@@ -134,3 +134,90 @@ fn tail(path: &std::path::Path, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+/// A TCP proxy in front of a real server that stops passing the server's
+/// answers once the client has sent `marker` `after` times: the server keeps
+/// running, the client just stops hearing from it — a deadline hit
+/// part-way through a conversation (e.g. between two pages of a listing).
+pub struct StallingProxy {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StallingProxy {
+    pub fn start(upstream: std::net::SocketAddr, marker: &str, after: usize) -> StallingProxy {
+        use std::io::{Read, Write};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let marker = marker.as_bytes().to_vec();
+        let stop_accept = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop_accept.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(mut client) = client else { continue };
+                let Ok(mut server) = std::net::TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let (mut client_r, mut server_w) = (
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                );
+                let (seen_up, marker) = (Arc::clone(&seen), marker.clone());
+                // Client → server: passed through, markers counted.
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 << 10];
+                    while let Ok(n) = client_r.read(&mut buf) {
+                        if n == 0 {
+                            return;
+                        }
+                        let hits = buf[..n]
+                            .windows(marker.len())
+                            .filter(|w| *w == marker.as_slice())
+                            .count();
+                        seen_up.fetch_add(hits, Ordering::SeqCst);
+                        if server_w.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                });
+                let seen_down = Arc::clone(&seen);
+                // Server → client: passed until the marker was seen `after`
+                // times, then read and dropped.
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 << 10];
+                    while let Ok(n) = server.read(&mut buf) {
+                        if n == 0 {
+                            return;
+                        }
+                        if seen_down.load(Ordering::SeqCst) >= after {
+                            continue;
+                        }
+                        if client.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        StallingProxy { port, stop }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for StallingProxy {
+    fn drop(&mut self) {
+        self.stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        // Wake the accept loop so it sees the stop.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
