@@ -127,7 +127,9 @@ async fn scrapes_keep_configured_families_with_labels() {
     assert_eq!(facts.targets[2].error.as_deref(), Some("answered HTTP 404"));
     let slow = &facts.targets[3];
     assert!(
-        slow.error.as_deref().is_some_and(|e| e.contains("timed out") || e.contains("timeout")),
+        slow.error
+            .as_deref()
+            .is_some_and(|e| e.contains("timed out") || e.contains("timeout")),
         "{:?}",
         slow.error
     );

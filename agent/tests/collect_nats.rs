@@ -481,23 +481,28 @@ async fn a_deadline_mid_listing_keeps_the_first_page_and_marks_the_rest_not_read
         for i in 0..300 {
             create_stream_in(&c, &format!("S{i:03}"), &[&format!("s.{i}")], 1, "memory").await;
         }
-        let upstream: std::net::SocketAddr = server
-            .url()
-            .trim_start_matches("nats://")
-            .parse()
-            .unwrap();
+        let upstream: std::net::SocketAddr =
+            server.url().trim_start_matches("nats://").parse().unwrap();
         let proxy = gatekeeper_testsupport::StallingProxy::start(upstream, "STREAM.LIST", 2);
         let mut config = source(&format!("nats://127.0.0.1:{}", proxy.port()), None);
         config.timeout = Some(gatekeeper::config::DurationValue(Duration::from_secs(2)));
         let started = std::time::Instant::now();
         let src = collect(config).await;
         assert!(started.elapsed() < Duration::from_secs(10), "{version:?}");
-        assert_eq!(src.status, SourceStatus::Partial, "{version:?}: {:?}", src.error);
+        assert_eq!(
+            src.status,
+            SourceStatus::Partial,
+            "{version:?}: {:?}",
+            src.error
+        );
         let facts = src.facts.unwrap();
         assert_eq!(facts.streams.len(), 256, "{version:?}: the first page");
         assert!(!facts.streams_complete);
         assert!(
-            facts.missing_streams.iter().any(|m| m.starts_with("(listing from offset 256:")),
+            facts
+                .missing_streams
+                .iter()
+                .any(|m| m.starts_with("(listing from offset 256:")),
             "{version:?}: {:?}",
             facts.missing_streams
         );

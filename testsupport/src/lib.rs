@@ -215,8 +215,7 @@ impl StallingProxy {
 
 impl Drop for StallingProxy {
     fn drop(&mut self) {
-        self.stop
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         // Wake the accept loop so it sees the stop.
         let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
     }
