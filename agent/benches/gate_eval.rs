@@ -153,7 +153,7 @@ fn evaluation(c: &mut Criterion) {
     let params = params();
     let pooled = load_gate(true);
     // What the host sends: the facts the gate's `reads` names for these params.
-    let reads = pooled.reads(&params).unwrap();
+    let reads = pooled.needs(&params).unwrap().reads;
     let json = serde_json::to_string(&snap.select(&reads)).unwrap();
     let whole = serde_json::to_string(&snap.project(&["nats".to_owned()])).unwrap();
     eprintln!(

@@ -171,6 +171,7 @@ pub fn run(cli: Cli) -> Result<u8, CheckError> {
         Command::Validate { config } => {
             let config = load_config(&config)?;
             let set = GateSet::load_checked(&config)?;
+            set.check_plans(&config)?;
             let failed: Vec<String> = set
                 .gates()
                 .filter_map(|g| {
@@ -326,45 +327,19 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-/// The attestation names a phase's `ledger` gates accept.
-fn attestation_names(config: &Config, phase: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    for gate in config
+/// The attestations a phase's gates read (their `needs`), by criterion.
+fn attestation_names(gates: &GateSet, config: &Config, phase: &str) -> Vec<String> {
+    let mut names: Vec<String> = config
         .phases
         .get(phase)
         .map(|p| p.gates.as_slice())
         .unwrap_or_default()
-    {
-        let Some(g) = config.gates.get(gate) else {
-            continue;
-        };
-        if g.builtin.as_deref() != Some("ledger") {
-            continue;
-        }
-        for c in g
-            .params
-            .get("criteria")
-            .and_then(|c| c.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let requires = c.get("requires");
-            let kind = requires
-                .and_then(|r| r.get("kind"))
-                .and_then(|k| k.as_str());
-            let for_phase = requires
-                .and_then(|r| r.get("phase"))
-                .and_then(|p| p.as_str())
-                .unwrap_or(phase);
-            if kind == Some("attestation") && for_phase == phase {
-                let name = requires
-                    .and_then(|r| r.get("criterion"))
-                    .or_else(|| c.get("id"))
-                    .and_then(|n| n.as_str());
-                names.extend(name.map(str::to_owned));
-            }
-        }
-    }
+        .iter()
+        .filter_map(|g| gates.gate(g)?.params.as_ref().ok())
+        .flat_map(|p| &p.needs.attestations)
+        .filter(|a| a.phase == phase)
+        .map(|a| a.criterion.clone())
+        .collect();
     names.sort();
     names.dedup();
     names
@@ -390,7 +365,8 @@ fn attest(
             "the config has no [ledger]: there is nowhere to record an attestation".into(),
         ));
     }
-    let names = attestation_names(config, &phase);
+    let gates = GateSet::load_checked(config)?;
+    let names = attestation_names(&gates, config, &phase);
     if !names.contains(&criterion) {
         return Err(bad(format!(
             "{phase} has no attestation criterion `{criterion}` (it has: {})",
@@ -694,7 +670,7 @@ fn inspect_json(g: &PreparedGate, configured: bool) -> serde_json::Value {
                     (Err(e), true) => serde_json::json!({ "error": e }),
                 },
                 "reads": match (&g.params, configured) {
-                    (Ok(p), true) => serde_json::json!(p.reads.iter().map(ToString::to_string).collect::<Vec<_>>()),
+                    (Ok(p), true) => serde_json::json!(p.needs.reads.iter().map(ToString::to_string).collect::<Vec<_>>()),
                     _ => serde_json::Value::Null,
                 },
             })

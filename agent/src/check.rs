@@ -118,8 +118,8 @@ pub struct GateParams {
     pub value: serde_json::Value,
     /// `value` as JSON text, as every evaluation sends it.
     pub json: String,
-    /// The facts the gate reads with them (from its `reads` export).
-    pub reads: Vec<FactPath>,
+    /// What the gate needs with them (its `needs`, or a 0.1 gate's `reads`).
+    pub needs: crate::runtime::GateNeeds,
 }
 
 /// Loads the gates of a config once, for many evaluations.
@@ -215,6 +215,81 @@ impl GateSet {
         Ok(())
     }
 
+    /// The history the named gates declare they need (the longest), plus
+    /// two intervals, at least a minute; and the gates that cannot say (0.1).
+    pub fn history_needed(
+        &self,
+        names: &[String],
+        interval: std::time::Duration,
+    ) -> (std::time::Duration, Vec<String>) {
+        let mut longest = 0u64;
+        let mut undeclared = Vec::new();
+        for name in names {
+            match self
+                .gates
+                .get(name)
+                .and_then(|g| g.params.as_ref().ok())
+                .map(|p| p.needs.history_ms)
+            {
+                Some(Some(ms)) => longest = longest.max(ms),
+                Some(None) => undeclared.push(name.clone()),
+                None => {}
+            }
+        }
+        let window = (std::time::Duration::from_millis(longest) + interval * 2)
+            .max(std::time::Duration::from_secs(60));
+        (window, undeclared)
+    }
+
+    /// Every plan's `on` names a trigger its gate declares (`needs`). A gate
+    /// built for 0.1.0 declares none: such an entry is accepted with a
+    /// warning. Checked when `watch` starts and by `validate`.
+    pub fn check_plans(&self, config: &Config) -> Result<(), crate::config::ConfigError> {
+        let Some(watch) = &config.watch else {
+            return Ok(());
+        };
+        for (plan, pc) in &watch.plans {
+            for (i, t) in pc.on.iter().enumerate() {
+                let Some(Ok(params)) = self.gates.get(&t.gate).map(|g| &g.params) else {
+                    continue;
+                };
+                match &params.needs.triggers {
+                    None => {
+                        tracing::warn!(plan = %plan, trigger = %t, "the gate is built for contract 0.1.0 and declares no triggers: this plan entry cannot be checked")
+                    }
+                    Some(declared) if !declared.iter().any(|d| d.id == t.trigger) => {
+                        let ids: Vec<&str> = declared.iter().map(|d| d.id.as_str()).collect();
+                        let hint = model::closest(&t.trigger, ids.iter().copied())
+                            .map(|c| format!("; did you mean `{}/{c}`?", t.gate))
+                            .unwrap_or_default();
+                        return Err(config.params_by_profile.error_at(
+                            config.profile.as_deref(),
+                            &[
+                                "watch".into(),
+                                "plans".into(),
+                                plan.clone(),
+                                "on".into(),
+                                i.to_string(),
+                            ],
+                            format!(
+                                "gate `{}` raises no trigger `{}`{hint} (it can raise: {})",
+                                t.gate,
+                                t.trigger,
+                                if ids.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    ids.join(", ")
+                                }
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Loads the named gates (all configured gates when `names` is `None`).
     pub fn load(config: &Config, names: Option<&[String]>) -> GateSet {
         let runtime = GateRuntime::new(runtime_options(config));
@@ -297,13 +372,22 @@ impl GateSet {
             let report = match started.map(Started::wait) {
                 Err(e) => error_report(name, implementation, e),
                 Ok(Err(e)) => error_report(name, implementation, e.to_string()),
-                Ok(Ok(e)) => GateReport {
-                    name: name.clone(),
-                    implementation: implementation.to_owned(),
-                    verdict: e.decision.into(),
-                    error: None,
-                    criteria: e.criteria,
-                    triggers: e.triggers,
+                Ok(Ok(e)) => match self.undeclared_trigger(name, &e) {
+                    Some(id) => error_report(
+                        name,
+                        implementation,
+                        format!(
+                            "malformed output: trigger `{id}` is not one the gate declared in `needs`"
+                        ),
+                    ),
+                    None => GateReport {
+                        name: name.clone(),
+                        implementation: implementation.to_owned(),
+                        verdict: e.decision.into(),
+                        error: None,
+                        criteria: e.criteria,
+                        triggers: e.triggers,
+                    },
                 },
             };
             tracing::info!(gate = %name, verdict = report.verdict.as_str(), error = report.error.as_deref().map(crate::text::untrusted_line), "gate evaluated");
@@ -316,6 +400,23 @@ impl GateSet {
             snapshot_digest: digest,
             gates: reports,
         }
+    }
+
+    /// A trigger the gate raised but did not declare (0.2 gates declare all).
+    fn undeclared_trigger<'e>(&self, gate: &str, e: &'e model::Evaluation) -> Option<&'e str> {
+        let declared = self
+            .gates
+            .get(gate)?
+            .params
+            .as_ref()
+            .ok()?
+            .needs
+            .triggers
+            .as_ref()?;
+        e.triggers
+            .iter()
+            .find(|t| !declared.iter().any(|d| d.id == t.id))
+            .map(|t| t.id.as_str())
     }
 
     /// Starts one gate's evaluation, or says why it cannot run.
@@ -336,9 +437,9 @@ impl GateSet {
             (_, Err(e)) => return Err(e.clone()),
             (Ok(loaded), Ok(params)) => (loaded, params),
         };
-        let (snap, history) = projections.entry(params.reads.clone()).or_insert_with(|| {
-            let select =
-                |s: &Snapshot| serde_json::to_string(&s.select(&params.reads)).expect("encodes");
+        let reads = &params.needs.reads;
+        let (snap, history) = projections.entry(reads.clone()).or_insert_with(|| {
+            let select = |s: &Snapshot| serde_json::to_string(&s.select(reads)).expect("encodes");
             (select(current), history.iter().map(select).collect())
         });
         let input = EvaluationInput {
@@ -461,8 +562,8 @@ fn prepare(runtime: &GateRuntime, config: &Config, name: &str, gc: &GateConfig) 
             .map_err(|e| format!("bad params: {e}"))
             .and_then(|value| {
                 let json = value.to_string();
-                let reads = l.reads(&json).map_err(|e| format!("reads: {e}"))?;
-                Ok(GateParams { value, json, reads })
+                let needs = l.needs(&json).map_err(|e| format!("needs: {e}"))?;
+                Ok(GateParams { value, json, needs })
             }),
         Err(_) => Err("not loaded".into()),
     };

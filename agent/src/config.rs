@@ -85,6 +85,28 @@ pub struct ParamsByProfile {
 }
 
 impl ParamsByProfile {
+    /// The error for `field` (a path from the top of the file) under
+    /// `profile`, located as [`ParamsByProfile::error`] does.
+    pub fn error_at(
+        &self,
+        profile: Option<&str>,
+        field: &[String],
+        message: String,
+    ) -> ConfigError {
+        let Ok(doc) = toml_edit::Document::parse(self.text.clone()) else {
+            return ConfigError::Syntax {
+                path: self.shown.clone(),
+                message,
+            };
+        };
+        Locator {
+            path: &self.shown,
+            text: &self.text,
+            doc: &doc,
+        }
+        .error(profile, field, message)
+    }
+
     /// The error for `field` (below `gates.<gate>.params`) under `profile`,
     /// located in the file: the profile's overlay when it sets the field,
     /// else the base config.
@@ -95,22 +117,11 @@ impl ParamsByProfile {
         field: &[String],
         message: String,
     ) -> ConfigError {
-        let Ok(doc) = toml_edit::Document::parse(self.text.clone()) else {
-            return ConfigError::Syntax {
-                path: self.shown.clone(),
-                message,
-            };
-        };
-        let locator = Locator {
-            path: &self.shown,
-            text: &self.text,
-            doc: &doc,
-        };
         let path: Vec<String> = ["gates".to_owned(), gate.to_owned(), "params".to_owned()]
             .into_iter()
             .chain(field.iter().cloned())
             .collect();
-        locator.error(profile, &path, message)
+        self.error_at(profile, &path, message)
     }
 }
 

@@ -538,3 +538,34 @@ fn a_custom_gate_loads_from_a_path_with_a_sha256_pin() {
         )
     );
 }
+
+/// A plan naming a trigger its gate does not declare (contract 0.2 `needs`)
+/// is a config error, located, with the closest trigger suggested.
+#[test]
+fn a_plan_naming_an_undeclared_trigger_is_refused() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path();
+    let file = dir.join("g.toml");
+    std::fs::write(
+        &file,
+        "[sources.nats]\nurl = \"nats://127.0.0.1:1\"\n\
+         [ledger]\nbackend = \"file\"\n\
+         [gates.t]\nbuiltin = \"signals\"\n\
+         [[gates.t.params.signals]]\nid = \"dlq-spike\"\ntitle = \"DLQ spike\"\n\
+         measure = { kind = \"stream-messages\", stream = \"AA_DLQ\" }\nwhen = \"> 10\"\ntrigger = \"automatic\"\n\
+         [phases.canary]\ngates = [\"t\"]\n\
+         [watch.plans.rollback]\non = [\"t/dlq-spke\"]\n\
+         steps = [{ action = \"exec\", command = [\"/bin/true\"] }]\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let expected = format!(
+        "gatekeeper: error: {f}:16: watch.plans.rollback.on[0]: gate `t` raises no trigger `dlq-spke`; did you mean `t/dlq-spike`? (it can raise: dlq-spike)\n"
+    );
+    let o = gatekeeper(&["validate", "-c", f], dir);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(stderr(&o), expected);
+    let o = gatekeeper(&["watch", "-c", f, "--interval", "1s"], dir);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(stderr(&o), expected);
+}

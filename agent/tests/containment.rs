@@ -96,6 +96,7 @@ const ATTACKS: &[(&str, &str)] = &[
     ("dlq-spike", "no-go"),
     ("reads-sleep", "go"),
     ("careless-unread-stream", "defer"),
+    ("undeclared-trigger", "error"),
 ];
 
 /// Every attack in one phase: the check answers at once, each gate gets the
@@ -153,6 +154,10 @@ fn every_attack_through_check_is_contained_and_reproducible() {
     assert_eq!(
         error("defer-while-failing"),
         "malformed output: decision is defer but the criteria say no-go"
+    );
+    assert_eq!(
+        error("undeclared-trigger"),
+        "malformed output: trigger `surprise` is not one the gate declared in `needs`"
     );
 }
 
@@ -378,7 +383,7 @@ fn gates_built_for_another_contract_or_with_other_imports_are_refused() {
     std::fs::write(
         &future,
         WatGate {
-            contract: Some("0.2.0".into()),
+            contract: Some("0.3.0".into()),
             ..WatGate::default()
         }
         .wasm(),
@@ -393,7 +398,7 @@ fn gates_built_for_another_contract_or_with_other_imports_are_refused() {
     let report: Value = serde_json::from_str(&text(&o.stdout)).unwrap();
     assert_eq!(
         report["gates"][0]["error"],
-        "failed to load: built for gatekeeper:gate@0.2.0; this host loads gatekeeper:gate@0.1.0"
+        "failed to load: built for gatekeeper:gate@0.3.0; this host loads gatekeeper:gate@0.1.0 and gatekeeper:gate@0.2.0"
     );
 }
 

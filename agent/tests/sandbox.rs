@@ -271,20 +271,20 @@ fn reads_are_confined_to_declared_sources_and_valid_paths() {
     let rt = runtime();
     let gate = hostile(&rt, EvaluationLimits::default());
     assert_eq!(
-        gate.reads(r#"{"attack":"reads-undeclared"}"#)
+        gate.needs(r#"{"attack":"reads-undeclared"}"#)
             .unwrap_err()
             .to_string(),
         "malformed output: reads `postgres` but declares only the sources [nats]"
     );
     let err = gate
-        .reads(r#"{"attack":"reads-garbage"}"#)
+        .needs(r#"{"attack":"reads-garbage"}"#)
         .unwrap_err()
         .to_string();
     assert!(
         err.starts_with("malformed output: fact path `nats.streams`: expected a source"),
         "{err}"
     );
-    assert_eq!(gate.reads(r#"{"attack":"none"}"#).unwrap(), vec![]);
+    assert_eq!(gate.needs(r#"{"attack":"none"}"#).unwrap().reads, vec![]);
 }
 
 #[test]
@@ -298,8 +298,9 @@ fn the_builtin_gate_reads_only_the_streams_it_names() {
         )
         .unwrap();
     let reads = gate
-        .reads(r#"{"streams":[{"name":"AA_DLQ"},{"name":"AA_CORE_HOT"}]}"#)
-        .unwrap();
+        .needs(r#"{"streams":[{"name":"AA_DLQ"},{"name":"AA_CORE_HOT"}]}"#)
+        .unwrap()
+        .reads;
     let text: Vec<String> = reads.iter().map(ToString::to_string).collect();
     assert_eq!(text, ["nats.streams.AA_CORE_HOT", "nats.streams.AA_DLQ"]);
 }
@@ -324,6 +325,7 @@ fn every_attack_has_a_test() {
         "trigger-storm",
         "dlq-spike",
         "careless-unread-stream",
+        "undeclared-trigger",
         "infinite-loop",
         "memory-bomb",
         "deep-recursion",
@@ -370,7 +372,7 @@ fn a_component_with_another_interface_is_refused() {
     assert!(matches!(err, LoadError::Interface { .. }), "{err}");
     assert!(
         err.to_string()
-            .starts_with("does not implement gatekeeper:gate@0.1.0"),
+            .starts_with("does not implement gatekeeper:gate@0.1.0 or gatekeeper:gate@0.2.0"),
         "{err}"
     );
 }
@@ -453,7 +455,10 @@ fn sleeping_returns_at_once_in_virtual_time() {
     );
     // reads (called at load) cannot wait either.
     let started = Instant::now();
-    assert_eq!(gate.reads(r#"{"attack":"reads-sleep"}"#).unwrap(), vec![]);
+    assert_eq!(
+        gate.needs(r#"{"attack":"reads-sleep"}"#).unwrap().reads,
+        vec![]
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_recovers(&gate);
 }
@@ -637,7 +642,7 @@ fn core_instances_memories_and_tables_are_counted() {
 fn the_contract_version_is_checked() {
     let rt = runtime();
     let future = WatGate {
-        contract: Some("0.2.0".into()),
+        contract: Some("0.3.0".into()),
         ..WatGate::default()
     };
     assert_eq!(
@@ -645,7 +650,20 @@ fn the_contract_version_is_checked() {
             .err()
             .expect("refused")
             .to_string(),
-        "built for gatekeeper:gate@0.2.0; this host loads gatekeeper:gate@0.1.0"
+        "built for gatekeeper:gate@0.3.0; this host loads gatekeeper:gate@0.1.0 and gatekeeper:gate@0.2.0"
+    );
+    // Claiming 0.2.0 but exporting 0.1's `reads` instead of `needs`.
+    let mislabelled = WatGate {
+        contract: Some("0.2.0".into()),
+        ..WatGate::default()
+    };
+    let err = load_hand_built(&rt, &mislabelled, 16 << 20)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.starts_with("does not implement gatekeeper:gate@0.1.0 or gatekeeper:gate@0.2.0:"),
+        "{err}"
     );
     let unversioned = WatGate {
         contract: None,
@@ -656,7 +674,7 @@ fn the_contract_version_is_checked() {
             .err()
             .expect("refused")
             .to_string(),
-        "does not implement gatekeeper:gate@0.1.0: it does not import `gatekeeper:gate/types@<version>`, so the contract version it was built for is unknown"
+        "does not implement gatekeeper:gate@0.1.0 or gatekeeper:gate@0.2.0: it does not import `gatekeeper:gate/types@<version>`, so the contract version it was built for is unknown"
     );
 }
 
@@ -690,4 +708,52 @@ fn metadata_names_are_validated() {
             .to_string(),
         "bad metadata: param name \"Bad Name\\\\u{1b}[31m\" is not a name ([a-z][a-z0-9_-]*, at most 64 characters)"
     );
+}
+
+/// Contract 0.1 gates keep loading: a binary the 0.1 SDK built (committed,
+/// never rebuilt) loads, says what it reads, and evaluates — declaring no
+/// history and no triggers, as 0.1 cannot.
+#[test]
+fn a_gate_built_for_contract_0_1_still_loads_and_evaluates() {
+    let rt = runtime();
+    let wasm = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/consumer-drained-contract-0.1.0.wasm"
+    ))
+    .unwrap();
+    let gate = rt
+        .load(&wasm, None, EvaluationLimits::default())
+        .expect("a 0.1 gate loads");
+    assert_eq!(gate.contract(), gatekeeper::runtime::Contract::V0_1);
+    assert_eq!(gate.metadata().name, "consumer-drained");
+    let params = r#"{"stream":"AA_CORE_HOT","consumer":"normalize-hrv-durable","max_pending":0,"id":"consumer-drained"}"#;
+    let needs = gate.needs(params).unwrap();
+    let reads: Vec<String> = needs.reads.iter().map(ToString::to_string).collect();
+    assert_eq!(reads, ["nats.consumers.AA_CORE_HOT.normalize-hrv-durable"]);
+    assert_eq!(needs.history_ms, None);
+    assert_eq!(needs.triggers, None);
+    let e = gate
+        .evaluate(&EvaluationInput {
+            taken_at: parse_timestamp(TAKEN_AT).unwrap(),
+            snapshot_json: AFTER,
+            history_json: &[],
+            params_json: params,
+        })
+        .unwrap();
+    assert_eq!(e.criteria[0].id, "consumer-drained");
+    assert_eq!(e.decision, Decision::Go, "{:?}", e.criteria[0]);
+    // The built-ins are 0.2 and declare what they need.
+    let signals = rt
+        .load(
+            builtin_gate("signals").unwrap(),
+            None,
+            EvaluationLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(signals.contract(), gatekeeper::runtime::Contract::V0_2);
+    let n = signals
+        .needs(r#"{"signals":[{"id":"dlq-spike","title":"DLQ","measure":{"kind":"stream-publish-rate","streams":["AA_DLQ"],"window":"1m"},"when":"> 10","for":"5m","trigger":"automatic"}]}"#)
+        .unwrap();
+    assert_eq!(n.history_ms, Some(6 * 60_000));
+    assert_eq!(n.triggers.unwrap()[0].id, "dlq-spike");
 }

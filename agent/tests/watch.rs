@@ -934,6 +934,7 @@ const WATCHED_ATTACKS: &[&str] = &[
     "trigger-without-failure",
     "trigger-storm",
     "dlq-spike",
+    "undeclared-trigger",
     "reads-sleep",
 ];
 

@@ -436,6 +436,35 @@ pub struct Metadata {
     pub snapshot_schema: u32,
 }
 
+/// A trigger a gate can raise, and the severity it proposes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerSpec {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+}
+
+/// A sign-off a gate reads: an attestation of `criterion` in `phase`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestationSpec {
+    pub phase: String,
+    pub criterion: String,
+    pub title: String,
+}
+
+/// What a gate needs with given params (contract 0.2's `needs`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Needs {
+    /// Fact paths it reads.
+    pub reads: Vec<String>,
+    /// How far back its history window must reach, in milliseconds.
+    pub history_ms: u64,
+    /// Every trigger it can raise.
+    pub triggers: Vec<TriggerSpec>,
+    /// The attestations it reads.
+    pub attestations: Vec<AttestationSpec>,
+}
+
 /// A gate's own report that it could not decide.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "message", rename_all = "kebab-case")]

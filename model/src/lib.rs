@@ -19,8 +19,9 @@ mod snapshot;
 
 pub use duration::{DurationError, format_duration, format_duration_ms, parse_duration_ms};
 pub use evaluation::{
-    Criterion, CriterionStatus, Decision, Evaluation, EvaluationProblem, GateError, LogLevel,
-    Metadata, ParamSpec, ParamsError, Severity, Trigger, closest, is_kebab_id, is_param_name,
+    AttestationSpec, Criterion, CriterionStatus, Decision, Evaluation, EvaluationProblem,
+    GateError, LogLevel, Metadata, Needs, ParamSpec, ParamsError, Severity, Trigger, TriggerSpec,
+    closest, is_kebab_id, is_param_name,
 };
 pub use select::FactPath;
 pub use snapshot::*;

@@ -64,6 +64,9 @@ pub const TABLE_ELEMENT_BYTES: usize = 8;
 /// stack ([`MAX_STACK_BYTES`]) plus the host frames under it.
 pub const GATE_THREAD_STACK_BYTES: usize = 8 << 20;
 
+/// The most history a gate may declare it needs (`needs.history-ms`).
+pub const MAX_DECLARED_HISTORY: Duration = Duration::from_secs(31 * 24 * 3600);
+
 /// Wall-clock budget for all the gates of one phase evaluation together;
 /// gates that would start (or run) past it are errors.
 pub const DEFAULT_PHASE_BUDGET: Duration = Duration::from_secs(2);

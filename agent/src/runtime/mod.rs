@@ -7,6 +7,7 @@
 //! can call waits ([`wasi`]): the clock is the snapshot's time and randomness
 //! is seeded, so the same input gives the same output.
 
+mod contract;
 pub mod limits;
 mod pool;
 mod sandbox;
@@ -25,20 +26,20 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
-/// The versions of the gate contract (`wit/`) this host loads.
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0"];
-
 /// The interface whose version names the contract a component was built for.
 const CONTRACT_TYPES: &str = "gatekeeper:gate/types@";
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "gate",
-    });
-}
+pub use contract::{Contract, SUPPORTED as SUPPORTED_CONTRACTS};
+use contract::{from_wit_error, from_wit_evaluation, output_size, w};
 
-use bindings::gatekeeper::gate::types as w;
+/// `gatekeeper:gate@0.1.0 and gatekeeper:gate@0.2.0`
+fn supported(joiner: &str) -> String {
+    SUPPORTED_CONTRACTS
+        .iter()
+        .map(|v| format!("gatekeeper:gate@{v}"))
+        .collect::<Vec<_>>()
+        .join(joiner)
+}
 
 /// Bytes of each pooled memory slot kept resident between instances.
 const POOL_KEEP_RESIDENT_BYTES: usize = 1 << 20;
@@ -95,10 +96,13 @@ pub enum LoadError {
     #[error("imports the host does not provide: {0}")]
     Link(String),
     /// The component does not export the gate world.
-    #[error("does not implement gatekeeper:gate@{}: {reason}", SUPPORTED_CONTRACTS.join(" or "))]
+    #[error("does not implement {}: {reason}", supported(" or "))]
     Interface { reason: String },
     /// The component was built for a contract version this host does not load.
-    #[error("built for gatekeeper:gate@{found}; this host loads gatekeeper:gate@{}", SUPPORTED_CONTRACTS.join(" and "))]
+    #[error(
+        "built for gatekeeper:gate@{found}; this host loads {}",
+        supported(" and ")
+    )]
     Contract { found: String },
     /// The component needs more core instances, memories or tables than a gate may have.
     #[error("exceeds a sandbox limit: {0}")]
@@ -208,8 +212,7 @@ impl GateRuntime {
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasi::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        bindings::Gate::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        contract::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         self.ticker.add_engine(&engine);
         let entry = Arc::new(EngineEntry { engine, linker });
         engines.insert(stack_bytes, Arc::clone(&entry));
@@ -323,18 +326,20 @@ impl GateRuntime {
                 c
             }
         };
-        check_imports(&entry.engine, &component)?;
+        let contract = check_imports(&entry.engine, &component)?;
         let linker = wasi::deny_unlinked(&entry.linker, &entry.engine, &component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = bindings::GatePre::new(instance_pre).map_err(|e| LoadError::Interface {
-            reason: format!("{e:#}"),
-        })?;
+        let pre =
+            contract::GatePre::new(contract, instance_pre).map_err(|e| LoadError::Interface {
+                reason: format!("{e:#}"),
+            })?;
         let mut gate = GateInner {
             entry,
             pre,
+            contract,
             seed_base: u64::from_str_radix(&digest[..16], 16).unwrap_or(0),
             digest,
             limits,
@@ -366,7 +371,7 @@ impl GateRuntime {
 
 /// Refuses a component whose imports the host does not provide, or that was
 /// built for a contract version the host does not load.
-fn check_imports(engine: &Engine, component: &Component) -> Result<(), LoadError> {
+fn check_imports(engine: &Engine, component: &Component) -> Result<Contract, LoadError> {
     let names: Vec<String> = component
         .component_type()
         .imports(engine)
@@ -385,12 +390,9 @@ fn check_imports(engine: &Engine, component: &Component) -> Result<(), LoadError
                 "it does not import `{CONTRACT_TYPES}<version>`, so the contract version it was built for is unknown"
             ) }
         })?;
-    if !SUPPORTED_CONTRACTS.contains(&version) {
-        return Err(LoadError::Contract {
-            found: version.to_owned(),
-        });
-    }
-    Ok(())
+    Contract::parse(version).ok_or_else(|| LoadError::Contract {
+        found: version.to_owned(),
+    })
 }
 
 fn check_metadata(md: &model::Metadata) -> Result<(), String> {
@@ -433,6 +435,19 @@ fn check_metadata(md: &model::Metadata) -> Result<(), String> {
     Ok(())
 }
 
+/// What a gate needs with given params, checked (see [`LoadedGate::needs`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateNeeds {
+    /// The facts it reads: the host sends only these.
+    pub reads: Vec<model::FactPath>,
+    /// The history it needs (ms); `None` from a 0.1 gate, which cannot say.
+    pub history_ms: Option<u64>,
+    /// Every trigger it can raise; `None` from a 0.1 gate.
+    pub triggers: Option<Vec<model::TriggerSpec>>,
+    /// The attestations it reads.
+    pub attestations: Vec<model::AttestationSpec>,
+}
+
 /// What one evaluation is given; the snapshot and history are JSON documents
 /// already narrowed to the facts the gate reads (see [`LoadedGate::reads`]).
 #[derive(Debug, Clone)]
@@ -452,7 +467,8 @@ pub struct LoadedGate {
 
 struct GateInner {
     entry: Arc<EngineEntry>,
-    pre: bindings::GatePre<GateState>,
+    pre: contract::GatePre,
+    contract: Contract,
     digest: String,
     /// The first 64 bits of the digest; mixed with the snapshot time to seed
     /// the gate's randomness.
@@ -524,13 +540,20 @@ impl LoadedGate {
         &self.inner.limits
     }
 
-    /// Asks the gate which facts it reads with these params (once per load).
-    /// Every path must parse and lie within the gate's declared sources.
-    pub fn reads(&self, params_json: &str) -> Result<Vec<model::FactPath>, EvaluationError> {
+    /// The contract version the gate was built for.
+    pub fn contract(&self) -> Contract {
+        self.inner.contract
+    }
+
+    /// Asks the gate what it needs with these params (once per load and
+    /// params): the facts it reads — every path must parse and lie within
+    /// its declared sources — and, from a 0.2 gate, its history, triggers
+    /// and attestations.
+    pub fn needs(&self, params_json: &str) -> Result<GateNeeds, EvaluationError> {
         let inner = Arc::clone(&self.inner);
         let params = params_json.to_owned();
         self.pool
-            .spawn(move || inner.call_reads(&params))
+            .spawn(move || inner.call_needs(&params))
             .wait()
             .unwrap_or_else(|e| Err(EvaluationError::Instantiate(e)))
     }
@@ -622,7 +645,7 @@ impl GateInner {
         taken_at: model::Timestamp,
         seed: u64,
         budget: Option<Budget>,
-        call: impl FnOnce(&bindings::Gate, &mut Store<GateState>) -> wasmtime::Result<R>,
+        call: impl FnOnce(&contract::Gate, &mut Store<GateState>) -> wasmtime::Result<R>,
     ) -> Result<R, EvaluationError> {
         let deadline = CallDeadline::of(&self.limits, budget)?;
         let started = Instant::now();
@@ -700,21 +723,32 @@ impl GateInner {
         })
     }
 
-    fn call_reads(&self, params_json: &str) -> Result<Vec<model::FactPath>, EvaluationError> {
-        let paths = self
+    fn call_needs(&self, params_json: &str) -> Result<GateNeeds, EvaluationError> {
+        let needs = self
             .in_sandbox(model::Timestamp::default(), 0, None, |gate, store| {
-                gate.call_reads(store, params_json)
+                gate.call_needs(store, params_json)
             })?
             .map_err(|e| EvaluationError::Gate(from_wit_error(e)))?;
-        let size: usize = paths.iter().map(String::len).sum();
+        let size: usize = needs.reads.iter().map(String::len).sum::<usize>()
+            + needs
+                .triggers
+                .iter()
+                .map(|t| t.id.len() + t.title.len())
+                .sum::<usize>()
+            + needs
+                .attestations
+                .iter()
+                .map(|a| a.phase.len() + a.criterion.len() + a.title.len())
+                .sum::<usize>();
         if size > self.limits.output_bytes {
             return Err(EvaluationError::OutputTooLarge {
                 bytes: size,
                 limit: self.limits.output_bytes,
             });
         }
-        let mut parsed = Vec::with_capacity(paths.len());
-        for path in &paths {
+        let bad = |m: String| EvaluationError::MalformedOutput(format!("needs: {m}"));
+        let mut reads = Vec::with_capacity(needs.reads.len());
+        for path in &needs.reads {
             let fact = model::FactPath::parse(path).map_err(EvaluationError::MalformedOutput)?;
             if !self.metadata.sources.iter().any(|s| s == fact.source()) {
                 return Err(EvaluationError::MalformedOutput(format!(
@@ -722,11 +756,57 @@ impl GateInner {
                     self.metadata.sources.join(", ")
                 )));
             }
-            parsed.push(fact);
+            reads.push(fact);
         }
-        parsed.sort();
-        parsed.dedup();
-        Ok(parsed)
+        reads.sort();
+        reads.dedup();
+        if needs.history_ms > limits::MAX_DECLARED_HISTORY.as_millis() as u64 {
+            return Err(bad(format!(
+                "a history of {} is more than the {} a gate may ask for",
+                model::format_duration_ms(needs.history_ms),
+                model::format_duration(limits::MAX_DECLARED_HISTORY)
+            )));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        let mut triggers = Vec::new();
+        for t in needs.triggers {
+            if !model::is_kebab_id(&t.id) {
+                return Err(bad(format!(
+                    "trigger id {:?} is not kebab-case",
+                    crate::text::untrusted_line(&t.id)
+                )));
+            }
+            if !ids.insert(t.id.clone()) {
+                return Err(bad(format!("trigger `{}` is declared twice", t.id)));
+            }
+            triggers.push(model::TriggerSpec {
+                id: t.id,
+                title: t.title,
+                severity: contract::severity(t.severity),
+            });
+        }
+        let mut attestations = Vec::new();
+        for a in needs.attestations {
+            if !model::is_kebab_id(&a.phase) || !model::is_kebab_id(&a.criterion) {
+                return Err(bad(format!(
+                    "attestation {:?} / {:?}: phase and criterion must be kebab-case",
+                    crate::text::untrusted_line(&a.phase),
+                    crate::text::untrusted_line(&a.criterion)
+                )));
+            }
+            attestations.push(model::AttestationSpec {
+                phase: a.phase,
+                criterion: a.criterion,
+                title: a.title,
+            });
+        }
+        let declared = self.contract != Contract::V0_1;
+        Ok(GateNeeds {
+            reads,
+            history_ms: declared.then_some(needs.history_ms),
+            triggers: declared.then_some(triggers),
+            attestations,
+        })
     }
 
     fn call_evaluate(
@@ -820,95 +900,3 @@ impl GateInner {
         EvaluationError::Trap(message)
     }
 }
-
-fn output_size(e: &w::Evaluation) -> usize {
-    let criteria: usize = e
-        .criteria
-        .iter()
-        .map(|c| {
-            c.id.len()
-                + c.title.len()
-                + c.message.len()
-                + c.observed.as_ref().map_or(0, String::len)
-                + c.expected.as_ref().map_or(0, String::len)
-        })
-        .sum();
-    let triggers: usize = e
-        .triggers
-        .iter()
-        .map(|t| t.id.len() + t.reason.len() + t.since.as_ref().map_or(0, String::len))
-        .sum();
-    criteria + triggers
-}
-
-fn from_wit_error(e: w::GateError) -> model::GateError {
-    match e {
-        w::GateError::BadParams(m) => model::GateError::BadParams(m),
-        w::GateError::BadInput(m) => model::GateError::BadInput(m),
-        w::GateError::Internal(m) => model::GateError::Internal(m),
-    }
-}
-
-fn from_wit_evaluation(e: w::Evaluation) -> Result<model::Evaluation, EvaluationError> {
-    let triggers = e
-        .triggers
-        .into_iter()
-        .map(|t| {
-            let since = t
-                .since
-                .map(|s| {
-                    model::parse_timestamp(&s).map_err(|e| {
-                        EvaluationError::MalformedOutput(format!("trigger {}: since: {e}", t.id))
-                    })
-                })
-                .transpose()?;
-            Ok(model::Trigger {
-                id: t.id,
-                severity: match t.severity {
-                    w::Severity::Automatic => model::Severity::Automatic,
-                    w::Severity::Manual => model::Severity::Manual,
-                },
-                reason: t.reason,
-                since,
-            })
-        })
-        .collect::<Result<Vec<_>, EvaluationError>>()?;
-    Ok(model::Evaluation {
-        decision: match e.decision {
-            w::Decision::Go => model::Decision::Go,
-            w::Decision::NoGo => model::Decision::NoGo,
-            w::Decision::Defer => model::Decision::Defer,
-        },
-        criteria: e
-            .criteria
-            .into_iter()
-            .map(|c| model::Criterion {
-                id: c.id,
-                title: c.title,
-                status: match c.status {
-                    w::CriterionStatus::Pass => model::CriterionStatus::Pass,
-                    w::CriterionStatus::Fail => model::CriterionStatus::Fail,
-                    w::CriterionStatus::Unknown => model::CriterionStatus::Unknown,
-                },
-                observed: c.observed,
-                expected: c.expected,
-                message: c.message,
-            })
-            .collect(),
-        triggers,
-    })
-}
-
-impl bindings::GateImports for GateState {
-    fn log(&mut self, level: w::LogLevel, message: String) {
-        let level = match level {
-            w::LogLevel::Debug => model::LogLevel::Debug,
-            w::LogLevel::Info => model::LogLevel::Info,
-            w::LogLevel::Warn => model::LogLevel::Warn,
-            w::LogLevel::Error => model::LogLevel::Error,
-        };
-        self.log_line(level, &message);
-    }
-}
-
-impl bindings::gatekeeper::gate::types::Host for GateState {}

@@ -65,44 +65,14 @@ pub struct WatchSummary {
     pub plans: Vec<(String, PlanOutcome)>,
 }
 
-/// The history the watched gates need: the longest `for` + `window` of their
-/// signals, plus two intervals, at least a minute.
-pub fn needed_history(config: &Config, gates: &[String], interval: Duration) -> Duration {
-    let ms = |v: &toml::Value| {
-        v.as_str()
-            .and_then(|s| gatekeeper_model::parse_duration_ms(s).ok())
-            .unwrap_or(0)
-    };
-    let mut longest = 0u64;
-    for name in gates {
-        let Some(g) = config.gates.get(name) else {
-            continue;
-        };
-        for signal in g
-            .params
-            .get("signals")
-            .and_then(|s| s.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let hold = signal.get("for").map_or(0, ms);
-            let window = signal
-                .get("measure")
-                .and_then(|m| m.get("window"))
-                .map_or(0, ms);
-            longest = longest.max(hold + window);
-        }
-    }
-    (Duration::from_millis(longest) + interval * 2).max(Duration::from_secs(60))
-}
-
 /// Sources the gate reads (`nats`, `postgres`, …), from its `reads`.
 fn sources_read(set: &GateSet, gate: &str) -> Vec<String> {
     let mut out: Vec<String> = set
         .gate(gate)
         .and_then(|g| g.params.as_ref().ok())
         .map(|p| {
-            p.reads
+            p.needs
+                .reads
                 .iter()
                 .map(|r| {
                     r.to_string()
@@ -142,9 +112,6 @@ pub async fn watch(
             .cloned()
             .collect()
     });
-    let history_window = wc
-        .history
-        .map_or_else(|| needed_history(&config, &phase_gates, interval), |h| h.0);
 
     for p in &record_phases {
         check::phase_gates(&config, p)?;
@@ -161,10 +128,20 @@ pub async fn watch(
             });
         }
     }
+    gates
+        .check_plans(&config)
+        .map_err(|e| WatchError::Check(CheckError::Config(e)))?;
     let reads: BTreeMap<String, Vec<String>> = phase_gates
         .iter()
         .map(|g| (g.clone(), sources_read(&gates, g)))
         .collect();
+    // The history the watched gates declare they need (0.2 `needs`); a 0.1
+    // gate cannot say, so `watch.history` is the way to give it more.
+    let (needed, undeclared) = gates.history_needed(&phase_gates, interval);
+    for gate in &undeclared {
+        tracing::warn!(gate = %gate, "gate built for contract 0.1.0 does not declare the history it needs; set watch.history if it needs more than {}", gatekeeper_model::format_duration(needed));
+    }
+    let history_window = wc.history.map_or(needed, |h| h.0);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let listen = options.listen.clone().or(wc.listen.clone());

@@ -4,7 +4,7 @@
 
 use gatekeeper_gate_sdk::{
     Criterion, CriterionStatus, Decision, Evaluation, Gate, GateError, Input, LogLevel, Metadata,
-    ParamSpec, Severity, Trigger,
+    Needs, ParamSpec, Severity, Trigger, TriggerSpec,
 };
 use serde::Deserialize;
 
@@ -80,6 +80,29 @@ impl Gate for Hostile {
             Some("reads-undeclared") => vec!["postgres".into()],
             Some("reads-garbage") => vec!["nats.streams".into()],
             _ => vec![],
+        })
+    }
+
+    /// The triggers its trigger attacks raise (all but `undeclared-trigger`'s).
+    fn needs(params: &serde_json::Value) -> Result<Needs, GateError> {
+        let spec = |id: String, severity| TriggerSpec {
+            title: id.clone(),
+            id,
+            severity,
+        };
+        let triggers = match params.get("attack").and_then(|a| a.as_str()) {
+            Some("trigger-from-defer" | "trigger-without-failure" | "dlq-spike") => {
+                vec![spec("dlq-spike".into(), Severity::Automatic)]
+            }
+            Some("trigger-storm") => (0..2000)
+                .map(|i| spec(format!("storm-{i}"), Severity::Manual))
+                .collect(),
+            _ => vec![],
+        };
+        Ok(Needs {
+            reads: Self::reads(params)?,
+            triggers,
+            ..Needs::default()
         })
     }
 
@@ -185,6 +208,12 @@ impl Gate for Hostile {
                     },
                 };
                 return Ok(Evaluation::from_criteria(vec![c]));
+            }
+            "undeclared-trigger" => {
+                return Ok(Evaluation::from_parts(
+                    vec![Criterion::fail("surprise", "Surprise", "raised")],
+                    vec![trigger("surprise", Severity::Automatic)],
+                ));
             }
             "dlq-spike" => {
                 return Ok(Evaluation::from_parts(

@@ -10,7 +10,9 @@ use gatekeeper_gate_sdk::model::{
     Decision, LedgerFacts, Snapshot, Timestamp, format_duration_ms, format_timestamp,
     millis_between, parse_duration_ms,
 };
-use gatekeeper_gate_sdk::{Criterion, Evaluation, Gate, GateError, Input, Metadata, ParamSpec};
+use gatekeeper_gate_sdk::{
+    AttestationSpec, Criterion, Evaluation, Gate, GateError, Input, Metadata, Needs, ParamSpec,
+};
 use serde::Deserialize;
 
 pub struct Ledger;
@@ -81,8 +83,29 @@ impl Gate for Ledger {
         }
     }
 
-    fn reads(_params: &serde_json::Value) -> Result<Vec<String>, GateError> {
-        Ok(vec!["ledger".into()])
+    /// The ledger; and every attestation a criterion requires, so
+    /// `gatekeeper attest` can list them and refuse a typo.
+    fn needs(params: &serde_json::Value) -> Result<Needs, GateError> {
+        let p: Params = gatekeeper_gate_sdk::decode_params(params)?;
+        let attestations = p
+            .criteria
+            .iter()
+            .filter_map(|e| match &e.requires {
+                Requirement::Attestation {
+                    phase, criterion, ..
+                } => Some(AttestationSpec {
+                    phase: phase.clone(),
+                    criterion: criterion.clone().unwrap_or_else(|| e.id.clone()),
+                    title: e.title.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        Ok(Needs {
+            reads: vec!["ledger".into()],
+            attestations,
+            ..Needs::default()
+        })
     }
 
     fn evaluate(input: &Input) -> Result<Evaluation, GateError> {

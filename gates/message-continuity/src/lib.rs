@@ -24,7 +24,7 @@
 use gatekeeper_gate_sdk::check::{Part, all_of, id};
 use gatekeeper_gate_sdk::model::{Snapshot, StreamState, format_timestamp, parse_duration_ms};
 use gatekeeper_gate_sdk::window::{samples, watched_since};
-use gatekeeper_gate_sdk::{Evaluation, Gate, GateError, Input, Metadata, ParamSpec};
+use gatekeeper_gate_sdk::{Evaluation, Gate, GateError, Input, Metadata, Needs, ParamSpec};
 use serde::Deserialize;
 
 pub struct MessageContinuity;
@@ -69,18 +69,24 @@ impl Gate for MessageContinuity {
         }
     }
 
-    fn reads(params: &serde_json::Value) -> Result<Vec<String>, GateError> {
-        #[derive(Deserialize)]
-        struct Names {
-            from: String,
-            to: Vec<String>,
-        }
-        // The other params are not needed here (and unknown fields are ignored).
-        let n: Names = gatekeeper_gate_sdk::decode_params(params)?;
-        Ok(std::iter::once(&n.from)
-            .chain(&n.to)
-            .map(|s| format!("nats.streams.{s}"))
-            .collect())
+    /// The streams; `over` as the history.
+    fn needs(params: &serde_json::Value) -> Result<Needs, GateError> {
+        let p: Params = gatekeeper_gate_sdk::decode_params(params)?;
+        let history_ms = p
+            .over
+            .as_deref()
+            .map(parse_duration_ms)
+            .transpose()
+            .map_err(|e| GateError::BadParams(format!("over: {e}")))?
+            .unwrap_or(0);
+        Ok(Needs {
+            reads: std::iter::once(&p.from)
+                .chain(&p.to)
+                .map(|s| format!("nats.streams.{s}"))
+                .collect(),
+            history_ms,
+            ..Needs::default()
+        })
     }
 
     fn evaluate(input: &Input) -> Result<Evaluation, GateError> {

@@ -1,10 +1,11 @@
 //! The Gatekeeper gate SDK.
 //!
-//! A gate is one type implementing [`Gate`]: metadata, and a function from a
-//! typed [`Input`] (snapshot, history window, params) to an [`Evaluation`].
-//! [`export_gate!`] turns it into a `gatekeeper:gate@0.1.0` component when
-//! built for `wasm32-wasip2`; natively the same code runs under plain
-//! `cargo test` through [`testing::Testcase`].
+//! A gate is one type implementing [`Gate`]: metadata, what it needs with
+//! given params, and a function from a typed [`Input`] (snapshot, history
+//! window, params) to an [`Evaluation`]. [`export_gate!`] turns it into a
+//! `gatekeeper:gate@0.2.0` component when built for `wasm32-wasip2`;
+//! natively the same code runs under plain `cargo test` through
+//! [`testing::Testcase`].
 //!
 //! ```text
 //! struct MyGate;
@@ -28,8 +29,8 @@ pub mod wasm;
 
 pub use gatekeeper_model as model;
 pub use gatekeeper_model::{
-    Criterion, CriterionStatus, Decision, Evaluation, GateError, LogLevel, Metadata, ParamSpec,
-    Severity, Snapshot, Timestamp, Trigger,
+    AttestationSpec, Criterion, CriterionStatus, Decision, Evaluation, GateError, LogLevel,
+    Metadata, Needs, ParamSpec, Severity, Snapshot, Timestamp, Trigger, TriggerSpec,
 };
 
 use serde::de::DeserializeOwned;
@@ -84,14 +85,27 @@ pub trait Gate {
         Ok(Self::metadata().sources)
     }
 
+    /// What this gate needs with these params: the facts it reads
+    /// ([`Gate::reads`]), how much history (ms), every trigger it can raise
+    /// and the attestations it reads. The host asks once at load, for every
+    /// profile's params: decode the params fully here, so a bad one is a
+    /// config error. Default: `reads`, no history, no triggers, no
+    /// attestations.
+    fn needs(params: &serde_json::Value) -> Result<Needs, GateError> {
+        Ok(Needs {
+            reads: Self::reads(params)?,
+            ..Needs::default()
+        })
+    }
+
     fn evaluate(input: &Input) -> Result<Evaluation, GateError>;
 }
 
-/// `Gate::reads` from the params' wire form.
-pub fn reads_json<G: Gate>(params: &str) -> Result<Vec<String>, GateError> {
+/// `Gate::needs` from the params' wire form.
+pub fn needs_json<G: Gate>(params: &str) -> Result<Needs, GateError> {
     let params: serde_json::Value = serde_json::from_str(params)
         .map_err(|e| GateError::BadParams(format!("params are not JSON: {e}")))?;
-    G::reads(&params)
+    G::needs(&params)
 }
 
 /// Decodes the wire form (JSON documents) and evaluates: exactly what the
@@ -157,13 +171,13 @@ macro_rules! export_gate {
                 fn metadata() -> $crate::wasm::bindings::gatekeeper::gate::types::Metadata {
                     $crate::wasm::metadata::<$gate>()
                 }
-                fn reads(
+                fn needs(
                     params: ::std::string::String,
                 ) -> ::core::result::Result<
-                    ::std::vec::Vec<::std::string::String>,
+                    $crate::wasm::bindings::gatekeeper::gate::types::Needs,
                     $crate::wasm::bindings::gatekeeper::gate::types::GateError,
                 > {
-                    $crate::wasm::reads::<$gate>(&params)
+                    $crate::wasm::needs::<$gate>(&params)
                 }
                 fn evaluate(
                     input: $crate::wasm::bindings::gatekeeper::gate::types::GateInput,

@@ -56,7 +56,9 @@ impl Testcase {
             .effective_params(&self.params)
             .map_err(|e| GateError::BadParams(e.to_string()))?;
         let declared = G::metadata().sources;
-        let mut paths = G::reads(&params)?
+        let needs = G::needs(&params)?;
+        let mut paths = needs
+            .reads
             .iter()
             .map(|p| FactPath::parse(p).map_err(GateError::BadParams))
             .collect::<Result<Vec<_>, _>>()?;
@@ -83,6 +85,13 @@ impl Testcase {
                 problems.is_empty(),
                 "the host would reject this evaluation: {problems:?}"
             );
+            for t in &evaluation.triggers {
+                assert!(
+                    needs.triggers.iter().any(|d| d.id == t.id),
+                    "the host would reject this evaluation: trigger {:?} is not declared in `needs`",
+                    t.id
+                );
+            }
         }
         result
     }

@@ -56,8 +56,34 @@ fn to_wit_error(e: GateError) -> w::GateError {
     }
 }
 
-pub fn reads<G: Gate>(params: &str) -> Result<Vec<String>, w::GateError> {
-    crate::reads_json::<G>(params).map_err(to_wit_error)
+pub fn needs<G: Gate>(params: &str) -> Result<w::Needs, w::GateError> {
+    let n = crate::needs_json::<G>(params).map_err(to_wit_error)?;
+    let severity = |s: m::Severity| match s {
+        m::Severity::Automatic => w::Severity::Automatic,
+        m::Severity::Manual => w::Severity::Manual,
+    };
+    Ok(w::Needs {
+        reads: n.reads,
+        history_ms: n.history_ms,
+        triggers: n
+            .triggers
+            .into_iter()
+            .map(|t| w::TriggerSpec {
+                id: t.id,
+                title: t.title,
+                severity: severity(t.severity),
+            })
+            .collect(),
+        attestations: n
+            .attestations
+            .into_iter()
+            .map(|a| w::AttestationSpec {
+                phase: a.phase,
+                criterion: a.criterion,
+                title: a.title,
+            })
+            .collect(),
+    })
 }
 
 pub fn evaluate<G: Gate>(input: w::GateInput) -> Result<w::Evaluation, w::GateError> {

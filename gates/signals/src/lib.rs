@@ -25,7 +25,8 @@ use gatekeeper_gate_sdk::window::{
     Hold, change_at, growth_at, hold_at, increase_at, rate_at, samples,
 };
 use gatekeeper_gate_sdk::{
-    Criterion, Evaluation, Gate, GateError, Input, Metadata, ParamSpec, Timestamp, Trigger,
+    Criterion, Evaluation, Gate, GateError, Input, Metadata, Needs, ParamSpec, Timestamp, Trigger,
+    TriggerSpec,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -750,23 +751,69 @@ impl Gate for Signals {
         }
     }
 
-    fn reads(params: &serde_json::Value) -> Result<Vec<String>, GateError> {
+    /// The facts every measure reads; the longest hold plus its measure's
+    /// window as the history; every signal with a `trigger` as a trigger.
+    fn needs(params: &serde_json::Value) -> Result<Needs, GateError> {
         let p: Params = gatekeeper_gate_sdk::decode_params(params)?;
-        let mut paths: Vec<String> = p.signals.iter().flat_map(|s| s.measure.reads()).collect();
-        paths.sort();
-        paths.dedup();
-        Ok(paths)
+        let checked = checked(&p)?;
+        let mut reads: Vec<String> = p.signals.iter().flat_map(|s| s.measure.reads()).collect();
+        reads.sort();
+        reads.dedup();
+        let history_ms = checked
+            .iter()
+            .map(|(s, _, for_ms)| {
+                let window = s
+                    .measure
+                    .window()
+                    .and_then(|w| parse_duration_ms(w).ok())
+                    .unwrap_or(0);
+                for_ms + window
+            })
+            .max()
+            .unwrap_or(0);
+        let triggers = p
+            .signals
+            .iter()
+            .filter_map(|s| {
+                s.trigger.map(|severity| TriggerSpec {
+                    id: s.id.clone(),
+                    title: s.title.clone(),
+                    severity,
+                })
+            })
+            .collect();
+        Ok(Needs {
+            reads,
+            history_ms,
+            triggers,
+            attestations: vec![],
+        })
     }
 
     fn evaluate(input: &Input) -> Result<Evaluation, GateError> {
         let p: Params = input.params()?;
-        if p.signals.is_empty() {
-            return Err(GateError::BadParams("`signals` is empty".into()));
-        }
         let all: Vec<&Snapshot> = samples(input).collect();
         let mut criteria = Vec::new();
         let mut triggers = Vec::new();
-        for (i, s) in p.signals.iter().enumerate() {
+        for (s, cond, for_ms) in checked(&p)? {
+            let (criterion, trigger) = judge(s, cond, for_ms, &all);
+            criteria.push(criterion);
+            triggers.extend(trigger);
+        }
+        Ok(Evaluation::from_parts(criteria, triggers))
+    }
+}
+
+/// Every signal with its condition and hold, checked: what `needs` and
+/// `evaluate` both start from, so a bad param fails at load.
+fn checked(p: &Params) -> Result<Vec<(&Signal, Condition, u64)>, GateError> {
+    if p.signals.is_empty() {
+        return Err(GateError::BadParams("`signals` is empty".into()));
+    }
+    p.signals
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
             let bad = |m: String| GateError::BadParams(format!("signals[{i}] ({}): {m}", s.id));
             s.measure.validate().map_err(bad)?;
             let cond = Condition::parse(&s.when).map_err(bad)?;
@@ -777,12 +824,9 @@ impl Gate for Signals {
                 .transpose()
                 .map_err(|e| bad(format!("for: {e}")))?
                 .unwrap_or(0);
-            let (criterion, trigger) = judge(s, cond, for_ms, &all);
-            criteria.push(criterion);
-            triggers.extend(trigger);
-        }
-        Ok(Evaluation::from_parts(criteria, triggers))
-    }
+            Ok((s, cond, for_ms))
+        })
+        .collect()
 }
 
 /// One signal's criterion, and its trigger when it fires.

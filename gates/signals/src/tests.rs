@@ -378,10 +378,11 @@ fn reads_name_only_what_the_measures_need() {
         {"id": "a", "title": "a", "measure": {"kind": "stream-publish-rate", "streams": ["AA_DLQ", "X"], "window": "1m"}, "when": "> 1"},
         {"id": "b", "title": "b", "measure": {"kind": "consumer-pending", "stream": "S", "consumer": "c"}, "when": "== 0"},
         {"id": "c", "title": "c", "measure": {"kind": "stream-messages", "stream": "AA_DLQ"}, "when": "> 50"},
-        {"id": "d", "title": "d", "measure": {"kind": "query", "name": "q"}, "when": "> 50"}
+        {"id": "d", "title": "d", "measure": {"kind": "query", "name": "q"}, "when": "> 50", "for": "10m", "trigger": "manual"}
     ]});
+    let needs = Signals::needs(&params).unwrap();
     assert_eq!(
-        Signals::reads(&params).unwrap(),
+        needs.reads,
         [
             "nats.consumers.S.c",
             "nats.streams.AA_DLQ",
@@ -389,6 +390,11 @@ fn reads_name_only_what_the_measures_need() {
             "postgres"
         ]
     );
+    // The longest hold plus its window; the one trigger, as the gate proposes it.
+    assert_eq!(needs.history_ms, 10 * 60_000);
+    assert_eq!(needs.triggers.len(), 1);
+    assert_eq!(needs.triggers[0].id, "d");
+    assert_eq!(needs.triggers[0].severity, Severity::Manual);
 }
 
 #[test]

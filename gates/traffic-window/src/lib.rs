@@ -10,7 +10,7 @@
 use gatekeeper_gate_sdk::check::{Part, all_of, id};
 use gatekeeper_gate_sdk::model::{Snapshot, format_timestamp, parse_duration_ms, parse_timestamp};
 use gatekeeper_gate_sdk::window::rate_per_minute;
-use gatekeeper_gate_sdk::{Evaluation, Gate, GateError, Input, Metadata, ParamSpec};
+use gatekeeper_gate_sdk::{Evaluation, Gate, GateError, Input, Metadata, Needs, ParamSpec};
 use serde::Deserialize;
 
 pub struct TrafficWindow;
@@ -78,18 +78,20 @@ impl Gate for TrafficWindow {
         }
     }
 
-    fn reads(params: &serde_json::Value) -> Result<Vec<String>, GateError> {
-        let streams: Vec<String> = params
-            .get("streams")
-            .cloned()
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(|e| GateError::BadParams(format!("streams: {e}")))?
-            .unwrap_or_default();
-        Ok(streams
-            .iter()
-            .map(|s| format!("nats.streams.{s}"))
-            .collect())
+    /// The streams; the rate's window as the history.
+    fn needs(params: &serde_json::Value) -> Result<Needs, GateError> {
+        let p: Params = gatekeeper_gate_sdk::decode_params(params)?;
+        let history_ms = parse_duration_ms(&p.window)
+            .map_err(|e| GateError::BadParams(format!("window: {e}")))?;
+        Ok(Needs {
+            reads: p
+                .streams
+                .iter()
+                .map(|s| format!("nats.streams.{s}"))
+                .collect(),
+            history_ms,
+            ..Needs::default()
+        })
     }
 
     fn evaluate(input: &Input) -> Result<Evaluation, GateError> {
