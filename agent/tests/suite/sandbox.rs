@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 const TEST_GATES: &str = env!("GATEKEEPER_TEST_GATES_DIR");
 const AFTER: &str =
-    include_str!("../../examples/athlete-ally/snapshots/staging-after-cutover.json");
+    include_str!("../../../examples/athlete-ally/snapshots/staging-after-cutover.json");
 
 fn runtime() -> GateRuntime {
     GateRuntime::new(RuntimeOptions {

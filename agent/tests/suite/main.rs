@@ -1,0 +1,18 @@
+//! The host's integration and end-to-end tests, one binary (each test
+//! binary links wasmtime, kube and the rest: one link instead of fourteen).
+//! The tiers are in `tests/README.md`.
+
+mod bad_configs;
+mod cli;
+mod collect_http;
+mod collect_kubernetes;
+mod collect_nats;
+mod collect_postgres;
+mod containment;
+mod determinism;
+mod k8s_manifests;
+mod live_cli;
+mod migration_e2e;
+mod properties;
+mod sandbox;
+mod watch;
