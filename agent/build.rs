@@ -1,34 +1,29 @@
-//! Compiles every gate crate under `gates/` (except the SDK) to a
-//! `wasm32-wasip2` component, so one `cargo build` gives a self-contained
-//! binary. Built-in gates are embedded (`include_bytes!`); test-only gates
-//! (`gates/hostile`, `gates/wrong-interface`) are left in OUT_DIR for tests.
+//! Compiles every gate crate to a `wasm32-wasip2` component, so one `cargo
+//! build` gives a self-contained binary. Built-in gates are embedded
+//! (`include_bytes!`); test and example gates are left in OUT_DIR for the
+//! tests (`GATEKEEPER_TEST_GATES_DIR`).
+//!
+//! The list of gates is in one place: each gate crate under `gates/` or
+//! `examples/` says what it is in its own manifest —
+//! `[package.metadata.gatekeeper] gate = "builtin" | "test" | "example"`
+//! (and `name`, the gate's name). The workspace takes them by glob, the wasm
+//! lint step takes every workspace crate but the host's, and this script
+//! reads the manifests.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::{env, fs};
 
-/// (crate directory under gates/, gate name) of the gates embedded in the binary.
-const BUILTIN: &[(&str, &str)] = &[
-    ("stream-topology", "stream-topology"),
-    ("database-responsive", "database-responsive"),
-    ("nats-cluster-healthy", "nats-cluster-healthy"),
-    ("workloads-healthy", "workloads-healthy"),
-    ("subject-overlap", "subject-overlap"),
-    ("consumer-config", "consumer-config"),
-    ("traffic-window", "traffic-window"),
-    ("signals", "signals"),
-    ("ledger", "ledger"),
-    ("message-continuity", "message-continuity"),
-];
 /// Shadow stack (in linear memory) of the gates built here.
 const GATE_SHADOW_STACK_BYTES: usize = 256 << 10;
-/// Gate crates built only for the test suite.
-const TEST_ONLY: &[&str] = &[
-    "hostile",
-    "hostile-metadata",
-    "wrong-interface",
-    "../examples/custom-gate",
-];
+
+/// One gate crate, as its manifest describes it.
+struct GateCrate {
+    package: String,
+    /// The gate's name: the built-in's name, or the file stem in OUT_DIR.
+    name: String,
+    builtin: bool,
+}
 
 fn main() {
     let manifest_dir =
@@ -38,28 +33,15 @@ fn main() {
         .expect("agent/ lives in the workspace root")
         .to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for watched in [
-        "gates",
-        "wit",
-        "model",
-        "examples/custom-gate",
-        "Cargo.lock",
-        "Cargo.toml",
-    ] {
+    for watched in ["gates", "wit", "model", "examples", "Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
-    let crates: Vec<&str> = BUILTIN
-        .iter()
-        .map(|(dir, _)| *dir)
-        .chain(TEST_ONLY.iter().copied())
-        .collect();
-    for dir in &crates {
-        assert!(
-            root.join("gates").join(dir).join("Cargo.toml").exists(),
-            "gates/{dir} has no Cargo.toml"
-        );
-    }
+    let gates = gate_crates(&root);
+    assert!(
+        gates.iter().any(|g| g.builtin),
+        "no built-in gate found under gates/ (each declares [package.metadata.gatekeeper] gate = \"builtin\")"
+    );
     // A separate target dir: the outer cargo holds the lock on target/.
     let target_dir = root.join("target").join("gate-wasm");
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -74,8 +56,8 @@ fn main() {
             "--target-dir",
         ])
         .arg(&target_dir);
-    for dir in &crates {
-        cmd.args(["-p", &package_name(&root, dir)]);
+    for g in &gates {
+        cmd.args(["-p", &g.package]);
     }
     // The outer build's flags are for the host, not for wasm.
     for var in [
@@ -105,48 +87,67 @@ fn main() {
     let mut builtin_rs = String::from(
         "/// Built-in gates: (name, component bytes).\npub const BUILTIN_GATES: &[(&str, &[u8])] = &[\n",
     );
-    for (dir, name) in BUILTIN {
-        let file = copy_artifact(&root, &artifacts, dir, &out_dir);
-        builtin_rs.push_str(&format!(
-            "    ({name:?}, include_bytes!({:?})),\n",
-            file.display().to_string()
-        ));
+    for g in &gates {
+        let built = artifacts.join(format!("{}.wasm", g.package.replace('-', "_")));
+        let dest = out_dir.join(format!("{}.wasm", g.name));
+        fs::copy(&built, &dest).unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
+        if g.builtin {
+            builtin_rs.push_str(&format!(
+                "    ({:?}, include_bytes!({:?})),\n",
+                g.name,
+                dest.display().to_string()
+            ));
+        }
     }
     builtin_rs.push_str("];\n");
     fs::write(out_dir.join("builtin_gates.rs"), builtin_rs).expect("write builtin_gates.rs");
-    for dir in TEST_ONLY {
-        copy_artifact(&root, &artifacts, dir, &out_dir);
-    }
     println!(
         "cargo:rustc-env=GATEKEEPER_TEST_GATES_DIR={}",
         out_dir.display()
     );
 }
 
-fn package_name(root: &Path, dir: &str) -> String {
-    let manifest = fs::read_to_string(root.join("gates").join(dir).join("Cargo.toml"))
-        .expect("read gate manifest");
-    manifest
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("name = \"")
-                .and_then(|r| r.strip_suffix('"'))
-        })
-        .unwrap_or_else(|| panic!("gates/{dir}/Cargo.toml has no `name = \"...\"` line"))
-        .to_owned()
-}
-
-/// Copies `<package>.wasm` to OUT_DIR as `<dir>.wasm` and returns the new path.
-fn copy_artifact(root: &Path, artifacts: &Path, dir: &str, out_dir: &Path) -> PathBuf {
-    let built = artifacts.join(format!(
-        "{}.wasm",
-        package_name(root, dir).replace('-', "_")
-    ));
-    let file_name = Path::new(dir)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or(dir);
-    let dest = out_dir.join(format!("{file_name}.wasm"));
-    fs::copy(&built, &dest).unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
-    dest
+/// Every crate under `gates/` and `examples/` whose manifest says it is a
+/// gate, built-ins first, each sorted by name.
+fn gate_crates(root: &Path) -> Vec<GateCrate> {
+    let mut out = Vec::new();
+    for dir in ["gates", "examples"] {
+        let Ok(entries) = fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let manifest = entry.path().join("Cargo.toml");
+            let Ok(text) = fs::read_to_string(&manifest) else {
+                continue;
+            };
+            let doc: toml::Table = text
+                .parse()
+                .unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
+            let package = &doc["package"];
+            let Some(meta) = package
+                .get("metadata")
+                .and_then(|m| m.get("gatekeeper"))
+            else {
+                continue;
+            };
+            let kind = meta["gate"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{}: metadata.gatekeeper.gate", manifest.display()));
+            let name = package["name"].as_str().expect("package.name").to_owned();
+            out.push(GateCrate {
+                name: meta
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .map_or_else(|| name.clone(), str::to_owned),
+                package: name,
+                builtin: match kind {
+                    "builtin" => true,
+                    "test" | "example" => false,
+                    other => panic!("{}: unknown gate kind {other:?}", manifest.display()),
+                },
+            });
+        }
+    }
+    out.sort_by(|a, b| (!a.builtin, &a.name).cmp(&(!b.builtin, &b.name)));
+    out
 }

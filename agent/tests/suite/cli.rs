@@ -511,7 +511,7 @@ fn secrets_in_urls_never_reach_the_output() {
 fn a_custom_gate_loads_from_a_path_with_a_sha256_pin() {
     use sha2::Digest;
     let dir = tempfile::tempdir().unwrap();
-    let wasm = Path::new(env!("GATEKEEPER_TEST_GATES_DIR")).join("custom-gate.wasm");
+    let wasm = Path::new(env!("GATEKEEPER_TEST_GATES_DIR")).join("consumer-drained.wasm");
     let digest = hex::encode(sha2::Sha256::digest(std::fs::read(&wasm).unwrap()));
     let config = |sha: &str| {
         format!(
