@@ -33,7 +33,14 @@ fn main() {
         .expect("agent/ lives in the workspace root")
         .to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for watched in ["gates", "wit", "model", "examples", "Cargo.lock", "Cargo.toml"] {
+    for watched in [
+        "gates",
+        "wit",
+        "model",
+        "examples",
+        "Cargo.lock",
+        "Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
@@ -124,10 +131,7 @@ fn gate_crates(root: &Path) -> Vec<GateCrate> {
                 .parse()
                 .unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
             let package = &doc["package"];
-            let Some(meta) = package
-                .get("metadata")
-                .and_then(|m| m.get("gatekeeper"))
-            else {
+            let Some(meta) = package.get("metadata").and_then(|m| m.get("gatekeeper")) else {
                 continue;
             };
             let kind = meta["gate"]

@@ -5,7 +5,8 @@
 //! URLs may carry credentials; errors are reported without the URL
 //! (`reqwest::Error::without_url`) and URLs are shown redacted.
 
-use super::{Collector, install_crypto_provider, remaining, timeout_or_default};
+use super::{Collector, timeout_or_default};
+use crate::clients::{SourceError, install_crypto_provider, remaining};
 use crate::config::{DurationValue, HttpProbeConfig, MetricsScrapeConfig, SecretUrl};
 use gatekeeper_model::{HttpFacts, HttpProbe, MetricFamily, MetricsFacts, Sample, ScrapeTarget};
 use std::collections::BTreeMap;
@@ -15,12 +16,12 @@ use tokio::time::Instant;
 /// The largest scrape body read (a bigger one is refused, not truncated).
 pub const MAX_SCRAPE_BYTES: usize = 32 << 20;
 
-fn client() -> Result<reqwest::Client, String> {
+fn client() -> Result<reqwest::Client, SourceError> {
     install_crypto_provider();
     reqwest::Client::builder()
         .user_agent(concat!("gatekeeper/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| format!("HTTP client: {}", e.without_url()))
+        .map_err(|e| SourceError::Setup(format!("HTTP client: {}", e.without_url())))
 }
 
 /// GETs `url` within its own `timeout` and the source's `deadline`, whichever
@@ -31,7 +32,7 @@ async fn get(
     url: &SecretUrl,
     timeout: Option<DurationValue>,
     deadline: Instant,
-) -> Result<(u16, f64, reqwest::Response), String> {
+) -> Result<(u16, f64, reqwest::Response), SourceError> {
     let timeout = remaining(deadline, what)?.min(timeout_or_default(timeout));
     let start = Instant::now();
     let response = client
@@ -39,7 +40,7 @@ async fn get(
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| describe(&e))?;
+        .map_err(|e| SourceError::Unreachable(describe(&e)))?;
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
     Ok((response.status().as_u16(), latency_ms, response))
 }
@@ -91,7 +92,7 @@ impl Collector for ProbeCollector {
         longest(self.probes.iter().map(|p| p.timeout))
     }
 
-    async fn collect(&self, deadline: Instant) -> Result<HttpFacts, String> {
+    async fn collect(&self, deadline: Instant) -> Result<HttpFacts, SourceError> {
         let client = client()?;
         let probes = self.probes.iter().map(|p| {
             let client = &client;
@@ -106,7 +107,7 @@ impl Collector for ProbeCollector {
                         probe.status_code = Some(status);
                         probe.latency_ms = Some(latency);
                     }
-                    Err(e) => probe.error = Some(e),
+                    Err(e) => probe.error = Some(e.to_string()),
                 }
                 probe
             }
@@ -140,7 +141,7 @@ impl Collector for MetricsCollector {
         longest(self.scrapes.iter().map(|s| s.timeout))
     }
 
-    async fn collect(&self, deadline: Instant) -> Result<MetricsFacts, String> {
+    async fn collect(&self, deadline: Instant) -> Result<MetricsFacts, SourceError> {
         let client = client()?;
         let targets = self.scrapes.iter().map(|s| {
             let client = &client;
@@ -151,7 +152,7 @@ impl Collector for MetricsCollector {
                     ..ScrapeTarget::default()
                 };
                 if let Err(e) = scrape(client, s, deadline, &mut target).await {
-                    target.error = Some(e);
+                    target.error = Some(e.to_string());
                 }
                 target
             }
@@ -171,25 +172,35 @@ async fn scrape(
     config: &MetricsScrapeConfig,
     deadline: Instant,
     target: &mut ScrapeTarget,
-) -> Result<(), String> {
+) -> Result<(), SourceError> {
     let (status, latency, response) =
         get(client, &config.name, &config.url, config.timeout, deadline).await?;
     target.status_code = Some(status);
     target.latency_ms = Some(latency);
     if status != 200 {
-        return Err(format!("answered HTTP {status}"));
+        return Err(SourceError::Refused(format!("answered HTTP {status}")));
     }
     if response
         .content_length()
         .is_some_and(|l| l > MAX_SCRAPE_BYTES as u64)
     {
-        return Err(format!("body over {} MiB", MAX_SCRAPE_BYTES >> 20));
+        return Err(SourceError::Refused(format!(
+            "body over {} MiB",
+            MAX_SCRAPE_BYTES >> 20
+        )));
     }
-    let body = response.bytes().await.map_err(|e| describe(&e))?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| SourceError::Unreachable(describe(&e)))?;
     if body.len() > MAX_SCRAPE_BYTES {
-        return Err(format!("body over {} MiB", MAX_SCRAPE_BYTES >> 20));
+        return Err(SourceError::Refused(format!(
+            "body over {} MiB",
+            MAX_SCRAPE_BYTES >> 20
+        )));
     }
-    let text = std::str::from_utf8(&body).map_err(|e| format!("body is not UTF-8: {e}"))?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| SourceError::Unreadable(format!("body is not UTF-8: {e}")))?;
     target.families = parse_families(text, &config.families)?;
     let missing: Vec<&str> = config
         .families
@@ -211,9 +222,9 @@ async fn scrape(
 }
 
 /// Parses the text format and keeps `wanted` families (all when empty).
-pub fn parse_families(text: &str, wanted: &[String]) -> Result<Vec<MetricFamily>, String> {
+pub fn parse_families(text: &str, wanted: &[String]) -> Result<Vec<MetricFamily>, SourceError> {
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-        .map_err(|e| format!("not the Prometheus text format: {e}"))?;
+        .map_err(|e| SourceError::Unreadable(format!("not the Prometheus text format: {e}")))?;
     let family_of = |metric: &str| -> Option<String> {
         if wanted.is_empty() {
             return Some(metric.to_owned());

@@ -4,7 +4,9 @@
 //! A failed request is recorded in `errors` (the source is then partial);
 //! only when nothing at all could be read is the source unavailable.
 
-use super::{Collector, remaining, timeout_or_default};
+use super::{Collector, timeout_or_default};
+use crate::clients::kubernetes::{self as client, rollout_status};
+use crate::clients::{SourceError, remaining};
 use crate::config::KubernetesSourceConfig;
 use gatekeeper_model::{
     Condition, ConfigMapFacts, DeploymentFacts, KubernetesFacts, LogPatternCount, PodFacts,
@@ -12,7 +14,6 @@ use gatekeeper_model::{
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, ListParams, LogParams, ObjectList};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::future::Future;
@@ -36,46 +37,10 @@ impl KubernetesCollector {
             base_dir: base_dir.to_path_buf(),
         }
     }
-
-    /// A client and the kubeconfig's (or pod's) default namespace.
-    pub(crate) async fn client(&self, timeout: Duration) -> Result<(kube::Client, String), String> {
-        super::install_crypto_provider();
-        let options = KubeConfigOptions {
-            context: self.config.context.clone(),
-            ..KubeConfigOptions::default()
-        };
-        let mut config = match &self.config.kubeconfig {
-            Some(path) => {
-                let path = if path.is_absolute() {
-                    path.clone()
-                } else {
-                    self.base_dir.join(path)
-                };
-                let kubeconfig = Kubeconfig::read_from(&path)
-                    .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-                    .await
-                    .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
-            }
-            None if self.config.context.is_some() => kube::Config::from_kubeconfig(&options)
-                .await
-                .map_err(|e| format!("kubeconfig: {e}"))?,
-            None => kube::Config::infer()
-                .await
-                .map_err(|e| format!("no Kubernetes config (kubeconfig or in-cluster): {e}"))?,
-        };
-        config.connect_timeout = Some(timeout);
-        config.read_timeout = Some(timeout);
-        config.write_timeout = Some(timeout);
-        let namespace = config.default_namespace.clone();
-        let client =
-            kube::Client::try_from(config).map_err(|e| format!("Kubernetes client: {e}"))?;
-        Ok((client, namespace))
-    }
 }
 
 /// Every page of a list.
-async fn list_all<K>(api: &Api<K>, selector: &str, deadline: Instant) -> Result<Vec<K>, String>
+async fn list_all<K>(api: &Api<K>, selector: &str, deadline: Instant) -> Result<Vec<K>, SourceError>
 where
     K: kube::Resource + Clone + DeserializeOwned + Debug,
 {
@@ -101,94 +66,17 @@ where
 async fn within<T>(
     deadline: Instant,
     fut: impl Future<Output = Result<T, kube::Error>>,
-) -> Result<T, String> {
+) -> Result<T, SourceError> {
     let left = remaining(deadline, "request")?;
     match tokio::time::timeout(left, fut).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(kube_error(&e)),
-        Err(_) => Err(format!("no answer within {}ms", left.as_millis())),
+        Ok(Err(e @ kube::Error::Api(_))) => Err(SourceError::Refused(client::describe(&e))),
+        Ok(Err(e)) => Err(SourceError::Unreachable(client::describe(&e))),
+        Err(_) => Err(SourceError::Unreachable(format!(
+            "no answer within {}ms",
+            left.as_millis()
+        ))),
     }
-}
-
-fn kube_error(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(status) => {
-            let reason = if status.reason.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", status.reason)
-            };
-            format!(
-                "API server answered {}{reason}: {}",
-                status.code, status.message
-            )
-        }
-        other => other.to_string(),
-    }
-}
-
-/// The rollout status as `kubectl rollout status` computes it:
-/// (`complete` | `progressing` | `failed`, message).
-pub fn rollout_status(d: &Deployment) -> (&'static str, String) {
-    let name = d.metadata.name.as_deref().unwrap_or("");
-    let generation = d.metadata.generation.unwrap_or(0);
-    let Some(status) = &d.status else {
-        return (
-            "progressing",
-            "Waiting for deployment spec update to be observed...".into(),
-        );
-    };
-    if generation > status.observed_generation.unwrap_or(0) {
-        return (
-            "progressing",
-            "Waiting for deployment spec update to be observed...".into(),
-        );
-    }
-    let progressing = status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == "Progressing");
-    if progressing.is_some_and(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded")) {
-        return (
-            "failed",
-            format!("deployment \"{name}\" exceeded its progress deadline"),
-        );
-    }
-    let updated = status.updated_replicas.unwrap_or(0);
-    let replicas = status.replicas.unwrap_or(0);
-    let available = status.available_replicas.unwrap_or(0);
-    if let Some(desired) = d.spec.as_ref().and_then(|s| s.replicas)
-        && updated < desired
-    {
-        return (
-            "progressing",
-            format!(
-                "Waiting for deployment \"{name}\" rollout to finish: {updated} out of {desired} new replicas have been updated..."
-            ),
-        );
-    }
-    if replicas > updated {
-        return (
-            "progressing",
-            format!(
-                "Waiting for deployment \"{name}\" rollout to finish: {} old replicas are pending termination...",
-                replicas - updated
-            ),
-        );
-    }
-    if available < updated {
-        return (
-            "progressing",
-            format!(
-                "Waiting for deployment \"{name}\" rollout to finish: {available} of {updated} updated replicas are available..."
-            ),
-        );
-    }
-    (
-        "complete",
-        format!("deployment \"{name}\" successfully rolled out"),
-    )
 }
 
 fn deployment_facts(namespace: &str, d: &Deployment) -> DeploymentFacts {
@@ -215,7 +103,7 @@ fn deployment_facts(namespace: &str, d: &Deployment) -> DeploymentFacts {
                 message: c.message.clone(),
             })
             .collect(),
-        rollout: Some(rollout.to_owned()),
+        rollout: Some(rollout.as_str().to_owned()),
         rollout_message: Some(message),
     }
 }
@@ -267,8 +155,16 @@ impl Collector for KubernetesCollector {
         timeout_or_default(self.config.timeout)
     }
 
-    async fn collect(&self, deadline: Instant) -> Result<KubernetesFacts, String> {
-        let (client, default_namespace) = self.client(remaining(deadline, "connect")?).await?;
+    async fn collect(&self, deadline: Instant) -> Result<KubernetesFacts, SourceError> {
+        let client::Cluster {
+            client,
+            default_namespace,
+        } = client::connect(
+            &self.config,
+            &self.base_dir,
+            remaining(deadline, "connect")?,
+        )
+        .await?;
         let namespaces = if self.config.namespaces.is_empty() {
             vec![default_namespace]
         } else {
@@ -323,7 +219,7 @@ impl Collector for KubernetesCollector {
                     }
                     Err(e) => {
                         facts.errors.push(format!("configmap {ns}/{name}: {e}"));
-                        cm.error = Some(e);
+                        cm.error = Some(e.to_string());
                     }
                 }
                 facts.config_maps.push(cm);
@@ -347,7 +243,7 @@ impl Collector for KubernetesCollector {
                 + self.config.config_maps.len())
             + self.config.log_patterns.len();
         if reads == 0 && asked > 0 {
-            return Err(facts.errors.join("; "));
+            return Err(SourceError::NothingRead(facts.errors));
         }
         Ok(facts)
     }
@@ -436,81 +332,6 @@ async fn count_log_pattern(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn deployment(json: serde_json::Value) -> Deployment {
-        serde_json::from_value(json).unwrap()
-    }
-
-    #[test]
-    fn rollout_status_follows_kubectl() {
-        let d = deployment(serde_json::json!({
-            "metadata": {"name": "api", "generation": 3},
-            "spec": {"replicas": 3, "selector": {}, "template": {}},
-            "status": {"observedGeneration": 2}
-        }));
-        assert_eq!(rollout_status(&d).0, "progressing");
-        assert_eq!(
-            rollout_status(&d).1,
-            "Waiting for deployment spec update to be observed..."
-        );
-
-        let d = deployment(serde_json::json!({
-            "metadata": {"name": "api", "generation": 3},
-            "spec": {"replicas": 3, "selector": {}, "template": {}},
-            "status": {"observedGeneration": 3, "replicas": 4, "updatedReplicas": 1, "availableReplicas": 3}
-        }));
-        assert_eq!(
-            rollout_status(&d).1,
-            "Waiting for deployment \"api\" rollout to finish: 1 out of 3 new replicas have been updated..."
-        );
-
-        let d = deployment(serde_json::json!({
-            "metadata": {"name": "api", "generation": 3},
-            "spec": {"replicas": 3, "selector": {}, "template": {}},
-            "status": {"observedGeneration": 3, "replicas": 4, "updatedReplicas": 3, "availableReplicas": 3}
-        }));
-        assert_eq!(
-            rollout_status(&d).1,
-            "Waiting for deployment \"api\" rollout to finish: 1 old replicas are pending termination..."
-        );
-
-        let d = deployment(serde_json::json!({
-            "metadata": {"name": "api", "generation": 3},
-            "spec": {"replicas": 3, "selector": {}, "template": {}},
-            "status": {"observedGeneration": 3, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 2}
-        }));
-        assert_eq!(
-            rollout_status(&d).1,
-            "Waiting for deployment \"api\" rollout to finish: 2 of 3 updated replicas are available..."
-        );
-
-        let d = deployment(serde_json::json!({
-            "metadata": {"name": "api", "generation": 3},
-            "spec": {"replicas": 3, "selector": {}, "template": {}},
-            "status": {"observedGeneration": 3, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}
-        }));
-        assert_eq!(
-            rollout_status(&d),
-            (
-                "complete",
-                "deployment \"api\" successfully rolled out".into()
-            )
-        );
-
-        let d = deployment(serde_json::json!({
-            "metadata": {"name": "api", "generation": 3},
-            "spec": {"replicas": 3, "selector": {}, "template": {}},
-            "status": {"observedGeneration": 3, "replicas": 3, "updatedReplicas": 1,
-                "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}
-        }));
-        assert_eq!(
-            rollout_status(&d),
-            (
-                "failed",
-                "deployment \"api\" exceeded its progress deadline".into()
-            )
-        );
-    }
 
     #[test]
     fn pod_reasons_and_restarts() {

@@ -6,14 +6,17 @@
 
 mod http;
 mod kubernetes;
+mod ledger;
 mod nats;
 mod postgres;
 
 pub use http::{MetricsCollector, ProbeCollector};
-pub use kubernetes::{KubernetesCollector, rollout_status};
+pub use kubernetes::KubernetesCollector;
+pub use ledger::LedgerCollector;
 pub use nats::NatsCollector;
 pub use postgres::PostgresCollector;
 
+pub use crate::clients::SourceError;
 use crate::config::{Config, DEFAULT_SOURCE_TIMEOUT, DurationValue};
 use gatekeeper_model::{Snapshot, Source, SourceStatus, Timestamp};
 use std::future::Future;
@@ -40,7 +43,7 @@ pub trait Collector {
     fn collect(
         &self,
         deadline: Instant,
-    ) -> impl Future<Output = Result<Self::Facts, String>> + Send;
+    ) -> impl Future<Output = Result<Self::Facts, SourceError>> + Send;
 
     /// True when the facts have no gaps (status `ok`, else `partial`).
     fn complete(facts: &Self::Facts) -> bool;
@@ -71,7 +74,7 @@ pub async fn run_collector<C: Collector + Sync>(collector: &C) -> Source<C::Fact
                 ..Source::default()
             }
         }
-        Ok(Err(error)) => Source::unavailable(error),
+        Ok(Err(error)) => Source::unavailable(error.to_string()),
         Err(_) => Source::unavailable(format!(
             "no answer within {} (the source's timeout)",
             humanize(collector.timeout())
@@ -94,7 +97,7 @@ pub async fn run_collector<C: Collector + Sync>(collector: &C) -> Source<C::Fact
 pub async fn collect(config: &Config) -> Snapshot {
     let ledger = async {
         match &config.ledger {
-            Some(_) => Some(run_collector(&crate::ledger::LedgerCollector::new(config)).await),
+            Some(_) => Some(run_collector(&LedgerCollector::new(config)).await),
             None => None,
         }
     };
@@ -174,14 +177,6 @@ fn timeout_or_default(value: Option<DurationValue>) -> Duration {
     value.map_or(DEFAULT_SOURCE_TIMEOUT, |d| d.0)
 }
 
-/// Time left until `deadline`, or an error naming what was cut off.
-fn remaining(deadline: Instant, what: &str) -> Result<Duration, String> {
-    deadline
-        .checked_duration_since(Instant::now())
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{what}: not read, the source's timeout was reached"))
-}
-
 /// `1500ms` → `1.5s`, for messages.
 fn humanize(d: Duration) -> String {
     if d.as_millis().is_multiple_of(1000) {
@@ -193,15 +188,6 @@ fn humanize(d: Duration) -> String {
     }
 }
 
-/// Installs rustls' ring provider once; every TLS client here uses it.
-pub(crate) fn install_crypto_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // Err means another provider is already installed, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,15 +197,5 @@ mod tests {
         assert_eq!(humanize(Duration::from_secs(5)), "5s");
         assert_eq!(humanize(Duration::from_millis(250)), "250ms");
         assert_eq!(humanize(Duration::from_millis(1500)), "1.5s");
-    }
-
-    #[tokio::test]
-    async fn remaining_errs_after_the_deadline() {
-        let past = Instant::now() - Duration::from_millis(1);
-        assert_eq!(
-            remaining(past, "stream S").unwrap_err(),
-            "stream S: not read, the source's timeout was reached"
-        );
-        assert!(remaining(Instant::now() + Duration::from_secs(5), "x").is_ok());
     }
 }

@@ -5,7 +5,8 @@
 //! through the extended protocol (one statement, no `; DROP …` piggyback).
 //! A failing query is that query's error, not the source's.
 
-use super::{Collector, remaining, timeout_or_default};
+use super::{Collector, timeout_or_default};
+use crate::clients::{SourceError, remaining};
 use crate::config::PostgresSourceConfig;
 use gatekeeper_model::{NamedQuery, PostgresFacts};
 use std::future::Future;
@@ -30,7 +31,7 @@ impl PostgresCollector {
         sql: &str,
         timeout: Duration,
         deadline: Instant,
-    ) -> Result<Option<f64>, String> {
+    ) -> Result<Option<f64>, SourceError> {
         let sql = sql.trim().trim_end_matches(';');
         let left = remaining(deadline, "query")?;
         let tx = bounded(left, client.build_transaction().read_only(true).start()).await?;
@@ -43,10 +44,10 @@ impl PostgresCollector {
         .await?;
         let statement = bounded(left, tx.prepare(sql)).await?;
         if statement.columns().len() != 1 {
-            return Err(format!(
+            return Err(SourceError::Refused(format!(
                 "returns {} columns; a named query returns exactly one",
                 statement.columns().len()
-            ));
+            )));
         }
         let wrapped = format!("SELECT (q.v)::text FROM ({sql}) AS q(v)");
         let client_bound = left.min(timeout + Duration::from_secs(1));
@@ -54,29 +55,35 @@ impl PostgresCollector {
         let _ = tx.rollback().await;
         match rows.as_slice() {
             [row] => {
-                let text: Option<String> = row.try_get(0).map_err(|e| pg_error(&e))?;
+                let text: Option<String> = row
+                    .try_get(0)
+                    .map_err(|e| SourceError::Unreadable(pg_error(&e)))?;
                 let Some(text) = text else {
-                    return Err("returned NULL".into());
+                    return Err(SourceError::Unreadable("returned NULL".into()));
                 };
                 parse_scalar(&text).map(Some)
             }
-            rows => Err(format!(
+            rows => Err(SourceError::Unreadable(format!(
                 "returned {} rows; a named query returns exactly one",
                 rows.len()
-            )),
+            ))),
         }
     }
 }
 
-/// Runs `fut` within `limit`, flattening both errors to text.
+/// Runs `fut` within `limit`: the server's error, or no answer.
 async fn bounded<T>(
     limit: Duration,
     fut: impl Future<Output = Result<T, tokio_postgres::Error>>,
-) -> Result<T, String> {
+) -> Result<T, SourceError> {
     match tokio::time::timeout(limit, fut).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(pg_error(&e)),
-        Err(_) => Err(format!("no answer within {}ms", limit.as_millis())),
+        Ok(Err(e)) if e.as_db_error().is_some() => Err(SourceError::Refused(pg_error(&e))),
+        Ok(Err(e)) => Err(SourceError::Unreachable(pg_error(&e))),
+        Err(_) => Err(SourceError::Unreachable(format!(
+            "no answer within {}ms",
+            limit.as_millis()
+        ))),
     }
 }
 
@@ -89,14 +96,15 @@ fn pg_error(e: &tokio_postgres::Error) -> String {
 }
 
 /// A scalar as text → number: integers, decimals, booleans (1/0).
-fn parse_scalar(text: &str) -> Result<f64, String> {
+fn parse_scalar(text: &str) -> Result<f64, SourceError> {
     match text {
         "t" | "true" => Ok(1.0),
         "f" | "false" => Ok(0.0),
-        _ => text
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| format!("returned `{text}`, which is not a number or boolean")),
+        _ => text.trim().parse::<f64>().map_err(|_| {
+            SourceError::Unreadable(format!(
+                "returned `{text}`, which is not a number or boolean"
+            ))
+        }),
     }
 }
 
@@ -108,16 +116,16 @@ impl Collector for PostgresCollector {
         timeout_or_default(self.config.timeout)
     }
 
-    async fn collect(&self, deadline: Instant) -> Result<PostgresFacts, String> {
+    async fn collect(&self, deadline: Instant) -> Result<PostgresFacts, SourceError> {
         let shown = self.config.url.redacted();
         let mut pg = tokio_postgres::Config::from_str(self.config.url.expose())
-            .map_err(|e| format!("{shown}: invalid URL: {}", pg_error(&e)))?;
+            .map_err(|e| SourceError::Setup(format!("{shown}: invalid URL: {}", pg_error(&e))))?;
         let left = remaining(deadline, "connect")?;
         pg.connect_timeout(left);
         pg.application_name("gatekeeper");
         let (mut client, connection) = bounded(left, pg.connect(tokio_postgres::NoTls))
             .await
-            .map_err(|e| format!("cannot connect to {shown}: {e}"))?;
+            .map_err(|e| e.context(format_args!("cannot connect to {shown}")))?;
         let connection = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %pg_error(&e), "postgres connection closed");
@@ -131,7 +139,7 @@ impl Collector for PostgresCollector {
             client.simple_query("SELECT 1"),
         )
         .await
-        .map_err(|e| format!("{shown}: ping failed: {e}"))?;
+        .map_err(|e| e.context(format_args!("{shown}: ping failed")))?;
         facts.ping_ms = Some(start.elapsed().as_secs_f64() * 1000.0);
 
         let status = bounded(
@@ -148,7 +156,7 @@ impl Collector for PostgresCollector {
             ),
         )
         .await
-        .map_err(|e| format!("{shown}: server status: {e}"))?;
+        .map_err(|e| e.context(format_args!("{shown}: server status")))?;
         facts.server_version = status.try_get::<_, String>(0).ok();
         facts.max_connections = status
             .try_get::<_, i64>(1)
@@ -170,7 +178,7 @@ impl Collector for PostgresCollector {
             let result = Self::named_query(&mut client, &q.sql, timeout, deadline).await;
             let (value, error) = match result {
                 Ok(v) => (v, None),
-                Err(e) => (None, Some(e)),
+                Err(e) => (None, Some(e.to_string())),
             };
             if let Some(e) = &error {
                 tracing::warn!(query = %q.name, error = %e, "named query failed");
@@ -203,7 +211,9 @@ mod tests {
         assert_eq!(parse_scalar("f"), Ok(0.0));
         assert_eq!(
             parse_scalar("abc"),
-            Err("returned `abc`, which is not a number or boolean".into())
+            Err(SourceError::Unreadable(
+                "returned `abc`, which is not a number or boolean".into()
+            ))
         );
     }
 }

@@ -1,10 +1,10 @@
 //! The steps of a rollback plan: Kubernetes, NATS, exec, webhook. Each is
 //! idempotent, and each outcome is recorded in the ledger as it happens.
 
-use super::journal::Journal;
-use crate::collect::{KubernetesCollector, rollout_status};
+use crate::clients::kubernetes::{self as kube_client, Rollout, rollout_status};
+use crate::clients::nats::{ERR_STREAM_NOT_FOUND, JetStream};
 use crate::config::{Config, DEFAULT_ROLLOUT_WAIT, DEFAULT_STEP_TIMEOUT, PlanConfig, StepConfig};
-use crate::jetstream::{ERR_STREAM_NOT_FOUND, JetStream};
+use crate::ledger::Journal;
 use crate::ledger::{PlanOutcome, Record, StepOutcome};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -50,7 +50,7 @@ type StepResult = Result<(StepOutcome, String), String>;
 
 impl Executor {
     pub fn new(config: Arc<Config>, journal: Arc<Journal>, agent: String, dry_run: bool) -> Self {
-        crate::collect::install_crypto_provider();
+        crate::clients::install_crypto_provider();
         Executor {
             config,
             journal,
@@ -267,8 +267,8 @@ impl Executor {
                                 .map_err(|e| format!("deployment {ns}/{name}: {e}"))?;
                             let (state, message) = rollout_status(&d);
                             match state {
-                                "complete" => break,
-                                "failed" => return Err(message),
+                                Rollout::Complete => break,
+                                Rollout::Failed => return Err(message),
                                 _ if tokio::time::Instant::now() >= deadline => {
                                     return Err(format!(
                                         "rollout not finished after {}: {message}",
@@ -300,7 +300,9 @@ impl Executor {
                 }
             }
             StepConfig::MoveSubjects { subjects, from, to } => {
-                let js = JetStream::connect(&self.config).await?;
+                let js = JetStream::open(&self.config)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 move_subjects(&js, subjects, from, to).await
             }
             StepConfig::Exec { command, timeout } => {
@@ -373,9 +375,10 @@ impl Executor {
             .kubernetes
             .clone()
             .ok_or("no [sources.kubernetes]")?;
-        KubernetesCollector::new(source, &self.config.base_dir)
-            .client(DEFAULT_STEP_TIMEOUT)
+        let cluster = kube_client::connect(&source, &self.config.base_dir, DEFAULT_STEP_TIMEOUT)
             .await
+            .map_err(|e| e.to_string())?;
+        Ok((cluster.client, cluster.default_namespace))
     }
 }
 

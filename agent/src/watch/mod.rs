@@ -8,18 +8,18 @@
 
 pub mod actions;
 pub mod incident;
-pub mod journal;
+pub mod lease;
 pub mod metrics;
 
 use crate::check::{self, CheckError, GateSet, GateVerdict, PhaseReport};
+use crate::clients::nats::JetStream;
 use crate::collect;
 use crate::config::{Config, LedgerBackend, LedgerConfig};
-use crate::jetstream::JetStream;
-use crate::ledger::{Lease, PlanOutcome, Record};
+use crate::ledger::{Journal, PlanOutcome, Record};
 use actions::{Executor, PlanRun};
 use gatekeeper_model::{CriterionStatus, Decision, Snapshot, Source, SourceStatus, Timestamp};
 use incident::{Act, Blind, Firing, Incidents, RoundFacts};
-use journal::Journal;
+use lease::Lease;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -230,7 +230,7 @@ pub async fn watch(
         let lease_known;
         let acting = if uses_lease {
             if lease.is_none() {
-                match JetStream::connect(&config).await {
+                match JetStream::open(&config).await {
                     Ok(js) => match Lease::open(js, &ledger_config, &phase, &options.agent).await {
                         Ok(l) => lease = Some(l),
                         Err(e) => tracing::warn!(error = %e, "lease bucket not reachable"),

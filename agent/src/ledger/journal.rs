@@ -83,7 +83,7 @@ impl Journal {
             }),
         };
         if let Err(e) = result {
-            super::metrics::ledger_error();
+            crate::watch::metrics::ledger_error();
             if matches!(&*guard, Some(Ledger::Nats { .. })) {
                 *guard = None;
             }

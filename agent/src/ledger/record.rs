@@ -1,0 +1,179 @@
+//! The record kinds: one for each thing that happens (a verdict, an
+//! incident opened or closed, a plan or a step run, an alert delivered, an
+//! attestation), as JSON with a `kind` tag.
+
+use gatekeeper_model::{Decision, Timestamp, Trigger};
+use serde::{Deserialize, Serialize};
+
+/// One ledger record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Record {
+    /// A phase's verdict at a time (on change, and at least every few minutes).
+    Verdict {
+        phase: String,
+        verdict: Decision,
+        at: Timestamp,
+        agent: String,
+    },
+    IncidentOpened {
+        incident: String,
+        at: Timestamp,
+        agent: String,
+        summary: String,
+        triggers: Vec<Trigger>,
+    },
+    IncidentClosed {
+        incident: String,
+        at: Timestamp,
+        agent: String,
+    },
+    /// One step of a plan, with its outcome.
+    Step {
+        incident: String,
+        plan: String,
+        /// 1-based position in the plan.
+        step: usize,
+        action: String,
+        outcome: StepOutcome,
+        detail: String,
+        /// When the step started.
+        at: Timestamp,
+        #[serde(default)]
+        duration_ms: u64,
+        agent: String,
+    },
+    /// A plan's end (or why it did not start).
+    Plan {
+        incident: String,
+        plan: String,
+        trigger: String,
+        outcome: PlanOutcome,
+        detail: String,
+        at: Timestamp,
+        agent: String,
+    },
+    /// One `[watch] alert` hook run for an alert (exec or webhook). Its own
+    /// kind: an alert is never a plan.
+    AlertDelivery {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        incident: Option<String>,
+        action: String,
+        outcome: StepOutcome,
+        detail: String,
+        at: Timestamp,
+        #[serde(default)]
+        duration_ms: u64,
+        agent: String,
+    },
+    Alert {
+        at: Timestamp,
+        agent: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        incident: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trigger: Option<String>,
+        message: String,
+    },
+    Attestation {
+        phase: String,
+        criterion: String,
+        by: String,
+        at: Timestamp,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+}
+
+impl Record {
+    /// The last subject token: `verdict`, `incident-opened`, …
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Record::Verdict { .. } => "verdict",
+            Record::IncidentOpened { .. } => "incident-opened",
+            Record::IncidentClosed { .. } => "incident-closed",
+            Record::Step { .. } => "step",
+            Record::Plan { .. } => "plan",
+            Record::Alert { .. } => "alert",
+            Record::AlertDelivery { .. } => "alert-delivery",
+            Record::Attestation { .. } => "attestation",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepOutcome {
+    /// Changed what it had to.
+    Done,
+    /// Already as wanted; nothing changed.
+    Unchanged,
+    Failed,
+    /// Dry run: this is what would have been done.
+    WouldRun,
+    /// Stopped by shutdown before it finished.
+    Interrupted,
+}
+
+impl StepOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepOutcome::Done => "done",
+            StepOutcome::Unchanged => "unchanged",
+            StepOutcome::Failed => "failed",
+            StepOutcome::WouldRun => "would-run",
+            StepOutcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanOutcome {
+    Done,
+    Failed,
+    Interrupted,
+    /// Dry run: every step recorded as `would-run`.
+    DryRun,
+    /// A veto gate was not go.
+    Vetoed,
+    /// Another plan ran less than `cooldown` ago.
+    Cooldown,
+}
+
+impl PlanOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanOutcome::Done => "done",
+            PlanOutcome::Failed => "failed",
+            PlanOutcome::Interrupted => "interrupted",
+            PlanOutcome::DryRun => "dry-run",
+            PlanOutcome::Vetoed => "vetoed",
+            PlanOutcome::Cooldown => "cooldown",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_read_as_in_the_json() {
+        use StepOutcome::*;
+        for o in [Done, Unchanged, Failed, WouldRun, Interrupted] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+        use PlanOutcome as P;
+        for o in [
+            P::Done,
+            P::Failed,
+            P::Interrupted,
+            P::DryRun,
+            P::Vetoed,
+            P::Cooldown,
+        ] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The HA lease: one agent acts, the others evaluate and report. It lives in
+//! a KV bucket (a JetStream stream `KV_<bucket>`, the same layout `nats kv`
+//! reads), taken and renewed by compare-and-set on the key's revision.
+
+use crate::clients::nats::{ERR_WRONG_LAST_SEQUENCE, JetStream, JsError};
+use crate::config::LedgerConfig;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// What the lease's key holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LeaseValue {
+    /// The agent holding it; empty when released.
+    holder: String,
+    ttl_ms: u64,
+}
+
+/// The HA lease: one agent acts, the others evaluate and report.
+///
+/// Time is each agent's own monotonic clock: the holder counts from its last
+/// successful renewal, a standby from when it first saw the current revision.
+/// A standby takes over only after the revision stayed unchanged for a whole
+/// TTL, by which time the holder has stopped counting itself the holder.
+#[derive(Debug)]
+pub struct Lease {
+    js: JetStream,
+    stream: String,
+    subject: String,
+    agent: String,
+    ttl: Duration,
+    /// The revision we wrote, and when.
+    held: Option<(u64, std::time::Instant)>,
+    /// (revision, holder, first seen) of someone else's lease.
+    observed: Option<(u64, String, std::time::Instant)>,
+}
+
+impl Lease {
+    /// Opens the lease bucket (created if missing) for `key` (e.g. the watched phase).
+    pub async fn open(
+        js: JetStream,
+        config: &LedgerConfig,
+        key: &str,
+        agent: &str,
+    ) -> Result<Lease, JsError> {
+        let bucket = config.lease_bucket();
+        let stream = format!("KV_{bucket}");
+        js.ensure_stream(serde_json::json!({
+            "name": stream,
+            "subjects": [format!("$KV.{bucket}.>")],
+            "retention": "limits",
+            "storage": "file",
+            "discard": "new",
+            "max_msgs_per_subject": 1,
+            "allow_rollup_hdrs": true,
+            "deny_delete": true,
+            "num_replicas": config.replicas.unwrap_or(1),
+        }))
+        .await?;
+        Ok(Lease {
+            js,
+            stream,
+            subject: format!("$KV.{bucket}.{key}"),
+            agent: agent.to_owned(),
+            ttl: config.lease_ttl(),
+            held: None,
+            observed: None,
+        })
+    }
+
+    /// True while we hold it: renewed less than a TTL ago.
+    pub fn held(&self) -> bool {
+        self.held.is_some_and(|(_, at)| at.elapsed() < self.ttl)
+    }
+
+    /// The other holder we last saw, if any.
+    pub fn holder(&self) -> Option<&str> {
+        self.observed.as_ref().map(|(_, h, _)| h.as_str())
+    }
+
+    /// Renews, takes or observes the lease; returns whether we hold it now.
+    pub async fn tick(&mut self) -> Result<bool, JsError> {
+        let current = self.js.last_by_subject(&self.stream, &self.subject).await?;
+        let (rev, value) = match current {
+            None => (0, None),
+            Some((rev, bytes)) => (rev, serde_json::from_slice::<LeaseValue>(&bytes).ok()),
+        };
+        let mine = value.as_ref().is_some_and(|v| v.holder == self.agent);
+        let free = value.as_ref().is_none_or(|v| v.holder.is_empty());
+        if mine || free {
+            self.observed = None;
+            let fresh = self
+                .held
+                .is_some_and(|(r, at)| r == rev && at.elapsed() < self.ttl / 3);
+            if fresh {
+                return Ok(true);
+            }
+            return self.write(rev).await;
+        }
+        self.held = None;
+        let holder = value.map(|v| v.holder).unwrap_or_default();
+        match &self.observed {
+            Some((r, _, since)) if *r == rev => {
+                if since.elapsed() >= self.ttl {
+                    tracing::warn!(holder = %holder, "lease not renewed for a whole TTL; taking it over");
+                    return self.write(rev).await;
+                }
+            }
+            _ => self.observed = Some((rev, holder, std::time::Instant::now())),
+        }
+        Ok(false)
+    }
+
+    /// Compare-and-set on `rev`: we hold it if nobody wrote in between.
+    async fn write(&mut self, rev: u64) -> Result<bool, JsError> {
+        let at = std::time::Instant::now();
+        match self.put(self.agent.clone(), rev).await {
+            Ok(new_rev) => {
+                self.held = Some((new_rev, at));
+                self.observed = None;
+                Ok(true)
+            }
+            Err(e) if e.code == ERR_WRONG_LAST_SEQUENCE => {
+                self.held = None;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `holder` into the key if its revision is still `rev`.
+    async fn put(&self, holder: String, rev: u64) -> Result<u64, JsError> {
+        let value = LeaseValue {
+            holder,
+            ttl_ms: self.ttl.as_millis() as u64,
+        };
+        self.js
+            .publish(
+                &self.subject,
+                serde_json::to_vec(&value).expect("encodes"),
+                Some(rev),
+            )
+            .await
+    }
+
+    /// Gives the lease up (on shutdown) so a standby need not wait a TTL.
+    pub async fn release(&mut self) -> Result<(), JsError> {
+        if let Some((rev, _)) = self.held.take() {
+            self.put(String::new(), rev).await?;
+        }
+        Ok(())
+    }
+}
