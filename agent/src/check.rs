@@ -215,6 +215,30 @@ impl GateSet {
         Ok(())
     }
 
+    /// The sources a gate reads (`nats`, `postgres`, …), from its `reads`.
+    pub fn sources_read(&self, gate: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .gate(gate)
+            .and_then(|g| g.params.as_ref().ok())
+            .map(|p| {
+                p.needs
+                    .reads
+                    .iter()
+                    .map(|r| {
+                        r.to_string()
+                            .split('.')
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The history the named gates declare they need (the longest), plus
     /// two intervals, at least a minute; and the gates that cannot say (0.1).
     pub fn history_needed(

@@ -3,6 +3,7 @@
 //!
 //! `main.rs` is thin; everything it calls lives here so tests drive the same code.
 
+pub mod actions;
 pub mod app;
 pub mod builtin;
 pub mod check;
@@ -11,7 +12,9 @@ pub mod clients;
 pub mod collect;
 pub mod config;
 pub mod files;
+pub mod history;
 pub mod ledger;
+pub mod metrics;
 pub mod recording;
 pub mod report;
 pub mod runtime;

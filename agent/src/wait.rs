@@ -6,6 +6,7 @@
 //! and holds see the window the wait itself has sampled.
 
 use crate::check::{GateSet, PhaseReport, Recording};
+use crate::history::History;
 use crate::text::untrusted_line;
 use gatekeeper_model::{CriterionStatus, Decision, Snapshot};
 use std::time::{Duration, Instant};
@@ -49,25 +50,24 @@ pub fn wait_until_go(
     mut progress: impl FnMut(&Round<'_>),
 ) -> WaitOutcome {
     let start = Instant::now();
-    let mut history: Vec<Snapshot> = Vec::new();
+    let mut history = History::new(MAX_HISTORY);
     let mut rounds = 0;
     loop {
         let round_start = Instant::now();
         rounds += 1;
         let mut current = collect();
         current.interval_ms = Some(options.interval.as_millis() as u64);
-        let recording = Recording {
-            current,
-            history: history.clone(),
-        };
-        let report = gates.evaluate_phase(phase, gate_names, &recording);
+        let report = gates.evaluate(phase, gate_names, &current, history.snapshots());
         let elapsed = start.elapsed();
         let timed_out = elapsed + options.interval > options.timeout;
         if report.verdict == Decision::Go || timed_out {
             return WaitOutcome {
                 timed_out: report.verdict != Decision::Go,
                 report,
-                recording,
+                recording: Recording {
+                    current,
+                    history: history.into_vec(),
+                },
                 rounds,
             };
         }
@@ -76,10 +76,7 @@ pub fn wait_until_go(
             elapsed,
             report: &report,
         });
-        history.push(recording.current);
-        if history.len() > MAX_HISTORY {
-            history.remove(0);
-        }
+        history.push(current);
         std::thread::sleep(options.interval.saturating_sub(round_start.elapsed()));
     }
 }
@@ -107,7 +104,7 @@ pub fn sample(
         s.interval_ms = Some(interval.as_millis() as u64);
         s
     };
-    let mut history: Vec<Snapshot> = Vec::new();
+    let mut history = History::new(MAX_HISTORY);
     let mut current = collect();
     let first = current.taken_at;
     let mut next = start;
@@ -117,11 +114,11 @@ pub fn sample(
         next += interval;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
         history.push(std::mem::replace(&mut current, collect()));
-        if history.len() > MAX_HISTORY {
-            history.remove(0);
-        }
     }
-    Recording { current, history }
+    Recording {
+        current,
+        history: history.into_vec(),
+    }
 }
 
 /// `phase-2 no-go after 3 rounds (10s): legacy-consumer-drained: 37 pending; …`

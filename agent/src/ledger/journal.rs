@@ -5,12 +5,15 @@
 use crate::config::{Config, LedgerBackend, LedgerConfig};
 use crate::ledger::{self, Ledger, LedgerError, Record};
 use gatekeeper_model::LedgerFacts;
+use prometheus_client::metrics::counter::Counter;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
 pub struct Journal {
     config: Arc<Config>,
+    /// Counts writes the ledger refused (the daemon's `ledger_errors`).
+    failed_writes: Counter,
     /// `None` until NATS first answers.
     ledger: Mutex<Option<Ledger>>,
     /// Records NATS did not take, in order (NATS backend only).
@@ -36,7 +39,9 @@ impl std::fmt::Debug for Journal {
 }
 
 impl Journal {
-    pub async fn open(config: Arc<Config>) -> Journal {
+    /// Opens the configured ledger (or, while NATS is away, only the
+    /// spool); `failed_writes` counts the writes the ledger refuses.
+    pub async fn open(config: Arc<Config>, failed_writes: Counter) -> Journal {
         let default = LedgerConfig::default();
         let lc = config.ledger.as_ref().unwrap_or(&default);
         let spool = (lc.backend(&config.sources) == LedgerBackend::Nats).then(|| {
@@ -55,6 +60,7 @@ impl Journal {
         };
         let journal = Journal {
             config,
+            failed_writes,
             ledger: Mutex::new(ledger),
             spool,
             read: Mutex::new(ReadSoFar::default()),
@@ -83,7 +89,7 @@ impl Journal {
             }),
         };
         if let Err(e) = result {
-            crate::watch::metrics::ledger_error();
+            self.failed_writes.inc();
             if matches!(&*guard, Some(Ledger::Nats { .. })) {
                 *guard = None;
             }

@@ -50,8 +50,8 @@ pub struct RoundFacts {
     /// What the watched gates could not see: `nats: unavailable: …`, `gate x: …`.
     /// A trigger that reads it is unknown, so it can never fire: alert.
     pub blind: Vec<Blind>,
-    /// `Err(why)` when a veto gate is not go.
-    pub veto: Result<(), String>,
+    /// Why a veto gate is not go, when one is not: no plan may run.
+    pub vetoed: Option<String>,
     /// This agent holds the lease (or there is no lease: one agent).
     pub acting: bool,
     /// A plan is still running.
@@ -258,9 +258,9 @@ impl Incidents {
                 }
                 continue;
             }
-            let blocked = match (&round.veto, cooling) {
-                (Err(why), _) => Some((PlanOutcome::Vetoed, why.clone())),
-                (Ok(()), Some(last)) => Some((
+            let blocked = match (&round.vetoed, cooling) {
+                (Some(why), _) => Some((PlanOutcome::Vetoed, why.clone())),
+                (None, Some(last)) => Some((
                     PlanOutcome::Cooldown,
                     format!(
                         "a plan ran at {}, less than the cooldown ({}) ago",
@@ -268,7 +268,7 @@ impl Incidents {
                         gatekeeper_model::format_duration(self.cooldown)
                     ),
                 )),
-                (Ok(()), None) => None,
+                (None, None) => None,
             };
             if let Some((outcome, detail)) = blocked {
                 // Recorded once per incident and reason; a lifted veto lets it run.
@@ -376,7 +376,7 @@ mod tests {
             now: Some(at.parse().unwrap()),
             firing,
             blind: vec![],
-            veto: Ok(()),
+            vetoed: None,
             acting: true,
             plan_running: false,
         }
@@ -540,7 +540,7 @@ mod tests {
         assert_eq!(kinds(&s.step(&r, plans)), ["open", "standby"]);
         assert!(s.step(&r, plans).is_empty());
         let mut r = round("2025-10-02T10:00:05Z", spike());
-        r.veto = Err("legacy-stream-present: stream gone".into());
+        r.vetoed = Some("legacy-stream-present: stream gone".into());
         assert_eq!(kinds(&s.step(&r, plans)), ["vetoed"]);
         assert!(s.step(&r, plans).is_empty());
         let mut r = round("2025-10-02T10:00:10Z", spike());

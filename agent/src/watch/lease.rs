@@ -3,9 +3,101 @@
 //! reads), taken and renewed by compare-and-set on the key's revision.
 
 use crate::clients::nats::{ERR_WRONG_LAST_SEQUENCE, JetStream, JsError};
-use crate::config::LedgerConfig;
+use crate::config::{Config, LedgerBackend, LedgerConfig};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Whether this agent may act this round.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseState {
+    /// It holds the lease (or there is no lease: one agent).
+    pub acting: bool,
+    /// The lease could be read: if not acting, someone else holds it.
+    pub known: bool,
+}
+
+/// The lease across rounds: (re)opened while NATS is away, renewed every
+/// round. With a file ledger there is no lease and the one agent acts.
+pub struct LeaseKeeper {
+    config: Arc<Config>,
+    /// The key: the watched phase.
+    key: String,
+    agent: String,
+    lease: Option<Lease>,
+    /// Whether the last round acted (taking or losing the lease is news).
+    pub was_acting: bool,
+}
+
+impl LeaseKeeper {
+    pub fn new(config: &Arc<Config>, key: &str, agent: &str) -> LeaseKeeper {
+        LeaseKeeper {
+            config: config.clone(),
+            key: key.to_owned(),
+            agent: agent.to_owned(),
+            lease: None,
+            was_acting: false,
+        }
+    }
+
+    fn ledger_config(&self) -> LedgerConfig {
+        self.config.ledger.clone().unwrap_or_default()
+    }
+
+    /// Opens the lease if it is not open, and takes or renews it.
+    pub async fn step(&mut self) -> LeaseState {
+        let ledger = self.ledger_config();
+        if ledger.backend(&self.config.sources) != LedgerBackend::Nats {
+            return LeaseState {
+                acting: true,
+                known: true,
+            };
+        }
+        if self.lease.is_none() {
+            match JetStream::open(&self.config).await {
+                Ok(js) => match Lease::open(js, &ledger, &self.key, &self.agent).await {
+                    Ok(l) => self.lease = Some(l),
+                    Err(e) => tracing::warn!(error = %e, "lease bucket not reachable"),
+                },
+                Err(e) => tracing::warn!(error = %e, "lease: NATS not reachable"),
+            }
+        }
+        let Some(lease) = self.lease.as_mut() else {
+            return LeaseState {
+                acting: false,
+                known: false,
+            };
+        };
+        match lease.tick().await {
+            Ok(held) => LeaseState {
+                acting: held,
+                known: true,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "lease: cannot renew; not acting");
+                self.lease = None;
+                LeaseState {
+                    acting: false,
+                    known: false,
+                }
+            }
+        }
+    }
+
+    /// Who holds the lease, when someone else does.
+    pub fn holder(&self) -> Option<&str> {
+        self.lease.as_ref().and_then(Lease::holder)
+    }
+
+    /// Gives the lease up (at shutdown); otherwise it expires after its TTL.
+    pub async fn release(&mut self) {
+        if let Some(l) = self.lease.as_mut()
+            && let Err(e) = l.release().await
+        {
+            tracing::warn!(error = %e, "lease not released; it expires after its TTL");
+        }
+    }
+}
 
 /// What the lease's key holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -87,22 +87,19 @@ fn rbac_patches_exactly_what_the_plan_patches() {
 #[test]
 fn dashboard_and_alerts_name_metrics_the_agent_serves() {
     // Labelled families appear once they have a sample: give each one.
-    use gatekeeper::watch::metrics::{self, METRICS};
+    use gatekeeper::metrics::{self, Metrics};
+    let m = Metrics::new();
     let label = |s: &str| s.to_owned();
-    metrics::one_hot(&METRICS.phase_verdict, &["go"], "go", |v| {
-        metrics::PhaseLabels {
-            phase: label("p"),
-            verdict: label(v),
-        }
+    metrics::one_hot(&m.phase_verdict, &["go"], "go", |v| metrics::PhaseLabels {
+        phase: label("p"),
+        verdict: label(v),
     });
-    metrics::one_hot(&METRICS.gate_verdict, &["go"], "go", |v| {
-        metrics::GateLabels {
-            phase: label("p"),
-            gate: label("g"),
-            verdict: label(v),
-        }
+    metrics::one_hot(&m.gate_verdict, &["go"], "go", |v| metrics::GateLabels {
+        phase: label("p"),
+        gate: label("g"),
+        verdict: label(v),
     });
-    metrics::one_hot(&METRICS.trigger_state, &["clear"], "clear", |v| {
+    metrics::one_hot(&m.trigger_state, &["clear"], "clear", |v| {
         metrics::TriggerLabels {
             trigger: label("t"),
             state: label(v),
@@ -111,13 +108,11 @@ fn dashboard_and_alerts_name_metrics_the_agent_serves() {
     let source = metrics::SourceLabels {
         source: label("nats"),
     };
-    METRICS
-        .collection_seconds
-        .get_or_create(&source)
-        .observe(0.01);
-    METRICS.collector_errors.get_or_create(&source).inc();
-    metrics::action("plan", "exec", gatekeeper::ledger::StepOutcome::Done);
-    let served: BTreeSet<String> = metrics::render()
+    m.collection_seconds.get_or_create(&source).observe(0.01);
+    m.collector_errors.get_or_create(&source).inc();
+    m.action("plan", "exec", "done");
+    let served: BTreeSet<String> = m
+        .render()
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
         .map(|l| l.split(' ').next().unwrap().to_owned())

@@ -1,0 +1,67 @@
+//! `exec`: runs a command with the verdict in a file (and in the
+//! environment when it fits), killed after its timeout.
+
+use super::{PlanRun, StepError, StepResult};
+use crate::ledger::StepOutcome;
+use std::time::Duration;
+
+/// The largest verdict also passed in `GATEKEEPER_VERDICT` (Linux refuses
+/// one variable over 128 KiB); `GATEKEEPER_VERDICT_FILE` always has it.
+const MAX_VERDICT_ENV_BYTES: usize = 64 << 10;
+
+/// Runs `command` (program and arguments) for `run`, within `timeout`.
+pub async fn exec(command: &[String], timeout: Duration, run: &PlanRun) -> StepResult {
+    // The verdict in a file always; in the environment too when it
+    // fits (a report can be larger than the kernel lets one
+    // variable be, and that must not stop a rollback).
+    let mut verdict = tempfile::NamedTempFile::new()
+        .map_err(|e| StepError::Command(format!("cannot write the verdict file: {e}")))?;
+    std::io::Write::write_all(&mut verdict, run.verdict_json.as_bytes())
+        .map_err(|e| StepError::Command(format!("cannot write the verdict file: {e}")))?;
+    let mut cmd = tokio::process::Command::new(&command[0]);
+    if run.verdict_json.len() <= MAX_VERDICT_ENV_BYTES {
+        cmd.env("GATEKEEPER_VERDICT", &run.verdict_json);
+    }
+    let child = cmd
+        .args(&command[1..])
+        .env("GATEKEEPER_VERDICT_FILE", verdict.path())
+        .env("GATEKEEPER_INCIDENT", &run.incident)
+        .env("GATEKEEPER_PLAN", &run.plan)
+        .env("GATEKEEPER_TRIGGER", &run.trigger)
+        .env("GATEKEEPER_PHASE", &run.phase)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| StepError::Command(format!("{}: cannot start: {e}", command[0])))?;
+    let out = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .map_err(|_| {
+            StepError::Command(format!(
+                "{}: still running after {}; killed",
+                command[0],
+                gatekeeper_model::format_duration(timeout)
+            ))
+        })?
+        .map_err(|e| StepError::Command(format!("{}: {e}", command[0])))?;
+    let tail = |b: &[u8]| {
+        let s = String::from_utf8_lossy(b);
+        let s = s.trim();
+        let start = s.char_indices().rev().nth(399).map_or(0, |(i, _)| i);
+        s[start..].to_owned()
+    };
+    if out.status.success() {
+        Ok((
+            StepOutcome::Done,
+            format!("{} exited 0: {}", command[0], tail(&out.stdout)),
+        ))
+    } else {
+        Err(StepError::Command(format!(
+            "{} {}: {}",
+            command[0],
+            out.status,
+            tail(&out.stderr)
+        )))
+    }
+}

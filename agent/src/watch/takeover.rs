@@ -1,0 +1,62 @@
+//! Taking over: after taking the lease, an incident opened and not closed
+//! in the ledger is ours now, with the plans it already ran.
+
+use super::incident::Incidents;
+use crate::ledger::{Journal, PlanOutcome, Record};
+use gatekeeper_model::Timestamp;
+
+/// After taking the lease: an incident opened and not closed in the ledger
+/// is ours now, with the plans it already ran.
+pub(super) async fn adopt_open_incident(journal: &Journal, incidents: &mut Incidents) {
+    let records = match journal.read().await {
+        Ok((_, events)) => events,
+        Err(e) => {
+            tracing::warn!(error = %e, "ledger unreadable: cannot check for an open incident");
+            return;
+        }
+    };
+    let mut open: Option<(String, Timestamp)> = None;
+    for r in &records {
+        match r {
+            Record::IncidentOpened { incident, at, .. } => open = Some((incident.clone(), *at)),
+            Record::IncidentClosed { incident, .. }
+                if open.as_ref().is_some_and(|(i, _)| i == incident) =>
+            {
+                open = None
+            }
+            _ => {}
+        }
+    }
+    // Plans that ran. Agents before alerts had a record kind of their own
+    // wrote alert hooks as plan `alert`: those never count.
+    let ran = |r: &Record| match r {
+        Record::Plan {
+            incident,
+            plan,
+            outcome,
+            at,
+            ..
+        } if !matches!(outcome, PlanOutcome::Vetoed | PlanOutcome::Cooldown)
+            && plan != crate::config::LEGACY_ALERT_PLAN =>
+        {
+            Some((incident.clone(), plan.clone(), *at))
+        }
+        _ => None,
+    };
+    let last_plan_at = records.iter().filter_map(ran).map(|(_, _, at)| at).max();
+    if let Some((id, at)) = open {
+        let plans: Vec<String> = records
+            .iter()
+            .filter_map(ran)
+            .filter(|(i, _, _)| *i == id)
+            .map(|(_, p, _)| p)
+            .collect();
+        tracing::warn!(incident = %id, plans_run = ?plans, "adopting the open incident from the ledger");
+        incidents.adopt(id, at, plans, last_plan_at);
+    } else {
+        incidents.forget_unrecorded();
+        if let Some(at) = last_plan_at {
+            incidents.adopt_cooldown(at);
+        }
+    }
+}
