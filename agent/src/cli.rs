@@ -6,25 +6,28 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// A duration flag clap could not take.
+#[derive(Debug, thiserror::Error)]
+enum BadDuration {
+    #[error(transparent)]
+    Syntax(#[from] gatekeeper_model::DurationError),
+    #[error("must be greater than 0")]
+    Zero,
+}
+
 /// `250ms`, `5s`, `10m`, `1h`, as in the config.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    gatekeeper_model::parse_duration_ms(text)
-        .map(Duration::from_millis)
-        .map_err(|e| e.to_string())
-        .and_then(|d| {
-            if d.is_zero() {
-                Err("must be greater than 0".into())
-            } else {
-                Ok(d)
-            }
-        })
+fn parse_duration(text: &str) -> Result<Duration, BadDuration> {
+    match parse_duration_or_zero(text)? {
+        d if d.is_zero() => Err(BadDuration::Zero),
+        d => Ok(d),
+    }
 }
 
 /// `0s` included: for `--sample`, where 0 turns sampling off.
-fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
-    gatekeeper_model::parse_duration_ms(text)
-        .map(Duration::from_millis)
-        .map_err(|e| e.to_string())
+fn parse_duration_or_zero(text: &str) -> Result<Duration, BadDuration> {
+    Ok(Duration::from_millis(gatekeeper_model::parse_duration_ms(
+        text,
+    )?))
 }
 
 pub const EXIT_GO: u8 = 0;
@@ -65,120 +68,143 @@ pub struct ConfigArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Evaluate a phase's gates. Exit 0 go, 1 no-go, 2 defer, 3 could not evaluate.
-    Check {
-        /// The phase, as named in the config (e.g. phase-2).
-        phase: String,
-        #[command(flatten)]
-        config: ConfigArgs,
-        /// Evaluate a recorded snapshot (or recording) instead of collecting live.
-        #[arg(long)]
-        snapshot: Option<PathBuf>,
-        /// Keep the live snapshot this check used in DIR, for replay with --snapshot.
-        #[arg(long, value_name = "DIR", conflicts_with = "snapshot")]
-        record: Option<PathBuf>,
-        /// Re-collect and re-evaluate until go or --timeout (e.g. wait for a drain).
-        #[arg(long, conflicts_with = "snapshot")]
-        wait: bool,
-        /// With --wait: give up after this long; the last verdict stands.
-        #[arg(long, value_name = "DURATION", default_value = "10m", requires = "wait", value_parser = parse_duration)]
-        timeout: Duration,
-        /// Time between collections, for --wait rounds and --sample.
-        #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-        interval: Duration,
-        /// Live one-shot check: sample the sources for this long first, so rates
-        /// and holds have history (overrides the phase's `sample`; 0s: none).
-        #[arg(long, value_name = "DURATION", conflicts_with_all = ["snapshot", "wait"], value_parser = parse_duration_or_zero)]
-        sample: Option<Duration>,
-        #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table)]
-        output: OutputFormat,
-    },
+    Check(CheckArgs),
     /// Collect every configured source once and write the snapshot (JSON).
     /// Exit 0 even when a source is down (that is a fact in the snapshot);
     /// 3 only when it cannot run (bad config, unwritable output).
-    Snapshot {
-        #[command(flatten)]
-        config: ConfigArgs,
-        /// Write here (atomically) instead of stdout.
-        #[arg(long, short = 'o', value_name = "FILE")]
-        output: Option<PathBuf>,
-    },
+    Snapshot(SnapshotArgs),
     /// Evaluate the watched phase (default `canary`) every interval and run the
     /// rollback plan when an automatic trigger fires. Stops on SIGTERM/SIGINT
     /// (exit 0); exit 3 when it cannot start.
-    Watch {
-        #[command(flatten)]
-        config: ConfigArgs,
-        /// The phase to watch (overrides `watch.phase`).
-        #[arg(long)]
-        phase: Option<String>,
-        /// Time between rounds (overrides `watch.interval`, default 5s).
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-        interval: Option<Duration>,
-        /// Record what would be done; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Serve /metrics, /healthz, /readyz on this address (overrides `watch.listen`).
-        #[arg(long, value_name = "HOST:PORT")]
-        listen: Option<String>,
-        /// This agent's name in the HA lease and the ledger (default: host name and pid).
-        #[arg(long)]
-        agent: Option<String>,
-    },
+    Watch(WatchArgs),
     /// Record in the ledger that a person verified a criterion (a sign-off,
     /// "staging verified", "on-call available"); `check` reads it.
-    Attest {
-        /// The phase, as named in the config.
-        phase: String,
-        /// The criterion id the attestation satisfies.
-        criterion: String,
-        /// Who attests.
-        #[arg(long)]
-        by: String,
-        #[arg(long)]
-        note: Option<String>,
-        #[command(flatten)]
-        config: ConfigArgs,
-    },
+    Attest(AttestArgs),
     /// Print the ledger's records (JSON lines, oldest first): verdicts,
     /// incidents, plan steps, alerts, attestations.
-    Ledger {
-        #[command(flatten)]
-        config: ConfigArgs,
-        /// Only records of this kind (verdict, incident-opened, incident-closed,
-        /// step, plan, alert, attestation).
-        #[arg(long)]
-        kind: Option<String>,
-    },
+    Ledger(LedgerArgs),
     /// Check a config without touching any source: the file, every profile,
     /// every gate loads, and every gate's params under every profile (what
     /// CI should run). Exit 0 valid, 1 a gate does not load, 3 invalid.
-    Validate {
-        #[command(flatten)]
-        config: ConfigArgs,
-    },
+    Validate(ValidateArgs),
     /// List and inspect gates.
-    Gates {
-        #[command(subcommand)]
-        command: GatesCommand,
-    },
+    #[command(subcommand)]
+    Gates(GatesCommand),
+}
+
+// `gatekeeper check` (the variant\'s doc is its help).
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The phase, as named in the config (e.g. phase-2).
+    pub phase: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Evaluate a recorded snapshot (or recording) instead of collecting live.
+    #[arg(long)]
+    pub snapshot: Option<PathBuf>,
+    /// Keep the live snapshot this check used in DIR, for replay with --snapshot.
+    #[arg(long, value_name = "DIR", conflicts_with = "snapshot")]
+    pub record: Option<PathBuf>,
+    /// Re-collect and re-evaluate until go or --timeout (e.g. wait for a drain).
+    #[arg(long, conflicts_with = "snapshot")]
+    pub wait: bool,
+    /// With --wait: give up after this long; the last verdict stands.
+    #[arg(long, value_name = "DURATION", default_value = "10m", requires = "wait", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Time between collections, for --wait rounds and --sample.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Live one-shot check: sample the sources for this long first, so rates
+    /// and holds have history (overrides the phase's `sample`; 0s: none).
+    #[arg(long, value_name = "DURATION", conflicts_with_all = ["snapshot", "wait"], value_parser = parse_duration_or_zero)]
+    pub sample: Option<Duration>,
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+// `gatekeeper snapshot` (the variant\'s doc is its help).
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Write here (atomically) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+// `gatekeeper watch` (the variant\'s doc is its help).
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The phase to watch (overrides `watch.phase`).
+    #[arg(long)]
+    pub phase: Option<String>,
+    /// Time between rounds (overrides `watch.interval`, default 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// Record what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Serve /metrics, /healthz, /readyz on this address (overrides `watch.listen`).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// This agent's name in the HA lease and the ledger (default: host name and pid).
+    #[arg(long)]
+    pub agent: Option<String>,
+}
+
+// `gatekeeper attest` (the variant\'s doc is its help).
+#[derive(Debug, clap::Args)]
+pub struct AttestArgs {
+    /// The phase, as named in the config.
+    pub phase: String,
+    /// The criterion id the attestation satisfies.
+    pub criterion: String,
+    /// Who attests.
+    #[arg(long)]
+    pub by: String,
+    #[arg(long)]
+    pub note: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+// `gatekeeper ledger` (the variant\'s doc is its help).
+#[derive(Debug, clap::Args)]
+pub struct LedgerArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Only records of this kind (verdict, incident-opened, incident-closed,
+    /// step, plan, alert, attestation).
+    #[arg(long)]
+    pub kind: Option<String>,
+}
+
+// `gatekeeper validate` (the variant\'s doc is its help).
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum GatesCommand {
     /// Built-in gates and the gates the config defines.
-    List {
-        #[command(flatten)]
-        config: ConfigArgs,
-    },
+    List(ConfigArgs),
     /// A gate's metadata, digest, limits and effective params.
-    Inspect {
-        /// A gate name from the config, or a built-in gate's name.
-        gate: String,
-        #[command(flatten)]
-        config: ConfigArgs,
-        #[arg(long, short = 'o', value_enum, default_value_t = InspectFormat::Table)]
-        output: InspectFormat,
-    },
+    Inspect(InspectArgs),
+}
+
+// `gatekeeper gates inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// A gate name from the config, or a built-in gate's name.
+    pub gate: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[arg(long, short = 'o', value_enum, default_value_t = InspectFormat::Table)]
+    pub output: InspectFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -18,14 +18,14 @@ fn main() -> ExitCode {
         }
     };
     let level = match cli.command {
-        gatekeeper::cli::Command::Watch { .. } => "info",
+        gatekeeper::cli::Command::Watch(_) => "info",
         _ => "warn",
     };
-    gatekeeper::app::init_logging(cli.log_format, level);
-    match gatekeeper::app::run(cli) {
+    gatekeeper::logging::init_logging(cli.log_format, level);
+    match gatekeeper::cmd::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            gatekeeper::app::note(&format!(
+            gatekeeper::cmd::note(&format!(
                 "gatekeeper: error: {}",
                 gatekeeper::text::untrusted_line(&e.to_string())
             ));

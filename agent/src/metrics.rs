@@ -2,7 +2,7 @@
 //! `prometheus-client` crate) and its `/healthz` and `/readyz`: one
 //! [`Metrics`] handle, owned by the watch and shared with what it runs.
 
-use crate::check::PhaseReport;
+use crate::verdict::PhaseReport;
 use gatekeeper_model::{CriterionStatus, Snapshot, SourceStatus};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

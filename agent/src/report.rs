@@ -1,6 +1,6 @@
 //! Rendering a phase report: a table for people, JSON for machines, JUnit for CI.
 
-use crate::check::{GateVerdict, PhaseReport};
+use crate::verdict::{GateVerdict, PhaseReport};
 use gatekeeper_model::{CriterionStatus, Decision, format_timestamp};
 use std::fmt::Write as _;
 

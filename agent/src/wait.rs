@@ -5,9 +5,11 @@
 //! rounds become the recording's history (bounded), so gates that read rates
 //! and holds see the window the wait itself has sampled.
 
-use crate::check::{GateSet, PhaseReport, Recording};
+use crate::gate_set::GateSet;
 use crate::history::History;
+use crate::recording::Recording;
 use crate::text::untrusted_line;
+use crate::verdict::PhaseReport;
 use gatekeeper_model::{CriterionStatus, Decision, Snapshot};
 use std::time::{Duration, Instant};
 

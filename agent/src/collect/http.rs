@@ -98,7 +98,7 @@ impl Collector for ProbeCollector {
             let client = &client;
             async move {
                 let mut probe = HttpProbe {
-                    name: p.name.clone(),
+                    name: p.name.to_string(),
                     url: p.url.redacted(),
                     ..HttpProbe::default()
                 };
@@ -147,7 +147,7 @@ impl Collector for MetricsCollector {
             let client = &client;
             async move {
                 let mut target = ScrapeTarget {
-                    name: s.name.clone(),
+                    name: s.name.to_string(),
                     url: s.url.redacted(),
                     ..ScrapeTarget::default()
                 };

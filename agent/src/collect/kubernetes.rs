@@ -263,7 +263,7 @@ async fn count_log_pattern(
 ) -> (LogPatternCount, bool) {
     let window = pattern.window.0;
     let mut count = LogPatternCount {
-        name: pattern.name.clone(),
+        name: pattern.name.to_string(),
         pattern: pattern.pattern.clone(),
         selector: pattern.selector.clone(),
         window_ms: Some(u64::try_from(window.as_millis()).unwrap_or(u64::MAX)),

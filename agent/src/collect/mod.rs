@@ -164,14 +164,6 @@ pub async fn collect_sources(config: &Config) -> Snapshot {
     snapshot
 }
 
-/// The runtime the synchronous CLI runs [`collect`] on.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-}
-
 /// A source's timeout from config, or the default.
 fn timeout_or_default(value: Option<DurationValue>) -> Duration {
     value.map_or(DEFAULT_SOURCE_TIMEOUT, |d| d.0)

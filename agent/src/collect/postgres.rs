@@ -184,7 +184,7 @@ impl Collector for PostgresCollector {
                 tracing::warn!(query = %q.name, error = %e, "named query failed");
             }
             facts.queries.push(NamedQuery {
-                name: q.name.clone(),
+                name: q.name.to_string(),
                 value,
                 error,
             });

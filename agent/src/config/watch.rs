@@ -1,8 +1,8 @@
 //! `[watch]` (the daemon: interval, history, plans, safety) and `[ledger]`
 //! (where verdicts, incidents, actions and attestations are kept).
 
+use super::KebabId;
 use super::{DurationValue, Invalid, SourcesConfig, at};
-use gatekeeper_model::is_kebab_id;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -106,10 +106,14 @@ impl<'de> Deserialize<'de> for TriggerRef {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         match text.split_once('/') {
-            Some((gate, trigger)) if is_kebab_id(gate) && is_kebab_id(trigger) => Ok(TriggerRef {
-                gate: gate.to_owned(),
-                trigger: trigger.to_owned(),
-            }),
+            Some((gate, trigger))
+                if KebabId::parse(gate).is_ok() && KebabId::parse(trigger).is_ok() =>
+            {
+                Ok(TriggerRef {
+                    gate: gate.to_owned(),
+                    trigger: trigger.to_owned(),
+                })
+            }
             Some(_) => Err(serde::de::Error::custom(format!(
                 "`{text}`: gate and trigger must both be kebab-case, as `<gate>/<trigger>`"
             ))),
@@ -353,7 +357,7 @@ pub(super) fn validate_watch(w: &WatchConfig, config: &super::Config) -> Result<
     }
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     for (name, plan) in &w.plans {
-        if !is_kebab_id(name) {
+        if KebabId::parse(name).is_err() {
             return Err((
                 at(&["watch", "plans", name]),
                 format!("plan name `{name}` must be kebab-case ([a-z0-9-])"),

@@ -7,8 +7,8 @@ use super::decide::Evaluation;
 use super::incident::{self, Act};
 use super::lease::LeaseState;
 use crate::actions::PlanRun;
-use crate::check::PhaseReport;
 use crate::ledger::{PlanOutcome, Record};
+use crate::verdict::PhaseReport;
 use gatekeeper_model::Snapshot;
 
 /// How a plan run ended, as its task returns it.

@@ -4,7 +4,7 @@
 
 use super::Watcher;
 use super::incident::{Act, Blind, Firing, RoundFacts};
-use crate::check::{GateVerdict, PhaseReport};
+use crate::verdict::{GateVerdict, PhaseReport};
 use gatekeeper_model::{CriterionStatus, Decision, Snapshot, SourceStatus};
 
 /// What the gates said this round.

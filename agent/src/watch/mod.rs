@@ -20,9 +20,9 @@ mod record;
 mod takeover;
 
 use crate::actions::Executor;
-use crate::check::{self, CheckError, GateSet};
 use crate::collect;
-use crate::config::{Config, WatchConfig};
+use crate::config::{Config, ConfigError, UnknownPhase, WatchConfig};
+use crate::gate_set::GateSet;
 use crate::history::History;
 use crate::ledger::{Journal, PlanOutcome};
 use crate::metrics::Metrics;
@@ -61,7 +61,9 @@ pub struct WatchOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
     #[error(transparent)]
-    Check(#[from] CheckError),
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    UnknownPhase(#[from] UnknownPhase),
     #[error("gate `{gate}` cannot be used: {message}")]
     Gate { gate: String, message: String },
     #[error("--listen {addr}: {message}")]
@@ -180,25 +182,22 @@ impl Watcher {
             .phase
             .clone()
             .unwrap_or_else(|| wc.phase().to_owned());
-        let phase_gates = check::phase_gates(&config, &phase)?.to_vec();
+        let phase_gates = config.phase_gates(&phase)?.to_vec();
         let interval = options.interval.unwrap_or(wc.interval());
         let dry_run = options.dry_run || wc.dry_run;
         let recorder = VerdictRecorder::new(&config, &wc, &phase)?;
         // Loading calls into the gates (metadata, needs): off the async threads.
-        let gates = tokio::task::block_in_place(|| GateSet::load_checked(&config))
-            .map_err(|e| WatchError::Check(CheckError::Config(e)))?;
+        let gates = tokio::task::block_in_place(|| GateSet::load_checked(&config))?;
         for name in phase_gates.iter().chain(&wc.veto) {
             let g = gates.gate(name).expect("loaded above");
             if let Err(e) = g.loaded.as_ref().map(drop).and(g.params.as_ref().map(drop)) {
                 return Err(WatchError::Gate {
                     gate: name.clone(),
-                    message: e.clone(),
+                    message: e.to_string(),
                 });
             }
         }
-        gates
-            .check_plans(&config)
-            .map_err(|e| WatchError::Check(CheckError::Config(e)))?;
+        gates.check_plans(&config)?;
         let reads = phase_gates
             .iter()
             .map(|g| (g.clone(), gates.sources_read(g)))

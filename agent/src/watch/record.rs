@@ -4,9 +4,9 @@
 //! the same verdict is known to be unbroken.
 
 use super::{VERDICT_HEARTBEAT, WatchError, Watcher};
-use crate::check::{self, PhaseReport};
 use crate::config::{Config, WatchConfig};
 use crate::ledger::Record;
+use crate::verdict::PhaseReport;
 use gatekeeper_model::{Decision, Snapshot, Timestamp};
 use std::collections::BTreeMap;
 
@@ -30,7 +30,7 @@ impl VerdictRecorder {
                 .collect()
         });
         for p in &phases {
-            check::phase_gates(config, p)?;
+            config.phase_gates(p)?;
         }
         Ok(VerdictRecorder {
             phases,
@@ -69,7 +69,7 @@ impl Watcher {
         if tokio::time::Instant::now() >= self.recorder.due {
             self.recorder.due = tokio::time::Instant::now() + self.wc.record_every();
             for p in &self.recorder.phases {
-                let names = check::phase_gates(&self.config, p)?;
+                let names = self.config.phase_gates(p)?;
                 others.push(tokio::task::block_in_place(|| {
                     self.gates
                         .evaluate(p, names, snapshot, self.history.snapshots())

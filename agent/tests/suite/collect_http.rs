@@ -1,7 +1,7 @@
 //! Health probes and Prometheus scrapes against a real HTTP server.
 
 use gatekeeper::collect::{MetricsCollector, ProbeCollector, run_collector};
-use gatekeeper::config::{DurationValue, HttpProbeConfig, MetricsScrapeConfig, SecretUrl};
+use gatekeeper::config::{DurationValue, HttpProbeConfig, KebabId, MetricsScrapeConfig, SecretUrl};
 use gatekeeper_model::SourceStatus;
 use gatekeeper_testsupport::{CannedHttp, free_port};
 use std::time::Duration;
@@ -25,7 +25,7 @@ async fn probes_report_status_latency_and_failures() {
     http.route("/broken", 503, "down", Duration::ZERO);
     http.route("/slow", 200, "ok", Duration::from_millis(1500));
     let probe = |name: &str, url: String| HttpProbeConfig {
-        name: name.into(),
+        name: KebabId::parse(name).expect("a kebab-case name"),
         url: SecretUrl::new(url),
         timeout: ms(500),
     };
@@ -84,7 +84,7 @@ async fn scrapes_keep_configured_families_with_labels() {
     http.route("/gone", 404, "no such page", Duration::ZERO);
     http.route("/slow", 200, METRICS, Duration::from_secs(3));
     let scrape = |name: &str, path: &str, families: &[&str]| MetricsScrapeConfig {
-        name: name.into(),
+        name: KebabId::parse(name).expect("a kebab-case name"),
         url: SecretUrl::new(http.url(path)),
         families: families.iter().map(|s| s.to_string()).collect(),
         timeout: ms(1000),

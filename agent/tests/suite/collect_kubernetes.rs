@@ -2,7 +2,7 @@
 //! API server in gatekeeper-testsupport (no real API server can run here).
 
 use gatekeeper::collect::{KubernetesCollector, run_collector};
-use gatekeeper::config::{DurationValue, KubernetesSourceConfig, LogPatternConfig};
+use gatekeeper::config::{DurationValue, KebabId, KubernetesSourceConfig, LogPatternConfig};
 use gatekeeper_model::{KubernetesFacts, Source, SourceStatus};
 use gatekeeper_testsupport::{FakeKube, Fault};
 use serde_json::json;
@@ -100,13 +100,13 @@ fn config(kubeconfig: &Path) -> KubernetesSourceConfig {
         config_maps: vec!["normalize-config".into(), "absent-config".into()],
         log_patterns: vec![
             LogPatternConfig {
-                name: "next-candidate".into(),
+                name: KebabId::parse("next-candidate").unwrap(),
                 selector: "app=normalize-service".into(),
                 pattern: "Trying next candidate".into(),
                 window: DurationValue(Duration::from_secs(300)),
             },
             LogPatternConfig {
-                name: "no-consumer".into(),
+                name: KebabId::parse("no-consumer").unwrap(),
                 selector: "app=normalize-service".into(),
                 pattern: "Failed to find HRV consumer on any available stream".into(),
                 window: DurationValue(Duration::from_secs(300)),

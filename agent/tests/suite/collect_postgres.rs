@@ -1,14 +1,16 @@
 //! The PostgreSQL collector against a real server made with initdb/pg_ctl.
 
 use gatekeeper::collect::{PostgresCollector, run_collector};
-use gatekeeper::config::{DurationValue, NamedQueryConfig, PostgresSourceConfig, SecretUrl};
+use gatekeeper::config::{
+    DurationValue, KebabId, NamedQueryConfig, PostgresSourceConfig, SecretUrl,
+};
 use gatekeeper_model::SourceStatus;
 use gatekeeper_testsupport::Postgres;
 use std::time::Duration;
 
 fn query(name: &str, sql: &str, timeout_ms: Option<u64>) -> NamedQueryConfig {
     NamedQueryConfig {
-        name: name.into(),
+        name: KebabId::parse(name).expect("a kebab-case name"),
         sql: sql.into(),
         timeout: timeout_ms.map(|ms| DurationValue(Duration::from_millis(ms))),
     }

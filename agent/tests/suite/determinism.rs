@@ -1,7 +1,7 @@
 //! The same snapshot gives byte-identical JSON, run after run.
 
-use gatekeeper::check::GateSet;
 use gatekeeper::config::Config;
+use gatekeeper::gate_set::GateSet;
 use gatekeeper::report;
 use std::path::Path;
 

@@ -10,8 +10,9 @@
 //! `PROPTEST_CASES=5000 cargo nextest run -p gatekeeper --test properties`
 //! (and another `PROPTEST_RNG_SEED=<n>` for other cases).
 
-use gatekeeper::check::{GateSet, PhaseReport};
 use gatekeeper::config::{Config, ProcessEnv};
+use gatekeeper::gate_set::GateSet;
+use gatekeeper::verdict::PhaseReport;
 use gatekeeper_model::{
     Attestation, ConfigMapFacts, ConsumerConfig, ConsumerFacts, ConsumerState, Criterion,
     CriterionStatus, Decision, DeploymentFacts, Evaluation, HttpFacts, HttpProbe, KubernetesFacts,

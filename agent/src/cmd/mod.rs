@@ -1,0 +1,136 @@
+//! One file per command, each `run(args) -> exit code`: [`check`],
+//! [`snapshot`], [`watch`], [`attest`], [`ledger`], [`validate`], [`gates`].
+//! [`run`] only dispatches. Every reason a command could not evaluate is an
+//! [`AppError`] (exit 3); a verdict is an exit code, never an error.
+
+mod attest;
+mod check;
+mod gates;
+mod ledger;
+mod snapshot;
+mod validate;
+mod watch;
+
+use crate::cli::{Cli, Command, ConfigArgs, GatesCommand};
+use crate::config::{Config, ConfigError, ProcessEnv, UnknownPhase};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Why a command could not evaluate at all (exit 3). A source being down is
+/// not one of these: that is a fact in the snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    UnknownPhase(#[from] UnknownPhase),
+    /// A recorded snapshot that cannot be read.
+    #[error(transparent)]
+    Snapshot(#[from] crate::recording::RecordingError),
+    #[error("cannot start the async runtime: {0}")]
+    AsyncRuntime(std::io::Error),
+    /// `watch` could not start (a gate that does not load, a bad --listen).
+    #[error(transparent)]
+    Watch(#[from] crate::watch::WatchError),
+    #[error("cannot handle signals: {0}")]
+    Signals(std::io::Error),
+    #[error("ledger: {0}")]
+    Ledger(#[from] crate::ledger::LedgerError),
+    /// Output that could not be written (stdout, `--output`, `--record`).
+    #[error("{path}: cannot write: {error}")]
+    Write { path: String, error: std::io::Error },
+    /// Arguments that parse but do not fit the config (`attest` of a
+    /// criterion no gate reads, `gates inspect` of an unknown gate).
+    #[error("{command}: {message}")]
+    Usage {
+        command: &'static str,
+        message: String,
+    },
+}
+
+/// Runs a parsed command line; `Err` means "could not evaluate" (exit 3).
+pub fn run(cli: Cli) -> Result<u8, AppError> {
+    match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Snapshot(args) => snapshot::run(args),
+        Command::Watch(args) => watch::run(args),
+        Command::Attest(args) => attest::run(args),
+        Command::Ledger(args) => ledger::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Gates(GatesCommand::List(args)) => gates::list(args),
+        Command::Gates(GatesCommand::Inspect(args)) => gates::inspect(args),
+    }
+}
+
+/// Writes a command's output to stdout. A reader that went away (`| head`)
+/// is not an error: the command still exits with its verdict, quietly.
+fn emit(text: &str) -> Result<(), AppError> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(error) => Err(AppError::Write {
+            path: "stdout".into(),
+            error,
+        }),
+    }
+}
+
+/// One line for the person at the terminal, on stderr; a closed stderr is ignored.
+pub fn note(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+fn load_config(args: &ConfigArgs) -> Result<Config, AppError> {
+    Ok(Config::load(
+        &args.config,
+        args.profile.as_deref(),
+        &ProcessEnv,
+    )?)
+}
+
+/// The config, or (when the default file is absent) an empty one: listing the
+/// built-in gates needs no config.
+fn load_config_or_builtins(args: &ConfigArgs) -> Result<Config, AppError> {
+    if args.config.as_os_str() == "gatekeeper.toml"
+        && !args.config.exists()
+        && args.profile.is_none()
+    {
+        return Ok(Config::parse("", "(no config)", None)?);
+    }
+    load_config(args)
+}
+
+/// The tokio runtime a command's collections, ledger and watch run on.
+fn async_runtime() -> Result<tokio::runtime::Runtime, AppError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(AppError::AsyncRuntime)
+}
+
+fn snapshot_json(snapshot: &gatekeeper_model::Snapshot) -> String {
+    serde_json::to_string_pretty(snapshot).expect("a snapshot always encodes")
+}
+
+/// Write to a temporary file beside `path`, then rename: a reader never sees half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
+    let err = |error: std::io::Error| AppError::Write {
+        path: path.display().to_string(),
+        error,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    tmp.write_all(b"\n").map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}

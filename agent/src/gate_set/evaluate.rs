@@ -1,0 +1,196 @@
+//! Evaluating a phase: its gates run at once on the gate threads (the last
+//! one here when this thread may run gates), all within the phase budget,
+//! each on the part of the snapshot it reads; the verdict is aggregated
+//! fail-closed.
+
+use super::{GateSet, GateUnusable};
+use crate::recording::Recording;
+use crate::runtime::{Budget, EvaluationError, EvaluationInput, PendingEvaluation};
+use crate::verdict::{GateReport, GateVerdict, PhaseReport, phase_verdict};
+use gatekeeper_model::{self as model, FactPath, Snapshot};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Why a gate was not run.
+#[derive(Debug, thiserror::Error)]
+enum NotRun<'g> {
+    #[error("gate `{0}` is not loaded")]
+    NotConfigured(String),
+    #[error("failed to load: {0}")]
+    LoadFailed(&'g GateUnusable),
+    #[error("{0}")]
+    Params(&'g GateUnusable),
+}
+
+impl GateSet {
+    /// Evaluates `gate_names` on the recording and aggregates the verdict.
+    pub fn evaluate_phase(
+        &self,
+        phase: &str,
+        gate_names: &[String],
+        recording: &Recording,
+    ) -> PhaseReport {
+        self.evaluate(phase, gate_names, &recording.current, &recording.history)
+    }
+
+    /// Evaluates `gate_names` on `current` with `history` (oldest first).
+    /// The gates run at once on the gate threads, all within the phase's
+    /// budget; a gate that cannot finish inside it is an error.
+    pub fn evaluate(
+        &self,
+        phase: &str,
+        gate_names: &[String],
+        current: &Snapshot,
+        history: &[Snapshot],
+    ) -> PhaseReport {
+        let digest = snapshot_digest(current);
+        let budget = Budget::starting_now(self.budget);
+        let mut projections: BTreeMap<Vec<FactPath>, (String, Vec<String>)> = BTreeMap::new();
+        // Every gate but the last goes to the gate threads; the last runs
+        // here when this thread may run gates, while the others run.
+        let here = crate::runtime::may_run_gates_here();
+        let running: Vec<(&String, Result<Started, NotRun<'_>>)> = gate_names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let inline = here && i + 1 == gate_names.len();
+                let started = self.start(name, current, history, &mut projections, budget, inline);
+                (name, started)
+            })
+            .collect();
+        let mut reports = Vec::new();
+        for (name, started) in running {
+            let implementation = self
+                .gates
+                .get(name.as_str())
+                .map_or("?", |g| g.implementation.as_str());
+            let report = match started.map(Started::wait) {
+                Err(e) => error_report(name, implementation, e.to_string()),
+                Ok(Err(e)) => error_report(name, implementation, e.to_string()),
+                Ok(Ok(e)) => match self.undeclared_trigger(name, &e) {
+                    Some(id) => error_report(
+                        name,
+                        implementation,
+                        format!(
+                            "malformed output: trigger `{id}` is not one the gate declared in `needs`"
+                        ),
+                    ),
+                    None => GateReport {
+                        name: name.clone(),
+                        implementation: implementation.to_owned(),
+                        verdict: e.decision.into(),
+                        error: None,
+                        criteria: e.criteria,
+                        triggers: e.triggers,
+                    },
+                },
+            };
+            tracing::info!(gate = %name, verdict = report.verdict.as_str(), error = report.error.as_deref().map(crate::text::untrusted_line), "gate evaluated");
+            reports.push(report);
+        }
+        PhaseReport {
+            phase: phase.to_owned(),
+            verdict: phase_verdict(&reports),
+            taken_at: current.taken_at,
+            snapshot_digest: digest,
+            gates: reports,
+        }
+    }
+
+    /// A trigger the gate raised but did not declare (0.2 gates declare all).
+    fn undeclared_trigger<'e>(&self, gate: &str, e: &'e model::Evaluation) -> Option<&'e str> {
+        let declared = self
+            .gates
+            .get(gate)?
+            .params
+            .as_ref()
+            .ok()?
+            .needs
+            .triggers
+            .as_ref()?;
+        e.triggers
+            .iter()
+            .find(|t| !declared.iter().any(|d| d.id == t.id))
+            .map(|t| t.id.as_str())
+    }
+
+    /// Starts one gate's evaluation, or says why it cannot run.
+    fn start(
+        &self,
+        name: &str,
+        current: &Snapshot,
+        history: &[Snapshot],
+        projections: &mut BTreeMap<Vec<FactPath>, (String, Vec<String>)>,
+        budget: Budget,
+        inline: bool,
+    ) -> Result<Started, NotRun<'_>> {
+        let Some(gate) = self.gates.get(name) else {
+            return Err(NotRun::NotConfigured(name.to_owned()));
+        };
+        let (loaded, params) = match (&gate.loaded, &gate.params) {
+            (Err(e), _) => return Err(NotRun::LoadFailed(e)),
+            (_, Err(e)) => return Err(NotRun::Params(e)),
+            (Ok(loaded), Ok(params)) => (loaded, params),
+        };
+        let reads = &params.needs.reads;
+        let (snap, history) = projections.entry(reads.clone()).or_insert_with(|| {
+            let select = |s: &Snapshot| serde_json::to_string(&s.select(reads)).expect("encodes");
+            (select(current), history.iter().map(select).collect())
+        });
+        let input = EvaluationInput {
+            taken_at: current.taken_at,
+            snapshot_json: snap,
+            history_json: history,
+            params_json: &params.json,
+        };
+        Ok(if inline {
+            Started::Done(loaded.evaluate_within(&input, Some(budget)))
+        } else {
+            Started::Running(loaded.start_evaluate(&input, Some(budget)))
+        })
+    }
+}
+
+/// A gate evaluation that was started on a gate thread, or already ran here.
+enum Started {
+    Running(PendingEvaluation),
+    Done(Result<model::Evaluation, EvaluationError>),
+}
+
+impl Started {
+    fn wait(self) -> Result<model::Evaluation, EvaluationError> {
+        match self {
+            Started::Running(p) => p.wait(),
+            Started::Done(r) => r,
+        }
+    }
+}
+
+/// `sha256:<hex>` of the snapshot's canonical JSON, hashed as it is written
+/// (never held as one string).
+pub fn snapshot_digest(snapshot: &Snapshot) -> String {
+    struct HashWriter(Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = HashWriter(Sha256::new());
+    serde_json::to_writer(&mut w, snapshot).expect("a snapshot always encodes");
+    format!("sha256:{}", hex::encode(w.0.finalize()))
+}
+
+fn error_report(name: &str, implementation: &str, error: String) -> GateReport {
+    GateReport {
+        name: name.to_owned(),
+        implementation: implementation.to_owned(),
+        verdict: GateVerdict::Error,
+        error: Some(error),
+        criteria: Vec::new(),
+        triggers: Vec::new(),
+    }
+}

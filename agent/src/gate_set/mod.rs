@@ -1,0 +1,264 @@
+//! The configured gates, loaded once for many evaluations: a [`GateSet`].
+//!
+//! - here: loading (built-in or wasm file, read as untrusted), params
+//!   checked against each gate's declared params, and what it `needs`;
+//! - [`checks`]: what is checked before anything runs (params under every
+//!   profile, plans' triggers) and what the gates' `needs` size;
+//! - [`evaluate`]: a phase's gates run at once on the gate threads within
+//!   the phase budget, aggregated into a [`PhaseReport`].
+
+mod checks;
+mod evaluate;
+
+pub use evaluate::snapshot_digest;
+
+use crate::builtin;
+use crate::config::{Config, GateConfig};
+use crate::files::FileError;
+use crate::runtime::{
+    EvaluationError, EvaluationLimits, GateRuntime, LoadError, LoadedGate, RuntimeOptions,
+};
+use gatekeeper_model as model;
+use std::collections::BTreeMap;
+
+pub use crate::verdict::{GateReport, GateVerdict, PhaseReport, phase_verdict};
+
+/// Why a configured gate cannot be evaluated; it becomes that gate's
+/// `error` verdict (and a config error where params are checked).
+#[derive(Debug, thiserror::Error)]
+pub enum GateUnusable {
+    #[error("no built-in gate `{0}`")]
+    NoSuchBuiltin(String),
+    #[error("neither `builtin` nor `wasm` is set")]
+    NoImplementation,
+    /// The wasm file could not be read (missing, not a regular file, too big).
+    #[error("{path}: {error}")]
+    Unreadable { path: String, error: FileError },
+    #[error(transparent)]
+    Load(LoadError),
+    /// The configured params do not fit the gate's declared params.
+    #[error("bad params: {0}")]
+    BadParams(model::ParamsError),
+    /// The gate's `needs` call failed with these params.
+    #[error("needs: {0}")]
+    Needs(EvaluationError),
+    /// Params are not checked for a gate that did not load.
+    #[error("not loaded")]
+    NotLoaded,
+}
+
+/// A configured gate, loaded (or the reason it could not be).
+pub struct PreparedGate {
+    pub name: String,
+    pub implementation: String,
+    pub loaded: Result<LoadedGate, GateUnusable>,
+    /// Params (defaults filled in) and what the gate needs with them.
+    pub params: Result<GateParams, GateUnusable>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GateParams {
+    /// The effective params, a JSON object.
+    pub value: serde_json::Value,
+    /// `value` as JSON text, as every evaluation sends it.
+    pub json: String,
+    /// What the gate needs with them (its `needs`, or a 0.1 gate's `reads`).
+    pub needs: crate::runtime::GateNeeds,
+}
+
+/// Loads the gates of a config once, for many evaluations.
+pub struct GateSet {
+    runtime: GateRuntime,
+    gates: BTreeMap<String, PreparedGate>,
+    /// The wall-clock budget of one phase evaluation.
+    budget: std::time::Duration,
+}
+
+/// The runtime options a config asks for.
+pub fn runtime_options(config: &Config) -> RuntimeOptions {
+    let defaults = RuntimeOptions::default();
+    let max_memory = config
+        .gates
+        .values()
+        .filter_map(|g| g.limits.memory)
+        .chain(config.runtime.limits.memory)
+        .map(|m| m.0)
+        .fold(defaults.max_memory_bytes, usize::max);
+    RuntimeOptions {
+        cache_dir: if config.runtime.cache == Some(false) {
+            None
+        } else {
+            config.runtime.cache_dir.clone().or(defaults.cache_dir)
+        },
+        pooling: config.runtime.pooling.unwrap_or(defaults.pooling),
+        max_memory_bytes: max_memory,
+        threads: config.runtime.threads.unwrap_or(defaults.threads),
+    }
+}
+
+impl GateSet {
+    /// Loads the named gates (all configured gates when `names` is `None`).
+    pub fn load(config: &Config, names: Option<&[String]>) -> GateSet {
+        let runtime = GateRuntime::new(runtime_options(config));
+        let wanted: Vec<&String> = match names {
+            Some(n) => n.iter().collect(),
+            None => config.gates.keys().collect(),
+        };
+        let mut gates = BTreeMap::new();
+        for name in wanted {
+            let Some(gc) = config.gates.get(name) else {
+                continue;
+            };
+            let span = tracing::debug_span!("gate.load", gate = %name);
+            let _enter = span.enter();
+            gates.insert(name.clone(), prepare(&runtime, config, name, gc));
+        }
+        GateSet {
+            runtime,
+            gates,
+            budget: config
+                .runtime
+                .phase_budget
+                .map_or(crate::runtime::limits::DEFAULT_PHASE_BUDGET, |d| d.0),
+        }
+    }
+
+    pub fn gate(&self, name: &str) -> Option<&PreparedGate> {
+        self.gates.get(name)
+    }
+
+    pub fn gates(&self) -> impl Iterator<Item = &PreparedGate> {
+        self.gates.values()
+    }
+
+    pub fn runtime(&self) -> &GateRuntime {
+        &self.runtime
+    }
+
+    /// The wall-clock budget of one phase evaluation.
+    pub fn budget(&self) -> std::time::Duration {
+        self.budget
+    }
+}
+
+fn prepare(runtime: &GateRuntime, config: &Config, name: &str, gc: &GateConfig) -> PreparedGate {
+    let limits = EvaluationLimits::default()
+        .with(&config.runtime.limits.overrides())
+        .with(&gc.limits.overrides());
+    let (implementation, bytes): (String, Result<Vec<u8>, GateUnusable>) =
+        match (&gc.builtin, config.gate_wasm_path(gc)) {
+            (Some(b), _) => (
+                b.clone(),
+                builtin::builtin_gate(b)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| GateUnusable::NoSuchBuiltin(b.clone())),
+            ),
+            (None, Some(path)) => {
+                let shown = path.display().to_string();
+                let limit = config
+                    .runtime
+                    .max_gate_size
+                    .map_or(crate::files::DEFAULT_MAX_GATE_BYTES, |b| b.0 as u64);
+                (
+                    shown.clone(),
+                    crate::files::read_untrusted(&path, limit, "a gate (runtime.max_gate_size)")
+                        .map(|f| f.bytes)
+                        .map_err(|e| GateUnusable::Unreadable {
+                            path: shown,
+                            error: e,
+                        }),
+                )
+            }
+            (None, None) => (String::from("?"), Err(GateUnusable::NoImplementation)),
+        };
+    let loaded = bytes.and_then(|b| {
+        runtime
+            .load(&b, gc.sha256.as_deref(), limits)
+            .map_err(GateUnusable::Load)
+    });
+    let implementation = match &loaded {
+        Ok(l) if gc.builtin.is_some() => format!("{}@{}", l.metadata().name, l.metadata().version),
+        _ => implementation,
+    };
+    let params = match &loaded {
+        Ok(l) => effective_params(l.metadata(), &gc.params)
+            .map_err(GateUnusable::BadParams)
+            .and_then(|value| {
+                let json = value.to_string();
+                let needs = l.needs(&json).map_err(GateUnusable::Needs)?;
+                Ok(GateParams { value, json, needs })
+            }),
+        Err(_) => Err(GateUnusable::NotLoaded),
+    };
+    if let Err(e) = &loaded {
+        tracing::warn!(gate = %name, error = %e, "gate failed to load");
+    }
+    PreparedGate {
+        name: name.to_owned(),
+        implementation,
+        loaded,
+        params,
+    }
+}
+
+/// Config params checked against the gate's declared params, defaults filled in.
+pub fn effective_params(
+    md: &model::Metadata,
+    configured: &toml::Table,
+) -> Result<serde_json::Value, model::ParamsError> {
+    let configured =
+        serde_json::to_value(configured).map_err(|_| model::ParamsError::NotAnObject)?;
+    md.effective_params(&configured)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate_set::checks::field_of;
+
+    #[test]
+    fn params_are_checked_against_the_gate() {
+        let md = model::Metadata {
+            name: "g".into(),
+            version: "1".into(),
+            description: "d".into(),
+            sources: vec![],
+            params: vec![
+                model::ParamSpec {
+                    name: "streams".into(),
+                    description: "the streams".into(),
+                    default: None,
+                },
+                model::ParamSpec {
+                    name: "max".into(),
+                    description: "m".into(),
+                    default: Some(serde_json::json!(5)),
+                },
+            ],
+            snapshot_schema: 1,
+        };
+        let t = |s: &str| -> toml::Table { toml::from_str(s).unwrap() };
+        assert_eq!(
+            effective_params(&md, &t("streams = []")).unwrap(),
+            serde_json::json!({"streams": [], "max": 5})
+        );
+        assert_eq!(
+            effective_params(&md, &t("")).unwrap_err().to_string(),
+            "param `streams` is required (the streams)"
+        );
+        assert_eq!(
+            effective_params(&md, &t("streams = []\nmax_x = 1"))
+                .unwrap_err()
+                .to_string(),
+            "unknown param `max_x` (accepts: streams, max)"
+        );
+        assert_eq!(
+            field_of("field `streams[0].replicas`: invalid type"),
+            (
+                vec!["streams".to_owned(), "0".into(), "replicas".into()],
+                "invalid type"
+            )
+        );
+        assert_eq!(field_of("plain"), (vec![], "plain"));
+    }
+}
