@@ -21,40 +21,70 @@ pub struct Recording {
     pub history: Vec<Snapshot>,
 }
 
-/// Why a recording could not be read.
+/// Why a recording file could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {message}")]
+#[error("{path}: {problem}")]
 pub struct RecordingError {
     pub path: String,
-    pub message: String,
+    pub problem: BadRecording,
+}
+
+/// What is wrong with a recording's bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum BadRecording {
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not valid JSON: {0}")]
+    Json(serde_json::Error),
+    #[error("not a JSON object")]
+    NotAnObject,
+    #[error("a file is either a snapshot or a recording (`{{\"snapshots\": […]}}`), not both")]
+    Both,
+    /// A field that does not decode, with its path.
+    #[error("field `{path}`: {error}")]
+    Field {
+        path: String,
+        error: serde_json::Error,
+    },
+    #[error(
+        "snapshot {index}: schema_version {version} is not supported (this gatekeeper reads 1..={SNAPSHOT_SCHEMA_VERSION})"
+    )]
+    Schema { index: usize, version: u32 },
+    /// A name that must be unique appears twice (the model's words).
+    #[error("snapshot {index}: {duplicate}; a snapshot must name each once")]
+    Duplicate { index: usize, duplicate: String },
+    #[error("snapshots must be in increasing taken_at order")]
+    OutOfOrder,
+    #[error("a recording needs at least one snapshot")]
+    Empty,
 }
 
 /// Reads a snapshot or recording file of at most `limit` bytes, streaming
 /// it twice (the key check, then the decoding): only the model is held.
 pub fn read_recording(path: &Path, limit: u64) -> Result<Recording, RecordingError> {
     use std::io::{BufReader, Read, Seek};
-    let err = |message: String| RecordingError {
-        path: path.display().to_string(),
-        message,
+    let read = || -> Result<Recording, BadRecording> {
+        let mut file =
+            crate::files::open_untrusted(path, limit, "a snapshot (runtime.max_snapshot_size)")?;
+        let is_recording = check_keys(serde_json::Deserializer::from_reader(BufReader::new(
+            (&mut file).take(limit),
+        )))?;
+        file.rewind()?;
+        decode(
+            serde_json::Deserializer::from_reader(BufReader::new(file.take(limit))),
+            is_recording,
+        )
     };
-    let mut file =
-        crate::files::open_untrusted(path, limit, "a snapshot (runtime.max_snapshot_size)")
-            .map_err(|e| err(e.to_string()))?;
-    let is_recording = check_keys(serde_json::Deserializer::from_reader(BufReader::new(
-        (&mut file).take(limit),
-    )))
-    .map_err(err)?;
-    file.rewind()
-        .map_err(|e| err(format!("cannot read: {e}")))?;
-    decode(
-        serde_json::Deserializer::from_reader(BufReader::new(file.take(limit))),
-        is_recording,
-    )
-    .map_err(err)
+    read().map_err(|problem| RecordingError {
+        path: path.display().to_string(),
+        problem,
+    })
 }
 
 /// Decodes a snapshot or a recording held in memory.
-pub fn parse_recording(bytes: &[u8]) -> Result<Recording, String> {
+pub fn parse_recording(bytes: &[u8]) -> Result<Recording, BadRecording> {
     let is_recording = check_keys(serde_json::Deserializer::from_slice(bytes))?;
     decode(serde_json::Deserializer::from_slice(bytes), is_recording)
 }
@@ -62,14 +92,15 @@ pub fn parse_recording(bytes: &[u8]) -> Result<Recording, String> {
 fn decode<'de, R: serde_json::de::Read<'de>>(
     mut de: serde_json::Deserializer<R>,
     is_recording: bool,
-) -> Result<Recording, String> {
+) -> Result<Recording, BadRecording> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct RecordingFile {
         snapshots: Vec<Snapshot>,
     }
-    let field = |e: serde_path_to_error::Error<serde_json::Error>| {
-        format!("field `{}`: {}", e.path(), e.inner())
+    let field = |e: serde_path_to_error::Error<serde_json::Error>| BadRecording::Field {
+        path: e.path().to_string(),
+        error: e.into_inner(),
     };
     let mut snapshots = if is_recording {
         serde_path_to_error::deserialize::<_, RecordingFile>(&mut de)
@@ -78,26 +109,22 @@ fn decode<'de, R: serde_json::de::Read<'de>>(
     } else {
         vec![serde_path_to_error::deserialize::<_, Snapshot>(&mut de).map_err(field)?]
     };
-    de.end().map_err(|e| format!("not valid JSON: {e}"))?;
-    for (i, s) in snapshots.iter().enumerate() {
+    de.end().map_err(BadRecording::Json)?;
+    for (index, s) in snapshots.iter().enumerate() {
         if s.schema_version == 0 || s.schema_version > SNAPSHOT_SCHEMA_VERSION {
-            return Err(format!(
-                "snapshot {i}: schema_version {} is not supported (this gatekeeper reads 1..={SNAPSHOT_SCHEMA_VERSION})",
-                s.schema_version
-            ));
+            return Err(BadRecording::Schema {
+                index,
+                version: s.schema_version,
+            });
         }
-        if let Some(dup) = s.duplicate_name() {
-            return Err(format!(
-                "snapshot {i}: {dup}; a snapshot must name each once"
-            ));
+        if let Some(duplicate) = s.duplicate_name() {
+            return Err(BadRecording::Duplicate { index, duplicate });
         }
     }
     if snapshots.windows(2).any(|w| w[0].taken_at >= w[1].taken_at) {
-        return Err("snapshots must be in increasing taken_at order".into());
+        return Err(BadRecording::OutOfOrder);
     }
-    let current = snapshots
-        .pop()
-        .ok_or("a recording needs at least one snapshot")?;
+    let current = snapshots.pop().ok_or(BadRecording::Empty)?;
     Ok(Recording {
         current,
         history: snapshots,
@@ -109,17 +136,15 @@ fn decode<'de, R: serde_json::de::Read<'de>>(
 /// level is a recording (`snapshots`) or a snapshot.
 fn check_keys<'de, R: serde_json::de::Read<'de>>(
     mut de: serde_json::Deserializer<R>,
-) -> Result<bool, String> {
+) -> Result<bool, BadRecording> {
     let top = Keys { top: true }
         .deserialize(&mut de)
-        .map_err(|e| format!("not valid JSON: {e}"))?;
-    de.end().map_err(|e| format!("not valid JSON: {e}"))?;
+        .map_err(BadRecording::Json)?;
+    de.end().map_err(BadRecording::Json)?;
     match top {
-        Some(keys) if keys.contains("snapshots") && keys.len() > 1 => Err(
-            "a file is either a snapshot or a recording (`{\"snapshots\": […]}`), not both".into(),
-        ),
+        Some(keys) if keys.contains("snapshots") && keys.len() > 1 => Err(BadRecording::Both),
         Some(keys) => Ok(keys.contains("snapshots")),
-        None => Err("not a JSON object".into()),
+        None => Err(BadRecording::NotAnObject),
     }
 }
 
@@ -209,20 +234,27 @@ mod tests {
             snap("2025-10-02T17:00:00Z", 1)
         );
         assert_eq!(
-            parse_recording(backwards.as_bytes()).unwrap_err(),
+            parse_recording(backwards.as_bytes())
+                .unwrap_err()
+                .to_string(),
             "snapshots must be in increasing taken_at order"
         );
         assert_eq!(
-            parse_recording(snap("2025-10-02T17:00:00Z", 9).as_bytes()).unwrap_err(),
+            parse_recording(snap("2025-10-02T17:00:00Z", 9).as_bytes())
+                .unwrap_err()
+                .to_string(),
             "snapshot 0: schema_version 9 is not supported (this gatekeeper reads 1..=1)"
         );
         assert_eq!(
-            parse_recording(br#"{"schema_version":1}"#).unwrap_err(),
+            parse_recording(br#"{"schema_version":1}"#)
+                .unwrap_err()
+                .to_string(),
             "field `.`: missing field `taken_at` at line 1 column 20"
         );
         assert!(
             parse_recording(br#"{"schema_version":1,"taken_at":"x"}"#)
                 .unwrap_err()
+                .to_string()
                 .starts_with("field `taken_at`:")
         );
     }
@@ -233,7 +265,7 @@ mod tests {
             parse_recording(
                 br#"{"schema_version":1,"taken_at":"2025-10-02T17:00:00Z","taken_at":"2026-01-01T00:00:00Z"}"#
             )
-            .unwrap_err(),
+            .unwrap_err().to_string(),
             "not valid JSON: duplicate key `taken_at` at line 1 column 64"
         );
         // Inside a map the model keeps as a map, too.
@@ -241,27 +273,32 @@ mod tests {
         assert!(
             parse_recording(labels)
                 .unwrap_err()
+                .to_string()
                 .starts_with("not valid JSON: duplicate key `app`"),
         );
         let streams = br#"{"schema_version":1,"taken_at":"2025-10-02T17:00:00Z","nats":{"status":"ok","facts":{"streams_complete":true,"streams":[{"name":"S"},{"name":"S"}]}}}"#;
         assert_eq!(
-            parse_recording(streams).unwrap_err(),
+            parse_recording(streams).unwrap_err().to_string(),
             "snapshot 0: stream `S` appears twice; a snapshot must name each once"
         );
         let consumers = br#"{"schema_version":1,"taken_at":"2025-10-02T17:00:00Z","nats":{"status":"ok","facts":{"streams":[{"name":"S","consumers":[{"name":"c"},{"name":"c"}]}]}}}"#;
         assert_eq!(
-            parse_recording(consumers).unwrap_err(),
+            parse_recording(consumers).unwrap_err().to_string(),
             "snapshot 0: consumer `S/c` appears twice; a snapshot must name each once"
         );
         let both = r#"{"snapshots":[],"schema_version":1,"taken_at":"2025-10-02T17:00:00Z"}"#;
         assert_eq!(
-            parse_recording(both.as_bytes()).unwrap_err(),
+            parse_recording(both.as_bytes()).unwrap_err().to_string(),
             "a file is either a snapshot or a recording (`{\"snapshots\": […]}`), not both"
         );
-        assert_eq!(parse_recording(b"[1]").unwrap_err(), "not a JSON object");
+        assert_eq!(
+            parse_recording(b"[1]").unwrap_err().to_string(),
+            "not a JSON object"
+        );
         assert!(
             parse_recording(b"{\"a\":1} x")
                 .unwrap_err()
+                .to_string()
                 .starts_with("not valid JSON: trailing characters")
         );
     }

@@ -39,21 +39,33 @@ pub(crate) struct GatePool {
     workers: Vec<JoinHandle<()>>,
 }
 
+/// Why a job handed to the pool gave no result (a host bug or shutdown,
+/// never a gate's doing: guest failures are results).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PoolError {
+    #[error("a gate thread panicked: {0}")]
+    Panicked(String),
+    #[error("the gate threads stopped")]
+    Stopped,
+}
+
 /// The result of a job that was handed to the pool.
 pub(crate) struct Pending<R>(mpsc::Receiver<std::thread::Result<R>>);
 
 impl<R> Pending<R> {
     /// Waits for the job. `Err` when the job panicked (a host bug, never a
     /// gate's doing) or the pool was shut down before it ran.
-    pub(crate) fn wait(self) -> Result<R, String> {
+    pub(crate) fn wait(self) -> Result<R, PoolError> {
         match self.0.recv() {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(panic)) => Err(panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "the gate thread panicked".to_owned())),
-            Err(_) => Err("the gate threads stopped".to_owned()),
+            Ok(Err(panic)) => Err(PoolError::Panicked(
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".to_owned()),
+            )),
+            Err(_) => Err(PoolError::Stopped),
         }
     }
 }

@@ -11,6 +11,7 @@ mod collect_postgres;
 mod containment;
 mod determinism;
 mod k8s_manifests;
+mod layout;
 mod live_cli;
 mod migration_e2e;
 mod properties;
