@@ -1,6 +1,6 @@
 //! A gate that misbehaves on purpose, to prove the sandbox holds. Used only by
 //! the host's tests; never embedded. Every attack must have a host test
-//! (`agent/tests/sandbox.rs` checks that against [`ATTACKS`]).
+//! (`agent/tests/suite/sandbox.rs` checks that against [`ATTACKS`]).
 
 use gatekeeper_gate_sdk::{
     Criterion, CriterionStatus, Decision, Evaluation, Gate, GateError, Input, LogLevel, Metadata,
