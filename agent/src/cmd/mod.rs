@@ -34,7 +34,8 @@ pub enum AppError {
     Watch(#[from] crate::watch::WatchError),
     #[error("cannot handle signals: {0}")]
     Signals(std::io::Error),
-    #[error("ledger: {0}")]
+    /// The ledger could not be read or written (its error names it).
+    #[error(transparent)]
     Ledger(#[from] crate::ledger::LedgerError),
     /// Output that could not be written (stdout, `--output`, `--record`).
     #[error("{path}: cannot write: {error}")]
