@@ -173,12 +173,33 @@ pub struct AttestArgs {
 // `gatekeeper ledger` (the variant\'s doc is its help).
 #[derive(Debug, clap::Args)]
 pub struct LedgerArgs {
+    #[command(subcommand)]
+    pub command: Option<LedgerCommand>,
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Only records of this kind (verdict, incident-opened, incident-closed,
-    /// step, plan, alert, attestation).
+    /// step, plan, alert, alert-delivery, attestation).
     #[arg(long)]
     pub kind: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Follow the ledger's hash chain from its first record to its head.
+    /// Exit 0 intact, 1 broken (the first edited, removed, moved or forged
+    /// record is named), 3 could not read it.
+    Verify(VerifyArgs),
+}
+
+// `gatekeeper ledger verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// A digest `verify` printed before (`sha256:…`): the chain must still
+    /// hold that record, so a ledger rewritten from scratch is found too.
+    #[arg(long, value_name = "DIGEST")]
+    pub expect_head: Option<String>,
 }
 
 // `gatekeeper validate` (the variant\'s doc is its help).

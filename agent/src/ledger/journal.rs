@@ -3,6 +3,7 @@
 //! the ledger once it answers again.
 
 use crate::config::{Config, LedgerBackend, LedgerConfig};
+use crate::ledger::chain::Chain;
 use crate::ledger::{self, Ledger, LedgerError, Record};
 use gatekeeper_model::LedgerFacts;
 use prometheus_client::metrics::counter::Counter;
@@ -24,8 +25,8 @@ pub struct Journal {
 
 #[derive(Default)]
 struct ReadSoFar {
-    /// The stream sequence (or file line) of the last record read.
-    after: u64,
+    /// The chain as followed so far (its head: the last record read).
+    chain: Chain,
     facts: LedgerFacts,
     /// Every record but verdicts (incidents, plans, steps, alerts,
     /// attestations), for taking over an open incident.
@@ -156,8 +157,9 @@ impl Journal {
             });
         };
         let mut so_far = self.read.lock().await;
-        let (new, after) = l.read_after(so_far.after).await?;
-        so_far.after = after;
+        let mut chain = so_far.chain.clone();
+        let new = l.read_after(&mut chain).await?;
+        so_far.chain = chain;
         for r in new {
             ledger::fold_one(&mut so_far.facts, &r);
             if !matches!(r, Record::Verdict { .. }) {

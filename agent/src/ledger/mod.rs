@@ -5,6 +5,8 @@
 //!   verdicts over time, incidents, attestations; actions and alerts are
 //!   kept for audit).
 //! - [`store`]: where they are kept, a JetStream stream or a local JSONL file.
+//! - [`chain`]: the hash chain every record is sealed into, and how a read
+//!   finds an edited, removed, moved or forged record.
 //! - [`journal`]: how `watch` writes them so that none is lost (a local
 //!   spool while NATS is away) and reads back only what is new.
 //!
@@ -12,6 +14,7 @@
 //! ([`crate::collect::LedgerCollector`]); the HA lease is the watch's
 //! ([`crate::watch::lease`]).
 
+pub mod chain;
 pub mod fold;
 pub mod journal;
 pub mod record;
@@ -34,13 +37,22 @@ pub enum LedgerError {
         index: usize,
         message: String,
     },
+    /// The hash chain breaks at a record: nothing from it on is trusted.
+    #[error("ledger {where_}: the chain breaks at record {seq}: {why}")]
+    Broken {
+        where_: String,
+        seq: u64,
+        why: chain::Break,
+    },
 }
 
 impl From<LedgerError> for crate::clients::SourceError {
     fn from(e: LedgerError) -> Self {
         match e {
             LedgerError::Unavailable { .. } => Self::Unreachable(e.to_string()),
-            LedgerError::BadRecord { .. } => Self::Unreadable(e.to_string()),
+            LedgerError::BadRecord { .. } | LedgerError::Broken { .. } => {
+                Self::Unreadable(e.to_string())
+            }
         }
     }
 }

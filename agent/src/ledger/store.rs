@@ -1,8 +1,13 @@
 //! Where records are kept: a JetStream stream (one message per record on
-//! `<subject>.<kind>`) or a local JSONL file (one line per record).
+//! `<subject>.<kind>`) or a local JSONL file (one line per record), each
+//! record sealed into the hash chain ([`super::chain`]) as it is appended
+//! and the chain followed as it is read.
 
+use super::chain::{self, Chain, Link};
 use super::{LedgerError, Record};
-use crate::clients::nats::{ERR_STREAM_NOT_FOUND, JetStream};
+use crate::clients::nats::{
+    ERR_STREAM_NOT_FOUND, ERR_WRONG_LAST_SEQUENCE, Expected, JetStream, JsError,
+};
 use crate::config::{Config, LedgerBackend, LedgerConfig};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -89,22 +94,64 @@ impl Ledger {
         }
     }
 
-    /// Appends one record (acknowledged by JetStream, or written and synced).
+    /// Appends one record, sealed after the ledger's last one
+    /// (acknowledged by JetStream, or written and synced). On NATS the
+    /// publish is a compare-and-set on the stream's last sequence, so two
+    /// writers never fork the chain: the one that loses links again and
+    /// retries. A file is locked while its last line is read and the new
+    /// one written.
     pub async fn append(&self, record: &Record) -> Result<(), LedgerError> {
-        let json = serde_json::to_vec(record).expect("a record always encodes");
         match self {
-            Ledger::Nats { js, subject, .. } => js
-                .publish(&format!("{subject}.{}", record.kind()), json, None)
-                .await
-                .map(drop)
-                .map_err(|e| self.unavailable(e.message)),
+            Ledger::Nats {
+                js,
+                stream,
+                subject,
+            } => {
+                let subject = format!("{subject}.{}", record.kind());
+                let mut tries = 0;
+                loop {
+                    let (_, last) = js
+                        .stream_bounds(stream)
+                        .await
+                        .map_err(|e| self.unavailable(e.message))?;
+                    let prev = match last {
+                        0 => None,
+                        seq => Some(match js.message_at(stream, seq).await {
+                            Ok(Some(bytes)) => chain::link_to(seq, &bytes),
+                            Ok(None) => Link {
+                                seq,
+                                digest: chain::MISSING.into(),
+                            },
+                            Err(e) => return Err(self.unavailable(e.message)),
+                        }),
+                    };
+                    let (bytes, _) = chain::seal(last + 1, prev, record);
+                    match js
+                        .publish(&subject, bytes, Some(Expected::StreamSequence(last)))
+                        .await
+                    {
+                        Ok(_) => return Ok(()),
+                        Err(JsError { code, .. })
+                            if code == ERR_WRONG_LAST_SEQUENCE && tries < 20 =>
+                        {
+                            tries += 1;
+                        }
+                        Err(e) => return Err(self.unavailable(e.message)),
+                    }
+                }
+            }
             Ledger::File { path } => {
                 let write = || -> std::io::Result<()> {
                     let mut f = std::fs::OpenOptions::new()
                         .create(true)
+                        .read(true)
                         .append(true)
                         .open(path)?;
-                    let mut line = json.clone();
+                    f.lock()?;
+                    let lines = file_lines(&f)?;
+                    let last = lines.len() as u64;
+                    let prev = lines.last().map(|l| chain::link_to(last, l));
+                    let (mut line, _) = chain::seal(last + 1, prev, record);
                     line.push(b'\n');
                     f.write_all(&line)?;
                     f.sync_data()
@@ -114,33 +161,55 @@ impl Ledger {
         }
     }
 
-    /// The records after `after` (a stream sequence, or a line number for a
-    /// file), oldest first, and the position to read after next time.
-    pub async fn read_after(&self, after: u64) -> Result<(Vec<Record>, u64), LedgerError> {
-        let (raw, last): (Vec<Vec<u8>>, u64) = match self {
+    /// The records after the chain's head (a stream sequence, or a line
+    /// number for a file), oldest first, with the chain followed: a break
+    /// is an error naming the record, never records.
+    pub async fn read_after(&self, chain: &mut Chain) -> Result<Vec<Record>, LedgerError> {
+        let after = chain.head.as_ref().map_or(0, |h| h.seq);
+        let (stored, first): (Vec<(u64, Vec<u8>)>, u64) = match self {
             Ledger::Nats {
                 js,
                 stream,
                 subject,
-            } => match js
-                .read_from(stream, &format!("{subject}.>"), after + 1)
-                .await
-            {
-                Ok(r) => {
-                    let last = r.last().map_or(after, |(seq, _)| *seq);
-                    (r.into_iter().map(|(_, p)| p).collect(), last)
+            } => {
+                let first = match js.stream_bounds(stream).await {
+                    Ok((first, _)) => first,
+                    Err(e) if e.code == ERR_STREAM_NOT_FOUND => return Ok(Vec::new()),
+                    Err(e) => return Err(self.unavailable(e.message)),
+                };
+                match js
+                    .read_from(stream, &format!("{subject}.>"), after + 1)
+                    .await
+                {
+                    Ok(r) => (r, first),
+                    Err(e) if e.code == ERR_STREAM_NOT_FOUND => (Vec::new(), first),
+                    Err(e) => return Err(self.unavailable(e.message)),
                 }
-                Err(e) if e.code == ERR_STREAM_NOT_FOUND => (Vec::new(), after),
-                Err(e) => return Err(self.unavailable(e.message)),
-            },
+            }
             Ledger::File { .. } => {
                 let all = self.raw_lines()?;
-                let last = all.len() as u64;
-                (all.into_iter().skip(after as usize).collect(), last)
+                ((1..).zip(all).skip(after as usize).collect(), 1)
             }
         };
-        let records = self.parse(&raw, after)?;
-        Ok((records, last))
+        stored
+            .iter()
+            .map(|(seq, bytes)| {
+                chain
+                    .follow(*seq, bytes, first)
+                    .map_err(|broken| match broken {
+                        Some(why) => LedgerError::Broken {
+                            where_: self.describe(),
+                            seq: *seq,
+                            why,
+                        },
+                        None => LedgerError::BadRecord {
+                            where_: self.describe(),
+                            index: *seq as usize,
+                            message: chain::decoding_error(bytes),
+                        },
+                    })
+            })
+            .collect()
     }
 
     fn raw_lines(&self) -> Result<Vec<Vec<u8>>, LedgerError> {
@@ -152,35 +221,53 @@ impl Ledger {
             crate::files::MAX_LEDGER_FILE_BYTES,
             "a ledger file",
         ) {
-            Ok(file) => Ok(file
-                .bytes
-                .split(|b| *b == b'\n')
-                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-                .map(<[u8]>::to_vec)
-                .collect()),
+            Ok(file) => Ok(split_lines(&file.bytes)),
             Err(e) if e.is_not_found() => Ok(Vec::new()),
             Err(e) => Err(self.unavailable(e.to_string())),
         }
     }
 
-    /// Parses raw records; `offset` numbers them for errors.
-    fn parse(&self, raw: &[Vec<u8>], offset: u64) -> Result<Vec<Record>, LedgerError> {
-        raw.iter()
-            .enumerate()
-            .map(|(i, bytes)| {
-                serde_json::from_slice(bytes).map_err(|e| LedgerError::BadRecord {
-                    where_: self.describe(),
-                    index: offset as usize + i + 1,
-                    message: e.to_string(),
-                })
-            })
-            .collect()
+    /// Every record, oldest first, with the chain followed. A file or
+    /// stream that does not exist yet holds none.
+    pub async fn read(&self) -> Result<Vec<Record>, LedgerError> {
+        self.read_after(&mut Chain::default()).await
     }
 
-    /// Every record, oldest first. A file or stream that does not exist yet holds none.
-    pub async fn read(&self) -> Result<Vec<Record>, LedgerError> {
-        Ok(self.read_after(0).await?.0)
+    /// Follows the whole chain, looking for `find` (a digest) on the way:
+    /// what it holds, or where it breaks.
+    pub async fn verify(&self, find: Option<String>) -> Result<Chain, LedgerError> {
+        let mut chain = Chain {
+            find,
+            ..Chain::default()
+        };
+        self.read_after(&mut chain).await?;
+        Ok(chain)
     }
+}
+
+/// The non-blank lines of a ledger file, each a stored record.
+fn split_lines(bytes: &[u8]) -> Vec<Vec<u8>> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// The lines of an open (locked) ledger file, read under its size cap.
+fn file_lines(mut f: &std::fs::File) -> std::io::Result<Vec<Vec<u8>>> {
+    use std::io::{Read as _, Seek as _};
+    f.rewind()?;
+    let mut bytes = Vec::new();
+    f.take(crate::files::MAX_LEDGER_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > crate::files::MAX_LEDGER_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "the ledger file is over {} bytes: start a new one",
+            crate::files::MAX_LEDGER_FILE_BYTES
+        )));
+    }
+    Ok(split_lines(&bytes))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! a KV bucket (a JetStream stream `KV_<bucket>`, the same layout `nats kv`
 //! reads), taken and renewed by compare-and-set on the key's revision.
 
-use crate::clients::nats::{ERR_WRONG_LAST_SEQUENCE, JetStream, JsError};
+use crate::clients::nats::{ERR_WRONG_LAST_SEQUENCE, Expected, JetStream, JsError};
 use crate::config::{Config, LedgerBackend, LedgerConfig};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -229,7 +229,7 @@ impl Lease {
             .publish(
                 &self.subject,
                 serde_json::to_vec(&value).expect("encodes"),
-                Some(rev),
+                Some(Expected::SubjectSequence(rev)),
             )
             .await
     }

@@ -12,6 +12,7 @@ mod containment;
 mod determinism;
 mod k8s_manifests;
 mod layout;
+mod ledger_chain;
 mod live_cli;
 mod migration_e2e;
 mod properties;

@@ -1107,14 +1107,13 @@ async fn alert_then_new_agent_then_spike(takeover: bool) {
     .await;
     assert_eq!(delivered[0]["outcome"], "done", "{delivered:?}");
     assert!(world.ledger("plan").is_empty(), "an alert is not a plan");
-    // What an agent before this fix wrote for the same hook run.
+    // What an agent before this fix wrote for the same hook run, sealed
+    // into the chain as that agent's writer would.
     let c = async_nats::connect(world.nats.url()).await.unwrap();
     let incident = world.ledger("incident-opened")[0]["incident"].clone();
     let legacy = json!({"kind": "plan", "incident": incident, "plan": "alert", "trigger": "",
         "outcome": "done", "detail": "1 steps", "at": chrono::Utc::now(), "agent": "agent-old"});
-    c.request("gatekeeper.ledger.plan", legacy.to_string().into())
-        .await
-        .unwrap();
+    append_sealed(&c, serde_json::from_value(legacy).unwrap()).await;
     drop(first);
     let next = match standby {
         Some(b) => b,
@@ -1161,4 +1160,42 @@ async fn an_alert_never_blocks_the_rollback_after_a_restart() {
 #[tokio::test]
 async fn an_alert_never_blocks_the_rollback_after_a_takeover() {
     alert_then_new_agent_then_spike(true).await;
+}
+
+/// Appends `record` to the ledger stream sealed after its last message, as
+/// an agent's writer does: a compare-and-set on the stream's last sequence,
+/// linked again and retried when a running agent appended first.
+async fn append_sealed(c: &async_nats::Client, record: gatekeeper::ledger::Record) {
+    use base64::Engine as _;
+    use gatekeeper::ledger::chain;
+    for _ in 0..20 {
+        let info = js_request(c, "$JS.API.STREAM.INFO.GATEKEEPER_LEDGER", json!({})).await;
+        let last = info["state"]["last_seq"].as_u64().unwrap();
+        let stored = js_request(
+            c,
+            "$JS.API.STREAM.MSG.GET.GATEKEEPER_LEDGER",
+            json!({ "seq": last }),
+        )
+        .await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(stored["message"]["data"].as_str().unwrap())
+            .unwrap();
+        let (sealed, _) = chain::seal(last + 1, Some(chain::link_to(last, &bytes)), &record);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Expected-Last-Sequence", last.to_string());
+        let ack = c
+            .request_with_headers(
+                format!("gatekeeper.ledger.{}", record.kind()),
+                headers,
+                sealed.into(),
+            )
+            .await
+            .unwrap();
+        let ack: Value = serde_json::from_slice(&ack.payload).unwrap();
+        if ack["seq"].as_u64() == Some(last + 1) {
+            return;
+        }
+        assert_eq!(ack["error"]["err_code"], 10071, "{ack}");
+    }
+    panic!("the ledger kept moving: 20 appends lost the compare-and-set");
 }

@@ -3,6 +3,10 @@
 //! lease and the NATS actions make (`$JS.API.…` JSON, as the `nats` CLI
 //! sends them), through one request helper with one error type.
 
+mod messages;
+
+pub use messages::Expected;
+
 use super::{SourceError, install_crypto_provider, remaining, resolve};
 use crate::config::{Config, DEFAULT_SOURCE_TIMEOUT, NatsSourceConfig};
 use serde::Deserialize;
@@ -251,194 +255,6 @@ impl JetStream {
             Err(e) => Err(e),
         }
     }
-
-    /// Publishes and waits for the stream's ack; `expected_last` is a
-    /// compare-and-set on the subject's last sequence (0: no message yet).
-    pub async fn publish(
-        &self,
-        subject: &str,
-        payload: Vec<u8>,
-        expected_last: Option<u64>,
-    ) -> Result<u64, JsError> {
-        #[derive(Deserialize)]
-        struct PubAck {
-            seq: u64,
-        }
-        let mut headers = async_nats::HeaderMap::new();
-        if let Some(rev) = expected_last {
-            headers.insert("Nats-Expected-Last-Subject-Sequence", rev.to_string());
-        }
-        let request = async_nats::Request::new()
-            .payload(payload.into())
-            .headers(headers)
-            .timeout(Some(self.timeout));
-        let reply = self
-            .client
-            .send_request(subject.to_owned(), request)
-            .await
-            .map_err(|e| JsError::transport(format!("publish to {subject}: {e}")))?;
-        let ack: PubAck = decode_api(subject, &reply.payload)?;
-        Ok(ack.seq)
-    }
-
-    /// The last message on `subject` in `stream`: (sequence, payload).
-    pub async fn last_by_subject(
-        &self,
-        stream: &str,
-        subject: &str,
-    ) -> Result<Option<(u64, Vec<u8>)>, JsError> {
-        #[derive(Deserialize)]
-        struct Stored {
-            seq: u64,
-            #[serde(default)]
-            data: String,
-        }
-        #[derive(Deserialize)]
-        struct Answer {
-            message: Stored,
-        }
-        let answer: Result<Answer, JsError> = self
-            .api(
-                &format!("STREAM.MSG.GET.{stream}"),
-                serde_json::json!({ "last_by_subj": subject }),
-            )
-            .await;
-        match answer {
-            Ok(a) => {
-                use base64::Engine as _;
-                let data = base64::engine::general_purpose::STANDARD
-                    .decode(a.message.data.as_bytes())
-                    .map_err(|e| {
-                        JsError::transport(format!("{stream} {subject}: bad payload: {e}"))
-                    })?;
-                Ok(Some((a.message.seq, data)))
-            }
-            Err(e) if e.code == ERR_NO_MESSAGE => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Every message of `stream` on `filter`, oldest first, read with an
-    /// ephemeral pull consumer that JetStream forgets after 30s.
-    pub async fn read_all(&self, stream: &str, filter: &str) -> Result<Vec<Vec<u8>>, JsError> {
-        Ok(self
-            .read_from(stream, filter, 1)
-            .await?
-            .into_iter()
-            .map(|(_, payload)| payload)
-            .collect())
-    }
-
-    /// The messages of `stream` on `filter` from stream sequence `start` on,
-    /// oldest first, each with its stream sequence (so the next read can
-    /// start after the last one).
-    pub async fn read_from(
-        &self,
-        stream: &str,
-        filter: &str,
-        start: u64,
-    ) -> Result<Vec<(u64, Vec<u8>)>, JsError> {
-        use futures::StreamExt as _;
-        #[derive(Deserialize)]
-        struct Created {
-            name: String,
-            num_pending: u64,
-        }
-        let mut config = serde_json::json!({
-            "deliver_policy": "all",
-            "ack_policy": "none",
-            "filter_subject": filter,
-            "inactive_threshold": 30_000_000_000u64,
-            "mem_storage": true,
-            "num_replicas": 1,
-        });
-        if start > 1 {
-            config["deliver_policy"] = "by_start_sequence".into();
-            config["opt_start_seq"] = start.into();
-        }
-        let created: Created = self
-            .api(
-                &format!("CONSUMER.CREATE.{stream}"),
-                serde_json::json!({ "stream_name": stream, "config": config }),
-            )
-            .await?;
-        let inbox = self.client.new_inbox();
-        let mut sub = self
-            .client
-            .subscribe(inbox.clone())
-            .await
-            .map_err(|e| JsError::transport(format!("subscribe: {e}")))?;
-        let next = format!(
-            "{}.CONSUMER.MSG.NEXT.{stream}.{}",
-            self.prefix, created.name
-        );
-        let mut out = Vec::with_capacity(created.num_pending as usize);
-        let deadline = Instant::now() + self.timeout * 4;
-        while (out.len() as u64) < created.num_pending {
-            let batch = (created.num_pending - out.len() as u64).min(1000);
-            self.client
-                .publish_with_reply(
-                    next.clone(),
-                    inbox.clone(),
-                    serde_json::json!({ "batch": batch, "expires": 2_000_000_000u64 })
-                        .to_string()
-                        .into(),
-                )
-                .await
-                .map_err(|e| JsError::transport(format!("{next}: {e}")))?;
-            let mut got = 0;
-            while got < batch {
-                let msg = tokio::time::timeout_at(deadline, sub.next())
-                    .await
-                    .map_err(|_| {
-                        JsError::transport(format!(
-                            "{stream}: read {} of {} records before the timeout",
-                            out.len(),
-                            created.num_pending
-                        ))
-                    })?
-                    .ok_or_else(|| JsError::transport(format!("{stream}: subscription closed")))?;
-                if msg.status.is_some() {
-                    // 404/408: this pull is over; ask again.
-                    break;
-                }
-                let seq = msg
-                    .reply
-                    .as_deref()
-                    .and_then(stream_sequence)
-                    .ok_or_else(|| {
-                        JsError::transport(format!(
-                            "{stream}: a message without its JetStream metadata"
-                        ))
-                    })?;
-                out.push((seq, msg.payload.to_vec()));
-                got += 1;
-            }
-        }
-        let _ = self
-            .api::<serde_json::Value>(
-                &format!("CONSUMER.DELETE.{stream}.{}", created.name),
-                serde_json::json!({}),
-            )
-            .await;
-        Ok(out)
-    }
-}
-
-/// The stream sequence in a delivered message's reply subject:
-/// `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.…` (9 tokens), or with a
-/// domain and account hash `$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.…`.
-fn stream_sequence(reply: &str) -> Option<u64> {
-    let tokens: Vec<&str> = reply.split('.').collect();
-    if tokens.get(..2) != Some(&["$JS", "ACK"][..]) {
-        return None;
-    }
-    let index = match tokens.len() {
-        9 => 5,
-        n if n >= 11 => 7,
-        _ => return None,
-    };
-    tokens[index].parse().ok()
 }
 
 /// `nats://user:pass@host:4222` → (`nats://host:4222`, user, pass).
@@ -516,19 +332,5 @@ mod tests {
             SourceError::from(e).to_string(),
             "$JS.API.STREAM.LIST: JetStream API error 503 (10039): jetstream not enabled"
         );
-    }
-
-    #[test]
-    fn stream_sequences_from_both_ack_formats() {
-        assert_eq!(
-            stream_sequence("$JS.ACK.S.C.1.42.7.1700000000000000000.3"),
-            Some(42)
-        );
-        assert_eq!(
-            stream_sequence("$JS.ACK.hub.ACCHASH.S.C.1.42.7.1700000000000000000.3.rand"),
-            Some(42)
-        );
-        assert_eq!(stream_sequence("_INBOX.x"), None);
-        assert_eq!(stream_sequence("$JS.ACK.S.C.1"), None);
     }
 }
