@@ -179,3 +179,60 @@ impl Journal {
         Ok((facts, events))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn attestation(by: &str) -> Record {
+        Record::Attestation {
+            phase: "phase-2".into(),
+            criterion: "staging-verified".into(),
+            by: by.into(),
+            at: "2025-10-02T10:10:00Z".parse().unwrap(),
+            note: None,
+        }
+    }
+
+    /// The daemon reads only what is new, and what is new must follow the
+    /// chain from where it stopped: a record forged after it read is a
+    /// break, and stays one round after round.
+    #[tokio::test]
+    async fn the_daemon_refuses_a_forged_record_after_what_it_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.jsonl");
+        let config = Config::parse(
+            &format!("[ledger]\nfile = {:?}\n", path.display().to_string()),
+            "test.toml",
+            None,
+        )
+        .unwrap();
+        let journal = Journal::open(Arc::new(config), Counter::default()).await;
+        journal.append(attestation("alice")).await;
+        let (facts, _) = journal.read().await.unwrap();
+        assert_eq!(facts.attestations.len(), 1);
+        journal.append(attestation("bob")).await;
+        assert_eq!(journal.read().await.unwrap().0.attestations.len(), 2);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(
+                format!("{}\n", serde_json::to_string(&attestation("mallory")).unwrap())
+                    .as_bytes(),
+            )
+            .unwrap();
+        for _ in 0..2 {
+            let err = journal.read().await.unwrap_err().to_string();
+            assert!(
+                err.ends_with("the chain breaks at record 3: it is not sealed, after the chain started: a forged record, or one written by an agent older than the chain"),
+                "{err}"
+            );
+        }
+        // The daemon's own next record still links to the ledger's last
+        // line, so the break stays visible to every reader.
+        journal.append(attestation("carol")).await;
+        assert!(journal.read().await.is_err());
+    }
+}
