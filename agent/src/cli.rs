@@ -90,6 +90,23 @@ pub enum Command {
     /// List and inspect gates.
     #[command(subcommand)]
     Gates(GatesCommand),
+    /// Check a verdict statement written by `check --attest`: that it is
+    /// consistent, and with --snapshot, that the snapshot is its subject and
+    /// re-evaluating it with the config gives the identical report. Exit 0
+    /// verified, 1 it does not hold, 3 could not check.
+    VerifyAttestation(VerifyAttestationArgs),
+}
+
+// `gatekeeper verify-attestation`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyAttestationArgs {
+    /// The statement (`*.intoto.json`).
+    pub statement: PathBuf,
+    /// The snapshot or recording it names as subject: re-evaluate it.
+    #[arg(long)]
+    pub snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 // `gatekeeper check` (the variant\'s doc is its help).
@@ -120,6 +137,11 @@ pub struct CheckArgs {
     pub sample: Option<Duration>,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    /// Write the verdict as an in-toto statement into DIR (with the
+    /// recording it was decided on, when collected live), for
+    /// `gatekeeper verify-attestation`.
+    #[arg(long, value_name = "DIR")]
+    pub attest: Option<PathBuf>,
 }
 
 // `gatekeeper snapshot` (the variant\'s doc is its help).

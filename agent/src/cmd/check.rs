@@ -2,10 +2,15 @@
 //! a live collection (optionally sampled for history), or live rounds until
 //! go (`--wait`). Exit 0 go, 1 no-go, 2 defer.
 
-use super::{AppError, async_runtime, emit, load_config, note, snapshot_json, write_atomically};
+use super::{
+    AppError, async_runtime, default_agent_name, emit, load_config, note, snapshot_json,
+    snapshot_limit, write_atomically,
+};
+use crate::attestation;
 use crate::cli::{CheckArgs, EXIT_DEFER, EXIT_GO, EXIT_NO_GO};
 use crate::collect;
 use crate::config::Config;
+use crate::files::{MAX_CONFIG_BYTES, read_untrusted};
 use crate::gate_set::GateSet;
 use crate::recording::{Recording, read_recording};
 use crate::report;
@@ -21,25 +26,22 @@ pub(super) fn run(args: CheckArgs) -> Result<u8, AppError> {
     let phase = args.phase.as_str();
     // Refuse an unknown phase before reading or collecting anything.
     let gate_names = config.phase_gates(phase)?;
-    let report = if args.wait {
+    let span = tracing::info_span!("check", phase);
+    let _enter = span.enter();
+    let gates = GateSet::load_checked(&config)?;
+    let (report, recording) = if args.wait {
         let options = WaitOptions {
             interval: args.interval,
             timeout: args.timeout,
         };
-        let outcome = wait_live(&config, phase, gate_names, options)?;
+        let outcome = wait_live(&config, &gates, phase, gate_names, options)?;
         if let Some(dir) = &args.record {
             record_recording(dir, phase, &outcome.recording)?;
         }
-        outcome.report
+        (outcome.report, outcome.recording)
     } else {
         let recording = match &args.snapshot {
-            Some(path) => read_recording(
-                path,
-                config
-                    .runtime
-                    .max_snapshot_size
-                    .map_or(crate::files::DEFAULT_MAX_SNAPSHOT_BYTES, |b| b.0 as u64),
-            )?,
+            Some(path) => read_recording(path, snapshot_limit(&config))?,
             None => {
                 let window = args
                     .sample
@@ -59,8 +61,13 @@ pub(super) fn run(args: CheckArgs) -> Result<u8, AppError> {
                 recording
             }
         };
-        check_phase(&config, phase, gate_names, &recording)?
+        let report = gates.evaluate_phase(phase, gate_names, &recording);
+        (report, recording)
     };
+    if let Some(dir) = &args.attest {
+        let limit = snapshot_limit(&config);
+        attest(&args, &gates, gate_names, &report, &recording, dir, limit)?;
+    }
     let color = args.output == report::OutputFormat::Table
         && report::use_color(std::io::stdout().is_terminal());
     emit(&report::render(&report, args.output, color))?;
@@ -71,18 +78,60 @@ pub(super) fn run(args: CheckArgs) -> Result<u8, AppError> {
     })
 }
 
-/// Loads the config's gates (params checked under every profile) and
-/// evaluates the phase's on a recording.
-fn check_phase(
-    config: &Config,
-    phase: &str,
+/// `--attest DIR`: the verdict as an in-toto statement whose subject is
+/// the file it was decided on (the `--snapshot` file, or the recording of
+/// the live collection, written into DIR beside it).
+fn attest(
+    args: &CheckArgs,
+    gates: &GateSet,
     gate_names: &[String],
+    report: &PhaseReport,
     recording: &Recording,
-) -> Result<PhaseReport, AppError> {
-    let span = tracing::info_span!("check", phase);
-    let _enter = span.enter();
-    let gates = GateSet::load_checked(config)?;
-    Ok(gates.evaluate_phase(phase, gate_names, recording))
+    dir: &Path,
+    limit: u64,
+) -> Result<(), AppError> {
+    let subject_path = match &args.snapshot {
+        Some(path) => path.clone(),
+        None => record_recording(dir, &args.phase, recording)?,
+    };
+    let unreadable = |path: &Path, e: crate::files::FileError| AppError::Unreadable {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let subject = read_untrusted(&subject_path, limit, "a snapshot")
+        .map_err(|e| unreadable(&subject_path, e))?;
+    let config = read_untrusted(&args.config.config, MAX_CONFIG_BYTES, "a config")
+        .map_err(|e| unreadable(&args.config.config, e))?;
+    let statement = attestation::statement(
+        report,
+        (file_name(&subject_path), subject.sha256),
+        attestation::gates_used(gates, gate_names),
+        attestation::ConfigUsed {
+            path: args.config.config.display().to_string(),
+            sha256: config.sha256,
+            profile: args.config.profile.clone(),
+        },
+        default_agent_name(),
+        None,
+    );
+    std::fs::create_dir_all(dir).map_err(|error| AppError::Write {
+        path: dir.display().to_string(),
+        error,
+    })?;
+    let stamp = report.taken_at.format("%Y%m%dT%H%M%S%.3fZ");
+    let path = dir.join(format!("{stamp}-{}.intoto.json", args.phase));
+    let json = serde_json::to_string_pretty(&statement).expect("a statement encodes");
+    write_atomically(&path, json.as_bytes())?;
+    note(&format!("attestation: {}", path.display()));
+    Ok(())
+}
+
+/// A path's last component, as a statement's subject names it.
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 pub(super) fn collect_live(config: &Config) -> Result<Snapshot, AppError> {
@@ -110,16 +159,14 @@ fn sample_live(
 /// `check --wait`: gates loaded once, one async runtime, a progress line per round on stderr.
 fn wait_live(
     config: &Config,
+    gates: &GateSet,
     phase: &str,
     gate_names: &[String],
     options: WaitOptions,
 ) -> Result<wait::WaitOutcome, AppError> {
     let runtime = async_runtime()?;
-    let span = tracing::info_span!("check", phase);
-    let _enter = span.enter();
-    let gates = GateSet::load_checked(config)?;
     let outcome = wait::wait_until_go(
-        &gates,
+        gates,
         phase,
         gate_names,
         options,

@@ -9,6 +9,7 @@ mod gates;
 mod ledger;
 mod snapshot;
 mod validate;
+mod verify_attestation;
 mod watch;
 
 use crate::cli::{Cli, Command, ConfigArgs, GatesCommand};
@@ -40,6 +41,10 @@ pub enum AppError {
     /// Output that could not be written (stdout, `--output`, `--record`).
     #[error("{path}: cannot write: {error}")]
     Write { path: String, error: std::io::Error },
+    /// A file a command reads that cannot be read as what it must be (a
+    /// statement, the snapshot or config it names).
+    #[error("{path}: {message}")]
+    Unreadable { path: String, message: String },
     /// Arguments that parse but do not fit the config (`attest` of a
     /// criterion no gate reads, `gates inspect` of an unknown gate).
     #[error("{command}: {message}")]
@@ -60,6 +65,7 @@ pub fn run(cli: Cli) -> Result<u8, AppError> {
         Command::Validate(args) => validate::run(args),
         Command::Gates(GatesCommand::List(args)) => gates::list(args),
         Command::Gates(GatesCommand::Inspect(args)) => gates::inspect(args),
+        Command::VerifyAttestation(args) => verify_attestation::run(args),
     }
 }
 
@@ -112,6 +118,26 @@ fn async_runtime() -> Result<tokio::runtime::Runtime, AppError> {
         .enable_all()
         .build()
         .map_err(AppError::AsyncRuntime)
+}
+
+/// `host-pid`: unique per process, readable in the lease, the ledger and
+/// attestations.
+fn default_agent_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "gatekeeper".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// The size a snapshot or recording file may have (`runtime.max_snapshot_size`).
+fn snapshot_limit(config: &Config) -> u64 {
+    config
+        .runtime
+        .max_snapshot_size
+        .map_or(crate::files::DEFAULT_MAX_SNAPSHOT_BYTES, |b| b.0 as u64)
 }
 
 fn snapshot_json(snapshot: &gatekeeper_model::Snapshot) -> String {

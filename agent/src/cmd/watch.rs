@@ -2,7 +2,7 @@
 //! interval and runs the rollback plan when an automatic trigger fires
 //! (the loop itself is [`crate::watch`]); stops on SIGTERM/SIGINT.
 
-use super::{AppError, async_runtime, load_config, note};
+use super::{AppError, async_runtime, default_agent_name, load_config, note};
 use crate::cli::{ConfigArgs, EXIT_GO, WatchArgs};
 use crate::config::Config;
 use crate::watch::{WatchOptions, watch};
@@ -68,17 +68,6 @@ fn precompile_gates(config: &Config, args: &ConfigArgs) {
             tracing::warn!(outcome = ?other, "precompiling the gates in a child failed; compiling them here")
         }
     }
-}
-
-/// `host-pid`: unique per process, readable in the lease and the ledger.
-fn default_agent_name() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "gatekeeper".into());
-    format!("{host}-{}", std::process::id())
 }
 
 /// Installs SIGTERM and SIGINT handlers now (inside the runtime); the

@@ -219,8 +219,11 @@ mod tests {
             .open(&path)
             .unwrap()
             .write_all(
-                format!("{}\n", serde_json::to_string(&attestation("mallory")).unwrap())
-                    .as_bytes(),
+                format!(
+                    "{}\n",
+                    serde_json::to_string(&attestation("mallory")).unwrap()
+                )
+                .as_bytes(),
             )
             .unwrap();
         for _ in 0..2 {
