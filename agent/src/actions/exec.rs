@@ -22,6 +22,9 @@ pub async fn exec(command: &[String], timeout: Duration, run: &PlanRun) -> StepR
     if run.verdict_json.len() <= MAX_VERDICT_ENV_BYTES {
         cmd.env("GATEKEEPER_VERDICT", &run.verdict_json);
     }
+    if let Some(epoch) = run.epoch {
+        cmd.env("GATEKEEPER_LEASE_EPOCH", epoch.to_string());
+    }
     let child = cmd
         .args(&command[1..])
         .env("GATEKEEPER_VERDICT_FILE", verdict.path())

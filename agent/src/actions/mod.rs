@@ -5,6 +5,7 @@
 
 mod configmap;
 mod exec;
+pub mod fence;
 mod move_subjects;
 mod restart;
 mod webhook;
@@ -57,6 +58,8 @@ pub struct PlanRun {
     /// The verdict as JSON, for exec (`GATEKEEPER_VERDICT`) and webhooks.
     pub verdict_json: String,
     pub phase: String,
+    /// The lease epoch the step runs under (set per step by the fence).
+    pub epoch: Option<u64>,
 }
 
 /// Runs steps against the configured cluster, NATS and endpoints.
@@ -67,6 +70,8 @@ pub struct Executor {
     agent: String,
     dry_run: bool,
     http: reqwest::Client,
+    /// Checked before every step and alert hook; `None`: no lease to fence.
+    fence: Option<fence::Fence>,
 }
 
 impl Executor {
@@ -76,6 +81,7 @@ impl Executor {
         metrics: Arc<Metrics>,
         agent: String,
         dry_run: bool,
+        fence: Option<fence::Fence>,
     ) -> Self {
         crate::clients::install_crypto_provider();
         Executor {
@@ -85,6 +91,24 @@ impl Executor {
             agent,
             dry_run,
             http: reqwest::Client::new(),
+            fence,
+        }
+    }
+
+    /// The epoch a step may run under, or why it may not (a fenced step is
+    /// logged and counted as such).
+    async fn fence(&self, run: &PlanRun, action: &str) -> Result<Option<u64>, fence::Fenced> {
+        let Some(f) = &self.fence else {
+            return Ok(None);
+        };
+        match f.check().await {
+            Ok(epoch) => Ok(Some(epoch)),
+            Err(why) => {
+                tracing::error!(plan = %run.plan, action, reason = %why, "step refused: fenced");
+                self.metrics
+                    .action(&run.plan, action, StepOutcome::Fenced.as_str());
+                Err(why)
+            }
         }
     }
 
@@ -140,7 +164,26 @@ impl Executor {
                     .await;
                 continue;
             }
-            tracing::info!(plan = %run.plan, step = i + 1, action = step.action(), "step starting");
+            let mut run = run.clone();
+            run.epoch = match self.fence(&run, step.action()).await {
+                Ok(epoch) => epoch,
+                Err(why) => {
+                    self.journal
+                        .append(record_step(
+                            i,
+                            step,
+                            started,
+                            StepOutcome::Fenced,
+                            why.to_string(),
+                        ))
+                        .await;
+                    outcome = PlanOutcome::Fenced;
+                    detail = format!("refused at step {} ({}): {why}", i + 1, step.action());
+                    break;
+                }
+            };
+            let run = &run;
+            tracing::info!(plan = %run.plan, step = i + 1, action = step.action(), epoch = ?run.epoch, "step starting");
             let result = tokio::select! {
                 r = self.run_step(step, run) => r,
                 _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
@@ -197,9 +240,18 @@ impl Executor {
             let (outcome, detail) = if self.dry_run {
                 (StepOutcome::WouldRun, describe(step))
             } else {
-                match self.run_step(step, run).await {
-                    Ok(r) => r,
-                    Err(e) => (StepOutcome::Failed, e.to_string()),
+                match self.fence(run, step.action()).await {
+                    Err(why) => (StepOutcome::Fenced, why.to_string()),
+                    Ok(epoch) => {
+                        let run = PlanRun {
+                            epoch,
+                            ..run.clone()
+                        };
+                        match self.run_step(step, &run).await {
+                            Ok(r) => r,
+                            Err(e) => (StepOutcome::Failed, e.to_string()),
+                        }
+                    }
                 }
             };
             if outcome == StepOutcome::Failed {
@@ -245,7 +297,7 @@ impl Executor {
             }
             StepConfig::Webhook { url, timeout } => {
                 let timeout = timeout.map_or(DEFAULT_STEP_TIMEOUT, |t| t.0);
-                post_json(&self.http, url, &run.verdict_json, timeout).await
+                post_json(&self.http, url, &run.verdict_json, run.epoch, timeout).await
             }
         }
     }

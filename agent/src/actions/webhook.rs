@@ -21,15 +21,20 @@ pub fn origin(url: &str) -> String {
     format!("{scheme}://{host}{more}")
 }
 
-/// POSTs JSON; anything but 2xx is a failure.
+/// POSTs JSON, with the lease epoch it runs under in the
+/// `Gatekeeper-Lease-Epoch` header; anything but 2xx is a failure.
 pub async fn post_json(
     http: &reqwest::Client,
     url: &str,
     body: &str,
+    epoch: Option<u64>,
     timeout: Duration,
 ) -> StepResult {
-    let answer = http
-        .post(url)
+    let mut request = http.post(url);
+    if let Some(epoch) = epoch {
+        request = request.header("gatekeeper-lease-epoch", epoch.to_string());
+    }
+    let answer = request
         .header("content-type", "application/json")
         .body(body.to_owned())
         .timeout(timeout)

@@ -113,6 +113,8 @@ pub enum StepOutcome {
     WouldRun,
     /// Stopped by shutdown before it finished.
     Interrupted,
+    /// Refused: this agent could not prove it still holds the lease.
+    Fenced,
 }
 
 impl StepOutcome {
@@ -123,6 +125,7 @@ impl StepOutcome {
             StepOutcome::Failed => "failed",
             StepOutcome::WouldRun => "would-run",
             StepOutcome::Interrupted => "interrupted",
+            StepOutcome::Fenced => "fenced",
         }
     }
 }
@@ -139,6 +142,8 @@ pub enum PlanOutcome {
     Vetoed,
     /// Another plan ran less than `cooldown` ago.
     Cooldown,
+    /// Stopped: this agent could not prove it still holds the lease.
+    Fenced,
 }
 
 impl PlanOutcome {
@@ -150,6 +155,7 @@ impl PlanOutcome {
             PlanOutcome::DryRun => "dry-run",
             PlanOutcome::Vetoed => "vetoed",
             PlanOutcome::Cooldown => "cooldown",
+            PlanOutcome::Fenced => "fenced",
         }
     }
 }
@@ -161,7 +167,7 @@ mod tests {
     #[test]
     fn outcomes_read_as_in_the_json() {
         use StepOutcome::*;
-        for o in [Done, Unchanged, Failed, WouldRun, Interrupted] {
+        for o in [Done, Unchanged, Failed, WouldRun, Interrupted, Fenced] {
             assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
         }
         use PlanOutcome as P;
@@ -172,6 +178,7 @@ mod tests {
             P::DryRun,
             P::Vetoed,
             P::Cooldown,
+            P::Fenced,
         ] {
             assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
         }

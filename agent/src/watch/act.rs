@@ -170,6 +170,7 @@ impl Watcher {
             trigger: trigger.key(),
             verdict_json,
             phase: self.phase.clone(),
+            epoch: None,
         };
         let steps = self.wc.plans[&plan].clone();
         tracing::warn!(plan = %plan, trigger = %run.trigger, incident = %run.incident, dry_run = self.dry_run, "running rollback plan");
@@ -230,6 +231,7 @@ impl Watcher {
             trigger: trigger.unwrap_or_default(),
             verdict_json: body,
             phase: report.phase.clone(),
+            epoch: None,
         };
         let executor = self.executor.clone();
         let hooks = self.wc.alert.clone();

@@ -2,6 +2,7 @@
 //! a KV bucket (a JetStream stream `KV_<bucket>`, the same layout `nats kv`
 //! reads), taken and renewed by compare-and-set on the key's revision.
 
+use crate::actions::fence::{Fence, HeldLease};
 use crate::clients::nats::{ERR_WRONG_LAST_SEQUENCE, Expected, JetStream, JsError};
 use crate::config::{Config, LedgerBackend, LedgerConfig};
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,8 @@ pub struct LeaseKeeper {
     key: String,
     agent: String,
     lease: Option<Lease>,
+    /// What this agent last wrote into the lease, shared with the fence.
+    held: HeldLease,
     /// Whether the last round acted (taking or losing the lease is news).
     pub was_acting: bool,
 }
@@ -36,8 +39,22 @@ impl LeaseKeeper {
             key: key.to_owned(),
             agent: agent.to_owned(),
             lease: None,
+            held: HeldLease::default(),
             was_acting: false,
         }
+    }
+
+    /// The fence the actions check before each step: `None` with a file
+    /// ledger (no lease: one agent).
+    pub fn fence(&self) -> Option<Fence> {
+        (self.ledger_config().backend(&self.config.sources) == LedgerBackend::Nats).then(|| {
+            Fence::new(
+                self.config.clone(),
+                &self.key,
+                &self.agent,
+                self.held.clone(),
+            )
+        })
     }
 
     fn ledger_config(&self) -> LedgerConfig {
@@ -55,7 +72,9 @@ impl LeaseKeeper {
         }
         if self.lease.is_none() {
             match JetStream::open(&self.config).await {
-                Ok(js) => match Lease::open(js, &ledger, &self.key, &self.agent).await {
+                Ok(js) => match Lease::open(js, &ledger, &self.key, &self.agent, self.held.clone())
+                    .await
+                {
                     Ok(l) => self.lease = Some(l),
                     Err(e) => tracing::warn!(error = %e, "lease bucket not reachable"),
                 },
@@ -121,7 +140,7 @@ pub struct Lease {
     agent: String,
     ttl: Duration,
     /// The revision we wrote, and when.
-    held: Option<(u64, std::time::Instant)>,
+    held: HeldLease,
     /// (revision, holder, first seen) of someone else's lease.
     observed: Option<(u64, String, std::time::Instant)>,
 }
@@ -133,6 +152,7 @@ impl Lease {
         config: &LedgerConfig,
         key: &str,
         agent: &str,
+        held: HeldLease,
     ) -> Result<Lease, JsError> {
         let bucket = config.lease_bucket();
         let stream = format!("KV_{bucket}");
@@ -154,14 +174,23 @@ impl Lease {
             subject: format!("$KV.{bucket}.{key}"),
             agent: agent.to_owned(),
             ttl: config.lease_ttl(),
-            held: None,
+            held,
             observed: None,
         })
     }
 
+    fn held_now(&self) -> Option<(u64, std::time::Instant)> {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_held(&self, held: Option<(u64, std::time::Instant)>) {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = held;
+    }
+
     /// True while we hold it: renewed less than a TTL ago.
     pub fn held(&self) -> bool {
-        self.held.is_some_and(|(_, at)| at.elapsed() < self.ttl)
+        self.held_now()
+            .is_some_and(|(_, at)| at.elapsed() < self.ttl)
     }
 
     /// The other holder we last saw, if any.
@@ -181,14 +210,14 @@ impl Lease {
         if mine || free {
             self.observed = None;
             let fresh = self
-                .held
+                .held_now()
                 .is_some_and(|(r, at)| r == rev && at.elapsed() < self.ttl / 3);
             if fresh {
                 return Ok(true);
             }
             return self.write(rev).await;
         }
-        self.held = None;
+        self.set_held(None);
         let holder = value.map(|v| v.holder).unwrap_or_default();
         match &self.observed {
             Some((r, _, since)) if *r == rev => {
@@ -207,12 +236,12 @@ impl Lease {
         let at = std::time::Instant::now();
         match self.put(self.agent.clone(), rev).await {
             Ok(new_rev) => {
-                self.held = Some((new_rev, at));
+                self.set_held(Some((new_rev, at)));
                 self.observed = None;
                 Ok(true)
             }
             Err(e) if e.code == ERR_WRONG_LAST_SEQUENCE => {
-                self.held = None;
+                self.set_held(None);
                 Ok(false)
             }
             Err(e) => Err(e),
@@ -236,7 +265,9 @@ impl Lease {
 
     /// Gives the lease up (on shutdown) so a standby need not wait a TTL.
     pub async fn release(&mut self) -> Result<(), JsError> {
-        if let Some((rev, _)) = self.held.take() {
+        let held = self.held_now();
+        self.set_held(None);
+        if let Some((rev, _)) = held {
             self.put(String::new(), rev).await?;
         }
         Ok(())

@@ -211,12 +211,14 @@ impl Watcher {
         let history_window = wc.history.map_or(needed, |h| h.0);
 
         let journal = Arc::new(Journal::open(config.clone(), metrics.ledger_errors.clone()).await);
+        let lease = LeaseKeeper::new(&config, &phase, &options.agent);
         let executor = Arc::new(Executor::new(
             config.clone(),
             journal.clone(),
             metrics.clone(),
             options.agent.clone(),
             dry_run,
+            lease.fence(),
         ));
         tracing::info!(
             phase = %phase,
@@ -228,7 +230,7 @@ impl Watcher {
             "watching"
         );
         Ok(Watcher {
-            lease: LeaseKeeper::new(&config, &phase, &options.agent),
+            lease,
             incidents: Incidents::new(wc.cooldown(), wc.resolve_after(), wc.alert_limit()),
             history: History::with_window(MAX_WATCH_HISTORY, history_window),
             agent: options.agent.clone(),

@@ -28,7 +28,8 @@ pub(super) async fn adopt_open_incident(journal: &Journal, incidents: &mut Incid
         }
     }
     // Plans that ran. Agents before alerts had a record kind of their own
-    // wrote alert hooks as plan `alert`: those never count.
+    // wrote alert hooks as plan `alert`: those never count. Nor does a plan
+    // a stale holder was fenced from (its steps are idempotent: run again).
     let ran = |r: &Record| match r {
         Record::Plan {
             incident,
@@ -36,8 +37,10 @@ pub(super) async fn adopt_open_incident(journal: &Journal, incidents: &mut Incid
             outcome,
             at,
             ..
-        } if !matches!(outcome, PlanOutcome::Vetoed | PlanOutcome::Cooldown)
-            && plan != crate::config::LEGACY_ALERT_PLAN =>
+        } if !matches!(
+            outcome,
+            PlanOutcome::Vetoed | PlanOutcome::Cooldown | PlanOutcome::Fenced
+        ) && plan != crate::config::LEGACY_ALERT_PLAN =>
         {
             Some((incident.clone(), plan.clone(), *at))
         }

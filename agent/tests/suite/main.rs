@@ -11,6 +11,7 @@ mod collect_nats;
 mod collect_postgres;
 mod containment;
 mod determinism;
+mod fence;
 mod k8s_manifests;
 mod layout;
 mod ledger_chain;

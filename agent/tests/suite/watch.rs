@@ -1199,3 +1199,121 @@ async fn append_sealed(c: &async_nats::Client, record: gatekeeper::ledger::Recor
     }
     panic!("the ledger kept moving: 20 appends lost the compare-and-set");
 }
+
+/// Issue 17, fencing: the holder is paused (SIGSTOP) in the middle of its
+/// plan, past the lease TTL; the standby takes the lease over and runs the
+/// plan; the paused one, resumed, proves it no longer holds the lease and
+/// takes no action: no subjects moved, no patch, no exec, no webhook. Each
+/// exec step gets the epoch it ran under.
+#[tokio::test]
+async fn a_paused_holder_is_fenced_after_a_takeover() {
+    let first_step = "[[watch.plans.rollback-to-single.steps]]\naction = \"exec\"\n\
+        command = [\"/bin/sh\", \"-c\", \"touch \\\"DIR/step1-$GATEKEEPER_LEASE_EPOCH\\\"; sleep 2\"]\n";
+    let template = CONFIG.replace(
+        "[[watch.plans.rollback-to-single.steps]]\naction = \"move-subjects\"",
+        &format!(
+            "{first_step}[[watch.plans.rollback-to-single.steps]]\naction = \"move-subjects\""
+        ),
+    );
+    let world = World::start_with(NatsVersion::V2_15, &template, "lease_ttl = \"3s\"", "10s").await;
+    let a = world.watch("agent-a", &[]);
+    a.rounds(1.0).await;
+    let b = world.watch("agent-b", &[]);
+    b.rounds(1.0).await;
+    assert_eq!(a.metric("gatekeeper_lease_held").await, Some(1.0));
+    let step1 = |dir: &std::path::Path| -> Vec<u64> {
+        let mut epochs: Vec<u64> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .strip_prefix("step1-")
+                    .map(|n| n.parse().expect("an epoch"))
+            })
+            .collect();
+        epochs.sort();
+        epochs
+    };
+    let publisher = spike(world.nats.url());
+    // agent-a starts its plan: its first step is running. Pause it there.
+    let a_epoch = wait_for_async("agent-a's first step", Duration::from_secs(40), || async {
+        a.assert_running();
+        step1(world.dir.path()).first().copied()
+    })
+    .await;
+    let pid = nix::unistd::Pid::from_raw(a.child.lock().unwrap().id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+
+    // agent-b takes over after the TTL, adopts the incident (agent-a's plan
+    // never finished, so it did not run) and runs the plan itself.
+    let b_plan = wait_for_async("agent-b's plan", Duration::from_secs(40), || async {
+        b.assert_running();
+        world
+            .ledger("plan")
+            .into_iter()
+            .find(|p| p["agent"] == "agent-b")
+    })
+    .await;
+    assert_eq!(b_plan["outcome"], "done", "{b_plan}");
+    let epochs = step1(world.dir.path());
+    assert_eq!(epochs.len(), 2, "{epochs:?}");
+    assert!(epochs[1] > a_epoch, "agent-b's epoch is later: {epochs:?}");
+
+    // agent-a wakes up mid-plan: every step from here on is refused.
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let a_plan = wait_for_async("agent-a's plan to end", Duration::from_secs(30), || async {
+        world
+            .ledger("plan")
+            .into_iter()
+            .find(|p| p["agent"] == "agent-a")
+    })
+    .await;
+    publisher.abort();
+    assert_eq!(a_plan["outcome"], "fenced", "{a_plan}");
+    let detail = a_plan["detail"].as_str().unwrap();
+    // Refused on its own clock (its renewal is older than the TTL), on the
+    // key (it names agent-b at a later epoch), or because its lease keeper
+    // already saw agent-b hold it: which one depends on what ran first
+    // after the pause.
+    let expired = format!("this agent's lease (epoch {a_epoch}) was last renewed");
+    let moved = format!("(holder `agent-b`); this agent's epoch {a_epoch} is stale");
+    let not_held = "this agent does not hold the lease";
+    assert!(
+        detail.starts_with("refused at step 2 (move-subjects): ")
+            && (detail.contains(&expired) || detail.contains(&moved) || detail.ends_with(not_held)),
+        "{detail}"
+    );
+    let a_steps: Vec<(String, String)> = world
+        .ledger("step")
+        .iter()
+        .filter(|s| s["agent"] == "agent-a")
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap().to_owned(),
+                s["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        a_steps,
+        [
+            ("exec".to_owned(), "done".to_owned()),
+            ("move-subjects".to_owned(), "fenced".to_owned())
+        ]
+    );
+    // Every action outside the process is agent-b's alone.
+    b.rounds(2.0).await;
+    assert_eq!(world.patches(CONFIGMAP_PATH).len(), 1);
+    assert_eq!(world.patches(DEPLOYMENTS_PATH).len(), 2);
+    assert_eq!(world.hook.bodies().len(), 1);
+    assert_eq!(step1(world.dir.path()).len(), 2);
+    assert_eq!(
+        world
+            .ledger("step")
+            .iter()
+            .filter(|s| s["agent"] == "agent-b" && s["outcome"] == "done")
+            .count(),
+        6
+    );
+}
