@@ -15,7 +15,7 @@ mod watch;
 use crate::cli::{Cli, Command, ConfigArgs, GatesCommand};
 use crate::config::{Config, ConfigError, ProcessEnv, UnknownPhase};
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Why a command could not evaluate at all (exit 3). A source being down is
 /// not one of these: that is a fact in the snapshot.
@@ -144,20 +144,10 @@ fn snapshot_json(snapshot: &gatekeeper_model::Snapshot) -> String {
     serde_json::to_string_pretty(snapshot).expect("a snapshot always encodes")
 }
 
-/// Write to a temporary file beside `path`, then rename: a reader never sees half a file.
+/// [`crate::files::write_atomically`], its error naming the file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
-    let err = |error: std::io::Error| AppError::Write {
+    crate::files::write_atomically(path, bytes).map_err(|error| AppError::Write {
         path: path.display().to_string(),
         error,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    tmp.write_all(b"\n").map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    })
 }

@@ -14,6 +14,17 @@ pub struct ParamsByProfile {
 }
 
 impl ParamsByProfile {
+    /// The config file as it was named when loaded.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Hex sha256 of the config file's text.
+    pub fn text_sha256(&self) -> String {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(self.text.as_bytes()))
+    }
+
     /// The error for `field` (a path from the top of the file) under
     /// `profile`, located as [`ParamsByProfile::error`] does.
     pub fn error_at(

@@ -48,6 +48,10 @@ pub struct WatchConfig {
     pub record_every: Option<DurationValue>,
     /// `host:port` for `/metrics`, `/healthz`, `/readyz` (default: not served).
     pub listen: Option<String>,
+    /// Write every change of a recorded verdict as an in-toto statement,
+    /// with the recording it was decided on, into this directory (relative
+    /// to the config). Default: none.
+    pub attest: Option<std::path::PathBuf>,
     /// Rollback plans by name: which triggers start them, and their steps.
     #[serde(default)]
     pub plans: BTreeMap<String, PlanConfig>,

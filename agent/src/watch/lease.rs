@@ -44,6 +44,14 @@ impl LeaseKeeper {
         }
     }
 
+    /// The epoch (the lease key's revision) this agent last wrote, while it holds it.
+    pub fn epoch(&self) -> Option<u64> {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|(rev, _)| rev)
+    }
+
     /// The fence the actions check before each step: `None` with a file
     /// ledger (no lease: one agent).
     pub fn fence(&self) -> Option<Fence> {

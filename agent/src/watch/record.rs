@@ -1,14 +1,19 @@
 //! Recording phase verdicts into the ledger (the lease holder only): the
 //! watched phase every round it changes, every phase in `watch.record` every
 //! `record_every`, and each at least every [`VERDICT_HEARTBEAT`] so a run of
-//! the same verdict is known to be unbroken.
+//! the same verdict is known to be unbroken. With `watch.attest`, every
+//! change of a recorded verdict is also written as an in-toto statement.
 
 use super::{VERDICT_HEARTBEAT, WatchError, Watcher};
+use crate::attestation;
 use crate::config::{Config, WatchConfig};
+use crate::files::write_atomically;
 use crate::ledger::Record;
 use crate::verdict::PhaseReport;
 use gatekeeper_model::{Decision, Snapshot, Timestamp};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// What was recorded last, per phase, and when the other phases are due.
 pub(super) struct VerdictRecorder {
@@ -78,7 +83,15 @@ impl Watcher {
         }
         for r in std::iter::once(report).chain(&others) {
             self.metrics.observe_phase(r);
+            let changed = self
+                .recorder
+                .last
+                .get(&r.phase)
+                .is_none_or(|(v, _)| *v != r.verdict);
             if self.recorder.is_due(r) {
+                if changed && let Some(dir) = self.attest_dir() {
+                    tokio::task::block_in_place(|| self.attest(&dir, snapshot, r));
+                }
                 self.journal
                     .append(Record::Verdict {
                         phase: r.phase.clone(),
@@ -91,5 +104,72 @@ impl Watcher {
         }
         self.journal.flush().await;
         Ok(())
+    }
+
+    /// `watch.attest`, resolved against the config's directory.
+    fn attest_dir(&self) -> Option<PathBuf> {
+        let dir = self.wc.attest.as_ref()?;
+        Some(if dir.is_absolute() {
+            dir.clone()
+        } else {
+            self.config.base_dir.join(dir)
+        })
+    }
+
+    /// A changed verdict as an in-toto statement (`watch.attest`), its
+    /// subject the recording it was decided on (the round's snapshot after
+    /// the history window), with the lease epoch it was decided under. A
+    /// statement that cannot be written is logged, never in the way.
+    fn attest(&self, dir: &Path, snapshot: &Snapshot, report: &PhaseReport) {
+        let Ok(names) = self.config.phase_gates(&report.phase) else {
+            return;
+        };
+        let history = self.history.snapshots();
+        let json = if history.is_empty() {
+            serde_json::to_string_pretty(snapshot)
+        } else {
+            let all: Vec<&Snapshot> = history.iter().chain([snapshot]).collect();
+            serde_json::to_string_pretty(&serde_json::json!({ "snapshots": all }))
+        }
+        .expect("snapshots encode");
+        let stamp = report.taken_at.format("%Y%m%dT%H%M%S%.3fZ");
+        let recording = dir.join(format!("{stamp}-{}.json", report.phase));
+        let statement_path = dir.join(format!("{stamp}-{}.intoto.json", report.phase));
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            write_atomically(&recording, json.as_bytes())?;
+            // As written: the bytes and the newline after them.
+            let mut bytes = json.into_bytes();
+            bytes.push(b'\n');
+            let statement = attestation::statement(
+                report,
+                (
+                    format!("{stamp}-{}.json", report.phase),
+                    hex::encode(Sha256::digest(&bytes)),
+                ),
+                attestation::gates_used(&self.gates, names),
+                attestation::ConfigUsed {
+                    path: self.config.params_by_profile.shown().to_owned(),
+                    sha256: self.config.params_by_profile.text_sha256(),
+                    profile: self.config.profile.clone(),
+                },
+                self.agent.clone(),
+                self.lease.epoch(),
+            );
+            write_atomically(
+                &statement_path,
+                serde_json::to_string_pretty(&statement)
+                    .expect("a statement encodes")
+                    .as_bytes(),
+            )
+        };
+        match write() {
+            Ok(()) => {
+                tracing::info!(statement = %statement_path.display(), phase = %report.phase, verdict = report.verdict.as_str(), "verdict attested")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, dir = %dir.display(), "cannot write the verdict's attestation")
+            }
+        }
     }
 }

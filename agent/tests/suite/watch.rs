@@ -589,9 +589,21 @@ async fn two_agents_one_action() {
     assert_eq!(world.patches(CONFIGMAP_PATH).len(), 1);
 }
 
+/// Also `watch.attest`: each change of a recorded verdict is an in-toto
+/// statement with its recording, which `verify-attestation` replays to the
+/// identical report, and which names the lease epoch it was decided under.
 #[tokio::test]
 async fn dry_run_records_and_changes_nothing() {
-    let world = World::start(NatsVersion::V2_9, "", "10s").await;
+    let world = World::start_with(
+        NatsVersion::V2_9,
+        &CONFIG.replace(
+            "interval = \"1s\"\n",
+            "interval = \"1s\"\nattest = \"attest\"\n",
+        ),
+        "",
+        "10s",
+    )
+    .await;
     let agent = world.watch("agent-a", &["--dry-run"]);
     let publisher = spike(world.nats.url());
     let plan = world.wait_for_plan(&[&agent]).await;
@@ -633,6 +645,46 @@ async fn dry_run_records_and_changes_nothing() {
     );
     assert!(!world.dir.path().join("exec.json").exists());
     assert!(world.hook.bodies().is_empty());
+
+    // The canary went no-go: that change is attested, and replays.
+    let attest_dir = world.dir.path().join("attest");
+    let statements: Vec<(PathBuf, Value)> = std::fs::read_dir(&attest_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".intoto.json"))
+        .map(|p| {
+            let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            (p, v)
+        })
+        .collect();
+    let (path, no_go) = statements
+        .iter()
+        .find(|(_, v)| v["predicate"]["phase"] == "canary" && v["predicate"]["verdict"] == "no-go")
+        .unwrap_or_else(|| panic!("no canary no-go statement: {statements:?}"));
+    assert!(
+        no_go["predicate"]["lease_epoch"].as_u64().is_some(),
+        "{no_go}"
+    );
+    assert_eq!(no_go["predicate"]["agent"], "agent-a");
+    let subject = attest_dir.join(no_go["subject"][0]["name"].as_str().unwrap());
+    let o = world
+        .command(&["verify-attestation"])
+        .arg(path)
+        .arg("--snapshot")
+        .arg(&subject)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("re-evaluated to the identical report"),
+        "{out}"
+    );
 }
 
 #[tokio::test]
