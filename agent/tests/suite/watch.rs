@@ -646,21 +646,29 @@ async fn dry_run_records_and_changes_nothing() {
     assert!(!world.dir.path().join("exec.json").exists());
     assert!(world.hook.bodies().is_empty());
 
-    // The canary went no-go: that change is attested, and replays.
+    // The canary went no-go: that change is attested (the statement is
+    // written as the round records, which may end after the plan), and it
+    // replays.
     let attest_dir = world.dir.path().join("attest");
-    let statements: Vec<(PathBuf, Value)> = std::fs::read_dir(&attest_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".intoto.json"))
-        .map(|p| {
-            let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-            (p, v)
-        })
-        .collect();
-    let (path, no_go) = statements
-        .iter()
-        .find(|(_, v)| v["predicate"]["phase"] == "canary" && v["predicate"]["verdict"] == "no-go")
-        .unwrap_or_else(|| panic!("no canary no-go statement: {statements:?}"));
+    let statement = || {
+        std::fs::read_dir(&attest_dir)
+            .ok()?
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".intoto.json"))
+            .map(|p| {
+                let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                (p, v)
+            })
+            .find(|(_, v)| {
+                v["predicate"]["phase"] == "canary" && v["predicate"]["verdict"] == "no-go"
+            })
+    };
+    let (path, no_go) = wait_for_async(
+        "the canary's no-go statement",
+        Duration::from_secs(20),
+        || async { statement() },
+    )
+    .await;
     assert!(
         no_go["predicate"]["lease_epoch"].as_u64().is_some(),
         "{no_go}"
@@ -669,7 +677,7 @@ async fn dry_run_records_and_changes_nothing() {
     let subject = attest_dir.join(no_go["subject"][0]["name"].as_str().unwrap());
     let o = world
         .command(&["verify-attestation"])
-        .arg(path)
+        .arg(&path)
         .arg("--snapshot")
         .arg(&subject)
         .output()
