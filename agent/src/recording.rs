@@ -21,6 +21,24 @@ pub struct Recording {
     pub history: Vec<Snapshot>,
 }
 
+/// A snapshot and the history before it as `--snapshot` reads them: the
+/// snapshot alone, or `{"snapshots": […]}` oldest first.
+pub fn to_json(current: &Snapshot, history: &[Snapshot]) -> String {
+    if history.is_empty() {
+        serde_json::to_string_pretty(current)
+    } else {
+        let all: Vec<&Snapshot> = history.iter().chain([current]).collect();
+        serde_json::to_string_pretty(&serde_json::json!({ "snapshots": all }))
+    }
+    .expect("snapshots always encode")
+}
+
+/// `<taken_at>-<phase>`: the name a recorded snapshot (`.json`) and its
+/// statement (`.intoto.json`) share.
+pub fn file_stem(taken_at: gatekeeper_model::Timestamp, phase: &str) -> String {
+    format!("{}-{phase}", taken_at.format("%Y%m%dT%H%M%S%.3fZ"))
+}
+
 /// Why a recording file could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {problem}")]

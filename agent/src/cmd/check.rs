@@ -3,8 +3,8 @@
 //! go (`--wait`). Exit 0 go, 1 no-go, 2 defer.
 
 use super::{
-    AppError, async_runtime, default_agent_name, emit, load_config, note, snapshot_json,
-    snapshot_limit, write_atomically,
+    AppError, async_runtime, default_agent_name, emit, load_config, note, snapshot_limit,
+    write_atomically,
 };
 use crate::attestation;
 use crate::cli::{CheckArgs, EXIT_DEFER, EXIT_GO, EXIT_NO_GO};
@@ -12,7 +12,7 @@ use crate::collect;
 use crate::config::Config;
 use crate::files::{MAX_CONFIG_BYTES, read_untrusted};
 use crate::gate_set::GateSet;
-use crate::recording::{Recording, read_recording};
+use crate::recording::{self, Recording, read_recording};
 use crate::report;
 use crate::verdict::PhaseReport;
 use crate::wait::{self, WaitOptions};
@@ -118,8 +118,10 @@ fn attest(
         path: dir.display().to_string(),
         error,
     })?;
-    let stamp = report.taken_at.format("%Y%m%dT%H%M%S%.3fZ");
-    let path = dir.join(format!("{stamp}-{}.intoto.json", args.phase));
+    let path = dir.join(format!(
+        "{}.intoto.json",
+        recording::file_stem(report.taken_at, &args.phase)
+    ));
     let json = serde_json::to_string_pretty(&statement).expect("a statement encodes");
     write_atomically(&path, json.as_bytes())?;
     note(&format!("attestation: {}", path.display()));
@@ -191,19 +193,11 @@ fn record_recording(dir: &Path, phase: &str, recording: &Recording) -> Result<Pa
         path: dir.display().to_string(),
         error,
     })?;
-    let stamp = recording.current.taken_at.format("%Y%m%dT%H%M%S%.3fZ");
-    let path = dir.join(format!("{stamp}-{phase}.json"));
-    let json = if recording.history.is_empty() {
-        snapshot_json(&recording.current)
-    } else {
-        let snapshots: Vec<&Snapshot> = recording
-            .history
-            .iter()
-            .chain([&recording.current])
-            .collect();
-        serde_json::to_string_pretty(&serde_json::json!({ "snapshots": snapshots }))
-            .expect("snapshots always encode")
-    };
+    let path = dir.join(format!(
+        "{}.json",
+        recording::file_stem(recording.current.taken_at, phase)
+    ));
+    let json = recording::to_json(&recording.current, &recording.history);
     write_atomically(&path, json.as_bytes())?;
     tracing::info!(path = %path.display(), "snapshot recorded");
     Ok(path)

@@ -140,10 +140,6 @@ fn snapshot_limit(config: &Config) -> u64 {
         .map_or(crate::files::DEFAULT_MAX_SNAPSHOT_BYTES, |b| b.0 as u64)
 }
 
-fn snapshot_json(snapshot: &gatekeeper_model::Snapshot) -> String {
-    serde_json::to_string_pretty(snapshot).expect("a snapshot always encodes")
-}
-
 /// [`crate::files::write_atomically`], its error naming the file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
     crate::files::write_atomically(path, bytes).map_err(|error| AppError::Write {

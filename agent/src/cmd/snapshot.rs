@@ -2,7 +2,7 @@
 //! snapshot; a source being down is a fact in it (exit 0).
 
 use super::check::collect_live;
-use super::{AppError, emit, load_config, note, snapshot_json, write_atomically};
+use super::{AppError, emit, load_config, note, write_atomically};
 use crate::cli::{EXIT_GO, SnapshotArgs};
 use gatekeeper_model::{Snapshot, SourceStatus};
 use std::fmt::Write as _;
@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 pub(super) fn run(args: SnapshotArgs) -> Result<u8, AppError> {
     let config = load_config(&args.config)?;
     let snapshot = collect_live(&config)?;
-    let json = snapshot_json(&snapshot);
+    let json = crate::recording::to_json(&snapshot, &[]);
     match &args.output {
         Some(path) => write_atomically(path, json.as_bytes())?,
         None => emit(&format!("{json}\n"))?,

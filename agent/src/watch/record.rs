@@ -9,6 +9,7 @@ use crate::attestation;
 use crate::config::{Config, WatchConfig};
 use crate::files::write_atomically;
 use crate::ledger::Record;
+use crate::recording;
 use crate::verdict::PhaseReport;
 use gatekeeper_model::{Decision, Snapshot, Timestamp};
 use sha2::{Digest, Sha256};
@@ -124,17 +125,10 @@ impl Watcher {
         let Ok(names) = self.config.phase_gates(&report.phase) else {
             return;
         };
-        let history = self.history.snapshots();
-        let json = if history.is_empty() {
-            serde_json::to_string_pretty(snapshot)
-        } else {
-            let all: Vec<&Snapshot> = history.iter().chain([snapshot]).collect();
-            serde_json::to_string_pretty(&serde_json::json!({ "snapshots": all }))
-        }
-        .expect("snapshots encode");
-        let stamp = report.taken_at.format("%Y%m%dT%H%M%S%.3fZ");
-        let recording = dir.join(format!("{stamp}-{}.json", report.phase));
-        let statement_path = dir.join(format!("{stamp}-{}.intoto.json", report.phase));
+        let json = recording::to_json(snapshot, self.history.snapshots());
+        let stem = recording::file_stem(report.taken_at, &report.phase);
+        let recording = dir.join(format!("{stem}.json"));
+        let statement_path = dir.join(format!("{stem}.intoto.json"));
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(dir)?;
             write_atomically(&recording, json.as_bytes())?;
@@ -143,10 +137,7 @@ impl Watcher {
             bytes.push(b'\n');
             let statement = attestation::statement(
                 report,
-                (
-                    format!("{stamp}-{}.json", report.phase),
-                    hex::encode(Sha256::digest(&bytes)),
-                ),
+                (format!("{stem}.json"), hex::encode(Sha256::digest(&bytes))),
                 attestation::gates_used(&self.gates, names),
                 attestation::ConfigUsed {
                     path: self.config.params_by_profile.shown().to_owned(),
