@@ -59,7 +59,7 @@ pub fn wait_until_go(
         rounds += 1;
         let mut current = collect();
         current.interval_ms = Some(options.interval.as_millis() as u64);
-        let report = gates.evaluate(phase, gate_names, &current, history.snapshots());
+        let report = gates.evaluate_kept(phase, gate_names, &current, &history);
         let elapsed = start.elapsed();
         let timed_out = elapsed + options.interval > options.timeout;
         if report.verdict == Decision::Go || timed_out {

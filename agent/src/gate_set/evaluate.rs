@@ -4,12 +4,36 @@
 //! fail-closed.
 
 use super::{GateSet, GateUnusable};
+use crate::history::{History, project};
 use crate::recording::Recording;
 use crate::runtime::{Budget, EvaluationError, EvaluationInput, PendingEvaluation};
 use crate::verdict::{GateReport, GateVerdict, PhaseReport, phase_verdict};
 use gatekeeper_model::{self as model, FactPath, Snapshot};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The snapshots before the current one, oldest first: as read (a
+/// recording's), or a window kept from round to round, which keeps them
+/// encoded as the gates are sent them (see [`History::projected`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Window<'a> {
+    Snapshots(&'a [Snapshot]),
+    Kept(&'a History),
+}
+
+impl Window<'_> {
+    fn projected(&self, reads: &[FactPath]) -> Vec<Arc<str>> {
+        match self {
+            Window::Snapshots(all) => all.iter().map(|s| project(s, reads)).collect(),
+            Window::Kept(history) => history.projected(reads),
+        }
+    }
+}
+
+/// Each set of facts read, narrowed and encoded once per evaluation: the
+/// current snapshot and the window.
+type Projections = BTreeMap<Vec<FactPath>, (Arc<str>, Vec<Arc<str>>)>;
 
 /// Why a gate was not run.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +67,32 @@ impl GateSet {
         current: &Snapshot,
         history: &[Snapshot],
     ) -> PhaseReport {
+        self.evaluate_in(phase, gate_names, current, Window::Snapshots(history))
+    }
+
+    /// [`GateSet::evaluate`] with a window kept from round to round (`watch`,
+    /// `check --wait`): the same report, without encoding the whole window
+    /// again every round.
+    pub fn evaluate_kept(
+        &self,
+        phase: &str,
+        gate_names: &[String],
+        current: &Snapshot,
+        history: &History,
+    ) -> PhaseReport {
+        self.evaluate_in(phase, gate_names, current, Window::Kept(history))
+    }
+
+    fn evaluate_in(
+        &self,
+        phase: &str,
+        gate_names: &[String],
+        current: &Snapshot,
+        history: Window<'_>,
+    ) -> PhaseReport {
         let digest = snapshot_digest(current);
         let budget = Budget::starting_now(self.budget);
-        let mut projections: BTreeMap<Vec<FactPath>, (String, Vec<String>)> = BTreeMap::new();
+        let mut projections = Projections::new();
         // Every gate but the last goes to the gate threads; the last runs
         // here when this thread may run gates, while the others run.
         let here = crate::runtime::may_run_gates_here();
@@ -119,8 +166,8 @@ impl GateSet {
         &self,
         name: &str,
         current: &Snapshot,
-        history: &[Snapshot],
-        projections: &mut BTreeMap<Vec<FactPath>, (String, Vec<String>)>,
+        history: Window<'_>,
+        projections: &mut Projections,
         budget: Budget,
         inline: bool,
     ) -> Result<Started, NotRun<'_>> {
@@ -133,10 +180,9 @@ impl GateSet {
             (Ok(loaded), Ok(params)) => (loaded, params),
         };
         let reads = &params.needs.reads;
-        let (snap, history) = projections.entry(reads.clone()).or_insert_with(|| {
-            let select = |s: &Snapshot| serde_json::to_string(&s.select(reads)).expect("encodes");
-            (select(current), history.iter().map(select).collect())
-        });
+        let (snap, history) = projections
+            .entry(reads.clone())
+            .or_insert_with(|| (project(current, reads), history.projected(reads)));
         let input = EvaluationInput {
             taken_at: current.taken_at,
             snapshot_json: snap,

@@ -26,7 +26,7 @@ pub struct GateNeeds {
 pub struct EvaluationInput<'a> {
     pub taken_at: model::Timestamp,
     pub snapshot_json: &'a str,
-    pub history_json: &'a [String],
+    pub history_json: &'a [Arc<str>],
     pub params_json: &'a str,
 }
 
@@ -101,7 +101,7 @@ impl LoadedGate {
         if pool::may_run_gates_here() {
             let wit_input = w::GateInput {
                 snapshot: input.snapshot_json.to_owned(),
-                history: input.history_json.to_vec(),
+                history: input.history_json.iter().map(|h| h.to_string()).collect(),
                 params: input.params_json.to_owned(),
             };
             return self.inner.call_evaluate(input.taken_at, &wit_input, budget);
@@ -119,7 +119,7 @@ impl LoadedGate {
         let taken_at = input.taken_at;
         let wit_input = w::GateInput {
             snapshot: input.snapshot_json.to_owned(),
-            history: input.history_json.to_vec(),
+            history: input.history_json.iter().map(|h| h.to_string()).collect(),
             params: input.params_json.to_owned(),
         };
         PendingEvaluation(

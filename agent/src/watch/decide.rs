@@ -21,17 +21,17 @@ impl Watcher {
     /// and the history (on the gate threads; this async thread only waits).
     pub(super) fn evaluate(&self, snapshot: &Snapshot) -> Evaluation {
         let t0 = std::time::Instant::now();
-        let history = self.history.snapshots();
+        let history = &self.history;
         let report = tokio::task::block_in_place(|| {
             self.gates
-                .evaluate(&self.phase, &self.phase_gates, snapshot, history)
+                .evaluate_kept(&self.phase, &self.phase_gates, snapshot, history)
         });
         let vetoed = match self.wc.veto.is_empty() {
             true => None,
             false => {
                 let v = tokio::task::block_in_place(|| {
                     self.gates
-                        .evaluate("veto", &self.wc.veto, snapshot, history)
+                        .evaluate_kept("veto", &self.wc.veto, snapshot, history)
                 });
                 (v.verdict != Decision::Go)
                     .then(|| format!("veto gates are {}: {}", v.verdict, open_criteria(&v)))

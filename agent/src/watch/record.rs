@@ -77,8 +77,7 @@ impl Watcher {
             for p in &self.recorder.phases {
                 let names = self.config.phase_gates(p)?;
                 others.push(tokio::task::block_in_place(|| {
-                    self.gates
-                        .evaluate(p, names, snapshot, self.history.snapshots())
+                    self.gates.evaluate_kept(p, names, snapshot, &self.history)
                 }));
             }
         }

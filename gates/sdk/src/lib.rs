@@ -121,21 +121,24 @@ pub fn evaluate_json<G: Gate>(
 
 /// Decodes the documents that cross the sandbox boundary.
 pub fn decode_input(snapshot: &str, history: &[String], params: &str) -> Result<Input, GateError> {
-    let decode = |what: &str, text: &str| -> Result<Snapshot, GateError> {
-        let snap: Snapshot =
-            serde_json::from_str(text).map_err(|e| GateError::BadInput(format!("{what}: {e}")))?;
+    // `what` names the document only when it is wrong: a long history is
+    // not paid for in names.
+    let decode = |what: &dyn Fn() -> String, text: &str| -> Result<Snapshot, GateError> {
+        let snap: Snapshot = serde_json::from_str(text)
+            .map_err(|e| GateError::BadInput(format!("{}: {e}", what())))?;
         if snap.schema_version == 0 {
             return Err(GateError::BadInput(format!(
-                "{what}: schema_version 0 is not valid"
+                "{}: schema_version 0 is not valid",
+                what()
             )));
         }
         Ok(snap)
     };
-    let snapshot = decode("snapshot", snapshot)?;
+    let snapshot = decode(&|| "snapshot".to_owned(), snapshot)?;
     let history = history
         .iter()
         .enumerate()
-        .map(|(i, text)| decode(&format!("history[{i}]"), text))
+        .map(|(i, text)| decode(&|| format!("history[{i}]"), text))
         .collect::<Result<Vec<_>, _>>()?;
     let params: serde_json::Value = serde_json::from_str(params)
         .map_err(|e| GateError::BadParams(format!("params are not JSON: {e}")))?;

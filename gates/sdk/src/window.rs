@@ -46,8 +46,7 @@ pub fn rate_at(
     window_ms: u64,
     counter: impl Fn(&Snapshot) -> Result<f64, String>,
 ) -> Result<f64, String> {
-    increase_at(samples, at, window_ms, counter)
-        .map(|(increase, covered)| increase * 60_000.0 / covered as f64)
+    Lookback::one(samples, at).rate(window_ms, counter)
 }
 
 /// **Counters**: the increase over the window ending at `samples[at]`, and
@@ -58,12 +57,7 @@ pub fn increase_at(
     window_ms: u64,
     counter: impl Fn(&Snapshot) -> Result<f64, String>,
 ) -> Result<(f64, u64), String> {
-    let (values, covered) = window_values(samples, at, window_ms, counter)?;
-    let increase = values
-        .windows(2)
-        .map(|w| if w[1] >= w[0] { w[1] - w[0] } else { w[1] })
-        .sum();
-    Ok((increase, covered))
+    Lookback::one(samples, at).increase(window_ms, counter)
 }
 
 /// **Gauges**: the net change (last − first, signed) over the window ending
@@ -74,8 +68,7 @@ pub fn change_at(
     window_ms: u64,
     gauge: impl Fn(&Snapshot) -> Result<f64, String>,
 ) -> Result<(f64, u64), String> {
-    let (values, covered) = window_values(samples, at, window_ms, gauge)?;
-    Ok((values[values.len() - 1] - values[0], covered))
+    Lookback::one(samples, at).change(window_ms, gauge)
 }
 
 /// **Gauges**: the sum of the rises (drops ignored) over the window ending
@@ -87,9 +80,7 @@ pub fn growth_at(
     window_ms: u64,
     gauge: impl Fn(&Snapshot) -> Result<f64, String>,
 ) -> Result<(f64, u64), String> {
-    let (values, covered) = window_values(samples, at, window_ms, gauge)?;
-    let growth = values.windows(2).map(|w| (w[1] - w[0]).max(0.0)).sum();
-    Ok((growth, covered))
+    Lookback::one(samples, at).growth(window_ms, gauge)
 }
 
 /// **Gauges**: the net change per minute over the last `window_ms`.
@@ -120,7 +111,7 @@ pub fn min_max(
     value: impl Fn(&Snapshot) -> Result<f64, String>,
 ) -> Result<(f64, f64), String> {
     let all: Vec<&Snapshot> = samples(input).collect();
-    let (values, _) = window_values(&all, all.len() - 1, window_ms, value)?;
+    let (values, _) = Lookback::one(&all, all.len() - 1).values(window_ms, value)?;
     Ok(values
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
@@ -141,11 +132,135 @@ pub fn gap_limit_ms(samples: &[&Snapshot]) -> Option<u64> {
         .filter(|d| *d > 0)
         .min()
         .map(|d| d as u64);
+    gap_limit(declared, observed)
+}
+
+/// 1.5 × the shorter of the declared interval and the shortest gap seen.
+fn gap_limit(declared: Option<u64>, observed: Option<u64>) -> Option<u64> {
     let interval = match (declared, observed) {
         (Some(d), Some(o)) => d.min(o),
         (d, o) => d.or(o)?,
     };
     Some(interval + interval / 2)
+}
+
+/// [`gap_limit_ms`] of every prefix of `samples` in one pass: `[i]` is
+/// `gap_limit_ms(&samples[..=i])`.
+pub fn gap_limits(samples: &[&Snapshot]) -> Vec<Option<u64>> {
+    let mut shortest: Option<u64> = None;
+    let mut out = Vec::with_capacity(samples.len());
+    for (i, s) in samples.iter().enumerate() {
+        if let Some(before) = i.checked_sub(1).map(|b| samples[b]) {
+            let gap = millis_between(before.taken_at, s.taken_at);
+            if gap > 0 {
+                shortest = Some(shortest.map_or(gap as u64, |m| m.min(gap as u64)));
+            }
+        }
+        out.push(gap_limit(s.interval_ms, shortest));
+    }
+    out
+}
+
+/// The samples of a window (oldest first) with each prefix's gap limit
+/// worked out once ([`gap_limits`]), for looking back from many samples in
+/// turn — a hold asks a rate at every sample of its run — at the cost of
+/// the window looked at, not of the whole history every time. The results
+/// are those of the free functions ([`rate_at`], [`increase_at`], …).
+#[derive(Debug, Clone)]
+pub struct Samples<'a> {
+    all: Vec<&'a Snapshot>,
+    limits: Vec<Option<u64>>,
+}
+
+impl<'a> Samples<'a> {
+    pub fn new(all: Vec<&'a Snapshot>) -> Samples<'a> {
+        let limits = gap_limits(&all);
+        Samples { all, limits }
+    }
+
+    /// Every sample of the input's window, current last.
+    pub fn of(input: &'a Input) -> Samples<'a> {
+        Samples::new(samples(input).collect())
+    }
+
+    /// The samples, oldest first.
+    pub fn all(&self) -> &[&'a Snapshot] {
+        &self.all
+    }
+
+    /// Looking back from `all()[at]`.
+    pub fn at(&self, at: usize) -> Lookback<'_, 'a> {
+        Lookback {
+            samples: &self.all[..=at],
+            limit: self.limits[at],
+        }
+    }
+}
+
+/// A window ending at a sample, looked back over: rates, increases,
+/// changes and growth over the last `window_ms` before it.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookback<'s, 'a> {
+    /// Up to and including the sample looked back from.
+    samples: &'s [&'a Snapshot],
+    /// `gap_limit_ms(samples)`.
+    limit: Option<u64>,
+}
+
+impl<'s, 'a> Lookback<'s, 'a> {
+    /// Looking back from `samples[at]`, its gap limit worked out here.
+    fn one(samples: &'s [&'a Snapshot], at: usize) -> Lookback<'s, 'a> {
+        let samples = &samples[..=at];
+        Lookback {
+            samples,
+            limit: gap_limit_ms(samples),
+        }
+    }
+
+    /// **Counters**: see [`rate_at`].
+    pub fn rate(
+        &self,
+        window_ms: u64,
+        counter: impl Fn(&Snapshot) -> Result<f64, String>,
+    ) -> Result<f64, String> {
+        self.increase(window_ms, counter)
+            .map(|(increase, covered)| increase * 60_000.0 / covered as f64)
+    }
+
+    /// **Counters**: see [`increase_at`].
+    pub fn increase(
+        &self,
+        window_ms: u64,
+        counter: impl Fn(&Snapshot) -> Result<f64, String>,
+    ) -> Result<(f64, u64), String> {
+        let (values, covered) = self.values(window_ms, counter)?;
+        let increase = values
+            .windows(2)
+            .map(|w| if w[1] >= w[0] { w[1] - w[0] } else { w[1] })
+            .sum();
+        Ok((increase, covered))
+    }
+
+    /// **Gauges**: see [`change_at`].
+    pub fn change(
+        &self,
+        window_ms: u64,
+        gauge: impl Fn(&Snapshot) -> Result<f64, String>,
+    ) -> Result<(f64, u64), String> {
+        let (values, covered) = self.values(window_ms, gauge)?;
+        Ok((values[values.len() - 1] - values[0], covered))
+    }
+
+    /// **Gauges**: see [`growth_at`].
+    pub fn growth(
+        &self,
+        window_ms: u64,
+        gauge: impl Fn(&Snapshot) -> Result<f64, String>,
+    ) -> Result<(f64, u64), String> {
+        let (values, covered) = self.values(window_ms, gauge)?;
+        let growth = values.windows(2).map(|w| (w[1] - w[0]).max(0.0)).sum();
+        Ok((growth, covered))
+    }
 }
 
 /// Why the samples do not show an unbroken watch over a span.
@@ -199,12 +314,20 @@ impl std::fmt::Display for Unwatched {
 /// only make this fail, never move the start: what is computed from the
 /// span sees the same evidence or none.
 pub fn watched_since(samples: &[&Snapshot], span_ms: Option<u64>) -> Result<usize, Unwatched> {
+    watched_within(samples, span_ms, gap_limit_ms(samples))
+}
+
+/// [`watched_since`] with the gap limit of `samples` given.
+fn watched_within(
+    samples: &[&Snapshot],
+    span_ms: Option<u64>,
+    limit: Option<u64>,
+) -> Result<usize, Unwatched> {
     let Some(now) = samples.last().map(|s| s.taken_at) else {
         return Err(Unwatched::Short { have_ms: 0 });
     };
     let age = |s: &Snapshot| millis_between(s.taken_at, now).max(0) as u64;
     let oldest = age(samples[0]);
-    let limit = gap_limit_ms(samples);
     let base = match span_ms {
         None => 0,
         Some(span) => {
@@ -245,39 +368,42 @@ pub fn watched_since(samples: &[&Snapshot], span_ms: Option<u64>) -> Result<usiz
 /// window not reached, a gap nobody watched, a sample that cannot be read —
 /// is unknown, never a number: with less evidence a rate must not come out
 /// different.
-fn window_values(
-    samples: &[&Snapshot],
-    at: usize,
-    window_ms: u64,
-    read: impl Fn(&Snapshot) -> Result<f64, String>,
-) -> Result<(Vec<f64>, u64), String> {
-    let now = samples[at].taken_at;
-    let age = |s: &Snapshot| millis_between(s.taken_at, now);
-    let short = |have: i64| {
-        format!(
-            "need {} of history for a rate, have {}",
-            format_duration_ms(window_ms),
-            format_duration_ms(have.max(0) as u64)
-        )
-    };
-    let base = watched_since(&samples[..=at], Some(window_ms)).map_err(|e| match e {
-        Unwatched::Short { have_ms } => short(have_ms as i64),
-        other => other.to_string(),
-    })?;
-    let in_window: Vec<&Snapshot> = samples[base..=at].to_vec();
-    let covered = age(in_window[0]);
-    let values = in_window
-        .iter()
-        .map(|snap| {
-            read(snap).map_err(|e| {
-                format!(
-                    "at {}: {e}",
-                    gatekeeper_model::format_timestamp(snap.taken_at)
-                )
+impl Lookback<'_, '_> {
+    fn values(
+        &self,
+        window_ms: u64,
+        read: impl Fn(&Snapshot) -> Result<f64, String>,
+    ) -> Result<(Vec<f64>, u64), String> {
+        let samples = self.samples;
+        let at = samples.len() - 1;
+        let now = samples[at].taken_at;
+        let age = |s: &Snapshot| millis_between(s.taken_at, now);
+        let short = |have: i64| {
+            format!(
+                "need {} of history for a rate, have {}",
+                format_duration_ms(window_ms),
+                format_duration_ms(have.max(0) as u64)
+            )
+        };
+        let base = watched_within(samples, Some(window_ms), self.limit).map_err(|e| match e {
+            Unwatched::Short { have_ms } => short(have_ms as i64),
+            other => other.to_string(),
+        })?;
+        let in_window: Vec<&Snapshot> = samples[base..=at].to_vec();
+        let covered = age(in_window[0]);
+        let values = in_window
+            .iter()
+            .map(|snap| {
+                read(snap).map_err(|e| {
+                    format!(
+                        "at {}: {e}",
+                        gatekeeper_model::format_timestamp(snap.taken_at)
+                    )
+                })
             })
-        })
-        .collect::<Result<Vec<f64>, String>>()?;
-    Ok((values, covered as u64))
+            .collect::<Result<Vec<f64>, String>>()?;
+        Ok((values, covered as u64))
+    }
 }
 
 /// Whether a condition has held, without a break, for at least `for_ms`.
@@ -391,6 +517,56 @@ mod tests {
     fn value(s: &Snapshot) -> Result<f64, String> {
         let pg = s.postgres.usable("postgres")?;
         pg.ping_ms.ok_or_else(|| "not reported".to_owned())
+    }
+
+    #[test]
+    fn samples_look_back_as_the_free_functions_do() {
+        // Irregular gaps, one that no interval covers, a declared interval
+        // on some samples, a reset and an unreadable sample: every prefix's
+        // gap limit, and every rate, change and growth from every sample,
+        // must be what the free functions say.
+        let times = [0, 5, 10, 15, 20, 25, 30, 60, 65, 70, 75, 77, 80, 85];
+        let values = [
+            1.0, 2.0, 4.0, 4.0, 1.0, 3.0, 8.0, 9.0, 9.0, 12.0, 13.0, 20.0, 2.0, 5.0,
+        ];
+        let snaps: Vec<Snapshot> = times
+            .iter()
+            .zip(values)
+            .enumerate()
+            .map(|(i, (t, v))| {
+                let at = format!("2025-10-02T10:{:02}:{:02}Z", t / 60, t % 60);
+                let mut s = snap(&at, (i != 7).then_some(v));
+                s.interval_ms = (i % 3 == 0).then_some(4_000);
+                s
+            })
+            .collect();
+        let all: Vec<&Snapshot> = snaps.iter().collect();
+        let samples = Samples::new(all.clone());
+        let limits = gap_limits(&all);
+        for at in 0..all.len() {
+            assert_eq!(limits[at], gap_limit_ms(&all[..=at]), "gap limit at {at}");
+            for window in [5_000, 20_000, 60_000] {
+                let back = samples.at(at);
+                assert_eq!(back.rate(window, value), rate_at(&all, at, window, value));
+                assert_eq!(
+                    back.increase(window, value),
+                    increase_at(&all, at, window, value)
+                );
+                assert_eq!(
+                    back.change(window, value),
+                    change_at(&all, at, window, value)
+                );
+                assert_eq!(
+                    back.growth(window, value),
+                    growth_at(&all, at, window, value)
+                );
+            }
+        }
+        // Not vacuous: some rates are known, some unknown.
+        let known = (0..all.len())
+            .filter(|&at| samples.at(at).rate(20_000, value).is_ok())
+            .count();
+        assert!(known > 2 && known < all.len(), "{known}");
     }
 
     #[test]

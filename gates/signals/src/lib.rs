@@ -18,9 +18,9 @@
 //! a requirement never passes and a trigger never fires on missing evidence.
 
 use gatekeeper_gate_sdk::model::{
-    Severity, Snapshot, format_duration_ms, format_timestamp, millis_between, parse_duration_ms,
+    Severity, format_duration_ms, format_timestamp, millis_between, parse_duration_ms,
 };
-use gatekeeper_gate_sdk::window::{Hold, hold_at, samples};
+use gatekeeper_gate_sdk::window::{Hold, Samples, hold_at};
 use gatekeeper_gate_sdk::{
     Criterion, Evaluation, Gate, GateError, Input, Metadata, Needs, ParamSpec, Timestamp, Trigger,
     TriggerSpec,
@@ -117,7 +117,7 @@ impl Gate for Signals {
 
     fn evaluate(input: &Input) -> Result<Evaluation, GateError> {
         let p: Params = input.params()?;
-        let all: Vec<&Snapshot> = samples(input).collect();
+        let all = Samples::of(input);
         let mut criteria = Vec::new();
         let mut triggers = Vec::new();
         for (s, cond, for_ms) in checked(&p)? {
@@ -159,8 +159,9 @@ fn judge(
     s: &Signal,
     cond: Condition,
     for_ms: u64,
-    all: &[&Snapshot],
+    samples: &Samples<'_>,
 ) -> (Criterion, Option<Trigger>) {
+    let all = samples.all();
     let unit = s.measure.unit();
     let now_at = all.len() - 1;
     let when = cond.show(unit);
@@ -179,7 +180,7 @@ fn judge(
             None,
         )
     };
-    let current = match s.measure.value(all, now_at) {
+    let current = match s.measure.value(samples, now_at) {
         Ok(v) => v,
         Err(why) => return unknown(why),
     };
@@ -189,11 +190,11 @@ fn judge(
     // start, so `since` is when the condition began to hold (as far as the
     // window tells), not `now - for`.
     let first = (0..=now_at)
-        .find(|&i| s.measure.value(all, i).is_ok())
+        .find(|&i| s.measure.value(samples, i).is_ok())
         .unwrap_or(now_at);
     let condition = |i: usize| match i < first {
         true => Ok(false),
-        false => s.measure.value(all, i).map(|v| cond.holds(v)),
+        false => s.measure.value(samples, i).map(|v| cond.holds(v)),
     };
     let hold = match hold_at(all, for_ms, condition) {
         // A run back to the first readable sample may have begun earlier too.

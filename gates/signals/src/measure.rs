@@ -5,7 +5,7 @@ use crate::read::{
     Labels, PerMinute, consumer, family, labels_match, metric_sum, probe, quantile, stream,
 };
 use gatekeeper_gate_sdk::model::{Snapshot, parse_duration_ms};
-use gatekeeper_gate_sdk::window::{change_at, growth_at, increase_at, rate_at};
+use gatekeeper_gate_sdk::window::Samples;
 use serde::Deserialize;
 
 /// What to read, from which source. Label values starting with `!` match
@@ -223,11 +223,12 @@ impl Measure {
     }
 
     /// The value as seen at `samples[at]` (rates look back from there).
-    pub(crate) fn value(&self, samples: &[&Snapshot], at: usize) -> Result<f64, String> {
-        let snap = samples[at];
+    pub(crate) fn value(&self, samples: &Samples<'_>, at: usize) -> Result<f64, String> {
+        let snap = samples.all()[at];
+        let back = samples.at(at);
         let rate = |window: &str, counter: &dyn Fn(&Snapshot) -> Result<f64, String>| {
             let ms = parse_duration_ms(window).map_err(|e| e.to_string())?;
-            rate_at(samples, at, ms, counter)
+            back.rate(ms, counter)
         };
         // The value now, or its rate, change or growth per minute.
         let per_minute =
@@ -237,9 +238,9 @@ impl Measure {
                 };
                 let ms = parse_duration_ms(window).map_err(|e| e.to_string())?;
                 let (amount, covered) = match kind {
-                    PerMinute::Rate => return rate_at(samples, at, ms, read),
-                    PerMinute::Change => change_at(samples, at, ms, read)?,
-                    PerMinute::Growth => growth_at(samples, at, ms, read)?,
+                    PerMinute::Rate => return back.rate(ms, read),
+                    PerMinute::Change => back.change(ms, read)?,
+                    PerMinute::Growth => back.growth(ms, read)?,
                 };
                 Ok(amount * 60_000.0 / covered as f64)
             };
@@ -310,12 +311,10 @@ impl Measure {
                     ));
                 }
                 let ms = parse_duration_ms(window).map_err(|e| e.to_string())?;
-                let (num, _) = increase_at(samples, at, ms, |s| {
-                    metric_sum(s, target, family_name, numerator)
-                })?;
-                let (den, _) = increase_at(samples, at, ms, |s| {
-                    metric_sum(s, target, family_name, denominator)
-                })?;
+                let (num, _) =
+                    back.increase(ms, |s| metric_sum(s, target, family_name, numerator))?;
+                let (den, _) =
+                    back.increase(ms, |s| metric_sum(s, target, family_name, denominator))?;
                 if den <= 0.0 {
                     return Err(format!("no {family_name} traffic in the last {window}"));
                 }

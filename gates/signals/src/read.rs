@@ -4,7 +4,7 @@
 use gatekeeper_gate_sdk::model::{
     ConsumerFacts, MetricFamily, ScrapeTarget, Snapshot, StreamFacts, parse_duration_ms,
 };
-use gatekeeper_gate_sdk::window::increase_at;
+use gatekeeper_gate_sdk::window::Samples;
 use std::collections::BTreeMap;
 
 /// A series' labels; a wanted value starting with `!` matches every value but that one.
@@ -144,7 +144,7 @@ pub(crate) fn buckets(
 }
 
 pub(crate) fn quantile(
-    samples: &[&Snapshot],
+    samples: &Samples<'_>,
     at: usize,
     target: &str,
     name: &str,
@@ -152,7 +152,7 @@ pub(crate) fn quantile(
     labels: &Labels,
     window: Option<&str>,
 ) -> Result<f64, String> {
-    let now = buckets(samples[at], target, name, labels)?;
+    let now = buckets(samples.all()[at], target, name, labels)?;
     let counts: Vec<(f64, f64)> = match window {
         None => now,
         Some(w) => {
@@ -166,7 +166,7 @@ pub(crate) fn quantile(
                             .map(|(_, c)| *c)
                             .ok_or_else(|| format!("{name}: bucket le={le} missing"))
                     };
-                    increase_at(samples, at, ms, read).map(|(inc, _)| (*le, inc))
+                    samples.at(at).increase(ms, read).map(|(inc, _)| (*le, inc))
                 })
                 .collect::<Result<_, _>>()?
         }

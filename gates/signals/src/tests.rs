@@ -1,6 +1,6 @@
 use super::*;
 use gatekeeper_gate_sdk::testing::Testcase;
-use gatekeeper_gate_sdk::{CriterionStatus, Decision};
+use gatekeeper_gate_sdk::{CriterionStatus, Decision, Snapshot};
 use serde_json::{Value, json};
 
 /// A snapshot at 10:MM on 2025-10-02 with these sources.
