@@ -222,7 +222,11 @@ mod tests {
                 .filter(|b| kept.iter().any(|k| Arc::ptr_eq(b, k)))
                 .count();
             if s > 10 {
-                assert!(stayed + 1 >= kept.len(), "only {stayed} of {} kept", kept.len());
+                assert!(
+                    stayed + 1 >= kept.len(),
+                    "only {stayed} of {} kept",
+                    kept.len()
+                );
             }
             before = kept;
         }

@@ -191,7 +191,8 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Set false to compile every time.
     pub cache: Option<bool>,
-    /// The pooling instance allocator (default on; see README benchmarks).
+    /// The pooling instance allocator (default: on for `watch`, off for the
+    /// one-shot commands; see README benchmarks).
     pub pooling: Option<bool>,
     /// Wall-clock budget for all the gates of one phase together (default
     /// 2s); gates that run past it are errors.

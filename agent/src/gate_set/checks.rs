@@ -18,7 +18,15 @@ impl GateSet {
     /// profile, gate and field, so a typo under `[profiles.production]`
     /// fails in CI, not in the production window.
     pub fn load_checked(config: &Config) -> Result<GateSet, ConfigError> {
-        let set = GateSet::load(config, None);
+        GateSet::load_checked_for(config, super::Workload::OneShot)
+    }
+
+    /// [`GateSet::load_checked`] for `workload`.
+    pub fn load_checked_for(
+        config: &Config,
+        workload: super::Workload,
+    ) -> Result<GateSet, ConfigError> {
+        let set = GateSet::load_for(config, None, workload);
         set.check_params(config)?;
         Ok(set)
     }

@@ -49,7 +49,8 @@ fn supported(joiner: &str) -> String {
 pub struct RuntimeOptions {
     /// Where compiled gates are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
-    /// Use the pooling instance allocator (faster fresh instances).
+    /// Use the pooling instance allocator (faster fresh instances, more
+    /// memory to start; `gate_set::Workload` chooses it for the daemon).
     pub pooling: bool,
     /// The largest memory cap any gate will use (sizes the pool's slots).
     pub max_memory_bytes: usize,

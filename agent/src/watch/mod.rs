@@ -187,7 +187,9 @@ impl Watcher {
         let dry_run = options.dry_run || wc.dry_run;
         let recorder = VerdictRecorder::new(&config, &wc, &phase)?;
         // Loading calls into the gates (metadata, needs): off the async threads.
-        let gates = tokio::task::block_in_place(|| GateSet::load_checked(&config))?;
+        let gates = tokio::task::block_in_place(|| {
+            GateSet::load_checked_for(&config, crate::gate_set::Workload::Daemon)
+        })?;
         for name in phase_gates.iter().chain(&wc.veto) {
             let g = gates.gate(name).expect("loaded above");
             if let Err(e) = g.loaded.as_ref().map(drop).and(g.params.as_ref().map(drop)) {
