@@ -18,8 +18,8 @@ pub struct History {
     /// `items[start..]` is the window; the front is dropped in batches, so
     /// adding a snapshot is amortised O(1) (no shifting of the whole window).
     items: Vec<Snapshot>,
-    /// The number each snapshot in `items` was pushed as (increasing).
-    numbers: Vec<u64>,
+    /// How many snapshots were ever pushed: `items[j]` was pushed as number
+    /// `pushed - items.len() + j`.
     pushed: u64,
     start: usize,
     max_len: usize,
@@ -31,14 +31,13 @@ pub struct History {
 }
 
 /// A window's snapshots encoded for one set of facts read: each one's
-/// number (see `History::numbers`) and JSON, oldest first.
+/// number (see `History::pushed`) and JSON, oldest first.
 type Encoded = VecDeque<(u64, Arc<str>)>;
 
 impl Clone for History {
     fn clone(&self) -> Self {
         History {
             items: self.items.clone(),
-            numbers: self.numbers.clone(),
             pushed: self.pushed,
             start: self.start,
             max_len: self.max_len,
@@ -53,7 +52,6 @@ impl History {
     pub fn new(max_len: usize) -> History {
         History {
             items: Vec::new(),
-            numbers: Vec::new(),
             pushed: 0,
             start: 0,
             max_len: max_len.max(1),
@@ -74,7 +72,6 @@ impl History {
     pub fn push(&mut self, snapshot: Snapshot) {
         let newest = snapshot.taken_at;
         self.items.push(snapshot);
-        self.numbers.push(self.pushed);
         self.pushed += 1;
         if let Some(age) = self.max_age {
             let oldest = newest.checked_sub_signed(age);
@@ -89,7 +86,6 @@ impl History {
             .max(self.items.len().saturating_sub(self.max_len));
         if self.start >= self.max_len.max(16) {
             self.items.drain(..self.start);
-            self.numbers.drain(..self.start);
             self.start = 0;
         }
     }
@@ -99,27 +95,24 @@ impl History {
     /// it is asked for with these `reads`, then kept while it is in the
     /// window, so the cost of a round does not grow with the window.
     pub fn projected(&self, reads: &[FactPath]) -> Vec<Arc<str>> {
-        let numbers = &self.numbers[self.start..];
         let window = self.snapshots();
+        // The window's snapshots are numbers `first..self.pushed`.
+        let first = self.pushed - window.len() as u64;
         let mut all = self.projected.lock().unwrap_or_else(|p| p.into_inner());
         let kept = all.entry(reads.to_vec()).or_default();
         // Drop what left the window; keep what is still in it, if it is the
         // start of the window (anything else is encoded again).
-        let first = numbers.first().copied().unwrap_or(self.pushed);
         while kept.front().is_some_and(|(n, _)| *n < first) {
             kept.pop_front();
         }
         let still = kept
             .iter()
-            .zip(numbers)
-            .take_while(|((kept, _), number)| kept == *number)
+            .zip(first..)
+            .take_while(|((kept, _), number)| kept == number)
             .count();
         kept.truncate(still);
-        for snapshot in &window[still..] {
-            kept.push_back((
-                self.numbers[self.start + kept.len()],
-                project(snapshot, reads),
-            ));
+        for (snapshot, number) in window[still..].iter().zip(first + still as u64..) {
+            kept.push_back((number, project(snapshot, reads)));
         }
         kept.iter().map(|(_, json)| Arc::clone(json)).collect()
     }

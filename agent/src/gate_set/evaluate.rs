@@ -17,7 +17,7 @@ use std::sync::Arc;
 /// recording's), or a window kept from round to round, which keeps them
 /// encoded as the gates are sent them (see [`History::projected`]).
 #[derive(Debug, Clone, Copy)]
-pub enum Window<'a> {
+enum Window<'a> {
     Snapshots(&'a [Snapshot]),
     Kept(&'a History),
 }

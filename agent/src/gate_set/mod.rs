@@ -10,7 +10,7 @@
 mod checks;
 mod evaluate;
 
-pub use evaluate::{Window, snapshot_digest};
+pub use evaluate::snapshot_digest;
 
 use crate::builtin;
 use crate::config::{Config, GateConfig};

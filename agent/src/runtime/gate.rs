@@ -30,6 +30,17 @@ pub struct EvaluationInput<'a> {
     pub params_json: &'a str,
 }
 
+impl EvaluationInput<'_> {
+    /// The input as the contract carries it into the sandbox.
+    fn to_wit(&self) -> w::GateInput {
+        w::GateInput {
+            snapshot: self.snapshot_json.to_owned(),
+            history: self.history_json.iter().map(|h| h.to_string()).collect(),
+            params: self.params_json.to_owned(),
+        }
+    }
+}
+
 /// A compiled, checked gate, ready for many evaluations. Cheap to clone.
 #[derive(Clone)]
 pub struct LoadedGate {
@@ -99,11 +110,7 @@ impl LoadedGate {
         budget: Option<Budget>,
     ) -> Result<model::Evaluation, EvaluationError> {
         if pool::may_run_gates_here() {
-            let wit_input = w::GateInput {
-                snapshot: input.snapshot_json.to_owned(),
-                history: input.history_json.iter().map(|h| h.to_string()).collect(),
-                params: input.params_json.to_owned(),
-            };
+            let wit_input = input.to_wit();
             return self.inner.call_evaluate(input.taken_at, &wit_input, budget);
         }
         self.start_evaluate(input, budget).wait()
@@ -117,11 +124,7 @@ impl LoadedGate {
     ) -> PendingEvaluation {
         let inner = Arc::clone(&self.inner);
         let taken_at = input.taken_at;
-        let wit_input = w::GateInput {
-            snapshot: input.snapshot_json.to_owned(),
-            history: input.history_json.iter().map(|h| h.to_string()).collect(),
-            params: input.params_json.to_owned(),
-        };
+        let wit_input = input.to_wit();
         PendingEvaluation(
             self.pool
                 .spawn(move || inner.call_evaluate(taken_at, &wit_input, budget)),

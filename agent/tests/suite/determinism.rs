@@ -2,23 +2,31 @@
 
 use gatekeeper::config::Config;
 use gatekeeper::gate_set::GateSet;
+use gatekeeper::recording::Recording;
 use gatekeeper::report;
 use std::path::Path;
 
-#[test]
-fn same_snapshot_same_bytes_over_1000_runs() {
+/// The example's config under `profile`, compiled without the cache, and
+/// one of its shipped recordings.
+fn example(profile: Option<&str>, recording: &str) -> (Config, Recording) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .join("examples/athlete-ally");
     let text = std::fs::read_to_string(root.join("gatekeeper.toml")).unwrap();
-    let mut config = Config::parse(&text, "gatekeeper.toml", Some("production")).unwrap();
+    let mut config = Config::parse(&text, "gatekeeper.toml", profile).unwrap();
     config.runtime.cache = Some(false);
     let recording = gatekeeper::recording::read_recording(
-        &root.join("snapshots/staging-after-cutover.json"),
+        &root.join("snapshots").join(recording),
         gatekeeper::files::DEFAULT_MAX_SNAPSHOT_BYTES,
     )
     .unwrap();
+    (config, recording)
+}
+
+#[test]
+fn same_snapshot_same_bytes_over_1000_runs() {
+    let (config, recording) = example(Some("production"), "staging-after-cutover.json");
     let gates = &config.phases["phase-2"].gates;
     let set = GateSet::load(&config, Some(gates));
     let first = report::json(&set.evaluate_phase("phase-2", gates, &recording));
@@ -44,19 +52,8 @@ fn same_snapshot_same_bytes_over_1000_runs() {
 #[test]
 fn a_kept_window_reports_what_a_fresh_one_does() {
     use gatekeeper::history::History;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("examples/athlete-ally");
-    let text = std::fs::read_to_string(root.join("gatekeeper.toml")).unwrap();
-    let mut config = Config::parse(&text, "gatekeeper.toml", None).unwrap();
-    config.runtime.cache = Some(false);
-    let base = gatekeeper::recording::read_recording(
-        &root.join("snapshots/staging-after-cutover.recording.json"),
-        gatekeeper::files::DEFAULT_MAX_SNAPSHOT_BYTES,
-    )
-    .unwrap()
-    .current;
+    let (config, recording) = example(None, "staging-after-cutover.recording.json");
+    let base = recording.current;
     let gates = &config.phases["canary"].gates;
     let set = GateSet::load(&config, Some(gates));
     // 5 s apart: the 1-minute rates need 12 samples, the 5-minute holds 60.

@@ -125,40 +125,32 @@ pub fn min_max(
 /// gap seen in the samples when it declared none. `None` with fewer than two
 /// samples and no declaration.
 pub fn gap_limit_ms(samples: &[&Snapshot]) -> Option<u64> {
-    let declared = samples.last().and_then(|s| s.interval_ms);
-    let observed = samples
-        .windows(2)
-        .map(|w| millis_between(w[0].taken_at, w[1].taken_at))
-        .filter(|d| *d > 0)
-        .min()
-        .map(|d| d as u64);
-    gap_limit(declared, observed)
-}
-
-/// 1.5 × the shorter of the declared interval and the shortest gap seen.
-fn gap_limit(declared: Option<u64>, observed: Option<u64>) -> Option<u64> {
-    let interval = match (declared, observed) {
-        (Some(d), Some(o)) => d.min(o),
-        (d, o) => d.or(o)?,
-    };
-    Some(interval + interval / 2)
+    prefix_gap_limits(samples).last().flatten()
 }
 
 /// [`gap_limit_ms`] of every prefix of `samples` in one pass: `[i]` is
 /// `gap_limit_ms(&samples[..=i])`.
 pub fn gap_limits(samples: &[&Snapshot]) -> Vec<Option<u64>> {
+    prefix_gap_limits(samples).collect()
+}
+
+/// The gap limit of `samples[..=i]` for each `i` in turn: 1.5 × the shorter
+/// of the interval `samples[i]` declares and the shortest gap seen so far.
+fn prefix_gap_limits<'s>(samples: &'s [&Snapshot]) -> impl Iterator<Item = Option<u64>> + 's {
     let mut shortest: Option<u64> = None;
-    let mut out = Vec::with_capacity(samples.len());
-    for (i, s) in samples.iter().enumerate() {
+    samples.iter().enumerate().map(move |(i, s)| {
         if let Some(before) = i.checked_sub(1).map(|b| samples[b]) {
             let gap = millis_between(before.taken_at, s.taken_at);
             if gap > 0 {
                 shortest = Some(shortest.map_or(gap as u64, |m| m.min(gap as u64)));
             }
         }
-        out.push(gap_limit(s.interval_ms, shortest));
-    }
-    out
+        let interval = match (s.interval_ms, shortest) {
+            (Some(d), Some(o)) => d.min(o),
+            (d, o) => d.or(o)?,
+        };
+        Some(interval + interval / 2)
+    })
 }
 
 /// The samples of a window (oldest first) with each prefix's gap limit
@@ -389,7 +381,7 @@ impl Lookback<'_, '_> {
             Unwatched::Short { have_ms } => short(have_ms as i64),
             other => other.to_string(),
         })?;
-        let in_window: Vec<&Snapshot> = samples[base..=at].to_vec();
+        let in_window = &samples[base..=at];
         let covered = age(in_window[0]);
         let values = in_window
             .iter()
