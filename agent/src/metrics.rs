@@ -58,6 +58,8 @@ pub struct Metrics {
     pub collector_errors: Family<SourceLabels, Counter>,
     pub actions: Family<ActionLabels, Counter>,
     pub alerts: Counter,
+    pub alertmanager_posts: Counter,
+    pub alertmanager_errors: Counter,
     pub incident_open: Gauge,
     pub lease_held: Gauge,
     pub ledger_errors: Counter,
@@ -92,6 +94,8 @@ impl Metrics {
             collector_errors: Family::default(),
             actions: Family::default(),
             alerts: Counter::default(),
+            alertmanager_posts: Counter::default(),
+            alertmanager_errors: Counter::default(),
             incident_open: Gauge::default(),
             lease_held: Gauge::default(),
             ledger_errors: Counter::default(),
@@ -137,6 +141,16 @@ impl Metrics {
             m.actions.clone(),
         );
         registry.register("alerts", "Alerts raised", m.alerts.clone());
+        registry.register(
+            "alertmanager_posts",
+            "Successful deliveries to Alertmanager",
+            m.alertmanager_posts.clone(),
+        );
+        registry.register(
+            "alertmanager_errors",
+            "Deliveries to Alertmanager that failed (retried) or were dropped",
+            m.alertmanager_errors.clone(),
+        );
         registry.register(
             "incident_open",
             "1 while an incident is open",

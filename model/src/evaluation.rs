@@ -429,7 +429,8 @@ pub struct Metadata {
     pub name: String,
     pub version: String,
     pub description: String,
-    /// Fact sources read: `nats`, `postgres`, `kubernetes`, `http`, `metrics`, `ledger`.
+    /// Fact sources read: `nats`, `postgres`, `kubernetes`, `http`, `metrics`,
+    /// `prometheus`, `ledger`.
     pub sources: Vec<String>,
     pub params: Vec<ParamSpec>,
     /// The snapshot schema version the gate was built against.

@@ -319,7 +319,7 @@ mod tests {
     fn bad_paths_are_explained() {
         assert_eq!(
             FactPath::parse("kafka").unwrap_err(),
-            "fact path `kafka`: unknown source `kafka` (sources: nats, postgres, kubernetes, http, metrics, ledger)"
+            "fact path `kafka`: unknown source `kafka` (sources: nats, postgres, kubernetes, http, metrics, prometheus, ledger)"
         );
         assert!(FactPath::parse("nats.streams").is_err());
         assert!(FactPath::parse("nats..x").is_err());

@@ -1,7 +1,8 @@
 //! Real servers for tests, each on random free loopback ports in a temp dir,
 //! killed on drop: nats-server (2.9 and 2.15, single node or a 3-node
-//! JetStream cluster), PostgreSQL (initdb + pg_ctl), and a fake Kubernetes
-//! API server that serves the real REST paths and JSON.
+//! JetStream cluster), PostgreSQL (initdb + pg_ctl), Prometheus and
+//! Alertmanager, and a fake Kubernetes API server that serves the real REST
+//! paths and JSON.
 //!
 //! A missing server binary is a test failure with the command that installs
 //! it, never a skip.
@@ -18,6 +19,7 @@ mod http;
 mod kube;
 mod nats;
 mod postgres;
+mod prometheus;
 
 pub use component::WatGate;
 pub use http::{CannedHttp, WebhookSink};
@@ -27,6 +29,7 @@ pub use nats::{
     create_consumer, js_request,
 };
 pub use postgres::Postgres;
+pub use prometheus::{Alertmanager, Prometheus, PrometheusSetup};
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -45,7 +45,7 @@ async fn get(
     Ok((response.status().as_u16(), latency_ms, response))
 }
 
-fn describe(e: &reqwest::Error) -> String {
+pub(super) fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

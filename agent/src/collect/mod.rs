@@ -9,12 +9,14 @@ mod kubernetes;
 mod ledger;
 mod nats;
 mod postgres;
+mod prometheus;
 
 pub use http::{MetricsCollector, ProbeCollector};
 pub use kubernetes::KubernetesCollector;
 pub use ledger::LedgerCollector;
 pub use nats::NatsCollector;
 pub use postgres::PostgresCollector;
+pub use prometheus::PrometheusCollector;
 
 pub use crate::clients::SourceError;
 use crate::config::{Config, DEFAULT_SOURCE_TIMEOUT, DurationValue};
@@ -145,7 +147,15 @@ pub async fn collect_sources(config: &Config) -> Snapshot {
             true => None,
         }
     };
-    let (n, p, k, h, m) = tokio::join!(nats, postgres, kubernetes, http, metrics);
+    let prometheus = async {
+        match &sources.prometheus {
+            Some(c) => {
+                Some(run_collector(&PrometheusCollector::new(c.clone(), &config.base_dir)).await)
+            }
+            None => None,
+        }
+    };
+    let (n, p, k, h, m, q) = tokio::join!(nats, postgres, kubernetes, http, metrics, prometheus);
     if let Some(n) = n {
         snapshot.nats = n;
     }
@@ -160,6 +170,9 @@ pub async fn collect_sources(config: &Config) -> Snapshot {
     }
     if let Some(m) = m {
         snapshot.metrics = m;
+    }
+    if let Some(q) = q {
+        snapshot.prometheus = q;
     }
     snapshot
 }

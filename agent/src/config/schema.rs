@@ -20,6 +20,8 @@ pub struct SourcesConfig {
     /// Prometheus text-format scrapes.
     #[serde(default)]
     pub metrics: Vec<MetricsScrapeConfig>,
+    /// A Prometheus server asked named PromQL queries.
+    pub prometheus: Option<PrometheusSourceConfig>,
 }
 
 /// Default per-source timeout when the config sets none.
@@ -182,6 +184,68 @@ pub struct MetricsScrapeConfig {
     #[serde(default)]
     pub families: Vec<String>,
     pub timeout: Option<DurationValue>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSourceConfig {
+    /// The server (`http://prometheus:9090`, or a path prefix behind a proxy).
+    pub url: SecretUrl,
+    /// The whole source's budget (default 5s).
+    pub timeout: Option<DurationValue>,
+    /// Sent as `Authorization: Bearer …`.
+    pub bearer_token: Option<Secret>,
+    /// A file holding the bearer token (e.g. a mounted service-account token).
+    pub bearer_token_file: Option<PathBuf>,
+    /// Basic auth (the password never shown).
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    /// A PEM CA bundle to trust beyond the system roots.
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub queries: Vec<PromQueryConfig>,
+}
+
+/// A range query's step when the config gives none: the range / 60, at least 1s.
+pub fn default_step(range: Duration) -> Duration {
+    (range / 60).max(Duration::from_secs(1))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromQueryConfig {
+    pub name: KebabId,
+    /// A PromQL expression.
+    pub query: String,
+    /// Set for a range query: how far back from now (`10m`).
+    pub range: Option<DurationValue>,
+    /// A range query's resolution (default: the range / 60, at least 1s).
+    pub step: Option<DurationValue>,
+    /// This query's own budget, also sent to the server (default 2s).
+    pub timeout: Option<DurationValue>,
+}
+
+/// `[watch.alertmanager]`: where `watch` delivers its alerts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// `http://alertmanager:9093` (credentials in the URL are never shown).
+    pub url: SecretUrl,
+    /// Linked from every alert (`runbook_url`).
+    pub runbook: Option<String>,
+    /// How often an open incident's alerts are sent again (default 1m).
+    pub repeat: Option<DurationValue>,
+    /// One delivery's budget (default 5s).
+    pub timeout: Option<DurationValue>,
+}
+
+impl AlertmanagerConfig {
+    pub fn repeat(&self) -> Duration {
+        self.repeat.map_or(Duration::from_secs(60), |d| d.0)
+    }
+    pub fn timeout(&self) -> Duration {
+        self.timeout.map_or(Duration::from_secs(5), |d| d.0)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

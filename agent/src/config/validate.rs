@@ -2,7 +2,8 @@
 //! exclusive choices, ranges, duplicates.
 
 use super::{
-    Config, DurationValue, Invalid, KebabId, LimitsConfig, OneOrMany, SourcesConfig, at, watch,
+    Config, DurationValue, Invalid, KebabId, LimitsConfig, OneOrMany, PrometheusSourceConfig,
+    SourcesConfig, at, default_step, watch,
 };
 use crate::builtin;
 use crate::runtime::limits;
@@ -82,40 +83,115 @@ pub(super) fn validate(config: &Config) -> Result<(), Invalid> {
     }
     if let Some(w) = &config.watch {
         watch::validate_watch(w, config)?;
+        if let Some(am) = &w.alertmanager {
+            let f = |name: &str| at(&["watch", "alertmanager", name]);
+            http_url(am.url.expose(), f("url"))?;
+            positive(&am.timeout, f("timeout"))?;
+            if am.repeat.is_some_and(|r| r.0 < Duration::from_secs(1)) {
+                return Err((f("repeat"), "must be at least 1s".into()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Names (kebab-case already: [`KebabId`]) are unique in their list.
+fn unique<'a>(
+    names: impl Iterator<Item = &'a KebabId>,
+    field: &[&str],
+    what: &str,
+) -> Result<(), Invalid> {
+    let mut seen = Vec::new();
+    for (i, name) in names.enumerate() {
+        let f = || at(&[field, &[&i.to_string(), "name"]].concat());
+        if seen.contains(&name) {
+            return Err((f(), format!("{what} `{name}` is defined twice")));
+        }
+        seen.push(name);
+    }
+    Ok(())
+}
+
+fn http_url(url: &str, field: Vec<String>) -> Result<(), Invalid> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err((field, "must be an http:// or https:// URL".into()))
+    }
+}
+
+fn positive(d: &Option<DurationValue>, field: Vec<String>) -> Result<(), Invalid> {
+    match d {
+        Some(d) if d.0.is_zero() => Err((field, "must be greater than 0s".into())),
+        _ => Ok(()),
+    }
+}
+
+/// `[sources.prometheus]`: one authentication, sane ranges and steps.
+fn validate_prometheus(p: &PrometheusSourceConfig) -> Result<(), Invalid> {
+    let f = |path: &[&str]| at(&[&["sources", "prometheus"], path].concat());
+    http_url(p.url.expose(), f(&["url"]))?;
+    positive(&p.timeout, f(&["timeout"]))?;
+    let bearer = p.bearer_token.is_some() || p.bearer_token_file.is_some();
+    let basic = p.user.is_some() || p.password.is_some();
+    if bearer && basic {
+        return Err((
+            f(&[]),
+            "choose one authentication: `bearer_token`/`bearer_token_file` or `user`+`password`"
+                .into(),
+        ));
+    }
+    if p.bearer_token.is_some() && p.bearer_token_file.is_some() {
+        return Err((
+            f(&["bearer_token_file"]),
+            "set either `bearer_token` or `bearer_token_file`, not both".into(),
+        ));
+    }
+    if basic && (p.user.is_none() || p.password.is_none()) {
+        let missing = if p.user.is_none() { "user" } else { "password" };
+        return Err((
+            f(&[missing]),
+            "basic auth needs both `user` and `password`".into(),
+        ));
+    }
+    unique(
+        p.queries.iter().map(|q| &q.name),
+        &["sources", "prometheus", "queries"],
+        "query",
+    )?;
+    for (i, q) in p.queries.iter().enumerate() {
+        let i = i.to_string();
+        let qf = |name: &str| f(&["queries", &i, name]);
+        if q.query.trim().is_empty() {
+            return Err((qf("query"), "must not be empty".into()));
+        }
+        positive(&q.range, qf("range"))?;
+        positive(&q.step, qf("step"))?;
+        positive(&q.timeout, qf("timeout"))?;
+        match (q.range, q.step) {
+            (None, Some(_)) => {
+                return Err((qf("step"), "a step needs a `range` (a range query)".into()));
+            }
+            (Some(range), Some(step)) if step.0 > range.0 => {
+                return Err((qf("step"), "must not be longer than the range".into()));
+            }
+            (Some(range), step) => {
+                let step = step.map_or_else(|| default_step(range.0), |s| s.0);
+                // Prometheus refuses more than 11,000 points per series.
+                if range.0.as_millis() / step.as_millis().max(1) > 11_000 {
+                    return Err((
+                        qf("step"),
+                        "more than 11,000 points per series (Prometheus refuses it): use a longer step".into(),
+                    ));
+                }
+            }
+            (None, None) => {}
+        }
     }
     Ok(())
 }
 
 fn validate_sources(sources: &SourcesConfig) -> Result<(), Invalid> {
-    /// Names (kebab-case already: [`KebabId`]) are unique in their list.
-    fn unique<'a>(
-        names: impl Iterator<Item = &'a KebabId>,
-        field: &[&str],
-        what: &str,
-    ) -> Result<(), Invalid> {
-        let mut seen = Vec::new();
-        for (i, name) in names.enumerate() {
-            let f = || at(&[field, &[&i.to_string(), "name"]].concat());
-            if seen.contains(&name) {
-                return Err((f(), format!("{what} `{name}` is defined twice")));
-            }
-            seen.push(name);
-        }
-        Ok(())
-    }
-    let http_url = |url: &str, field: Vec<String>| -> Result<(), Invalid> {
-        if url.starts_with("http://") || url.starts_with("https://") {
-            Ok(())
-        } else {
-            Err((field, "must be an http:// or https:// URL".into()))
-        }
-    };
-    let positive = |d: &Option<DurationValue>, field: Vec<String>| -> Result<(), Invalid> {
-        match d {
-            Some(d) if d.0.is_zero() => Err((field, "must be greater than 0s".into())),
-            _ => Ok(()),
-        }
-    };
     if let Some(nats) = &sources.nats {
         let url = nats.url.expose();
         if !["nats://", "tls://", "ws://", "wss://"]
@@ -233,6 +309,9 @@ fn validate_sources(sources: &SourcesConfig) -> Result<(), Invalid> {
                 return Err((f("selector"), "must not be empty".into()));
             }
         }
+    }
+    if let Some(p) = &sources.prometheus {
+        validate_prometheus(p)?;
     }
     unique(
         sources.http.iter().map(|p| &p.name),

@@ -58,6 +58,8 @@ pub struct WatchConfig {
     /// Steps run on every alert (only `exec` and `webhook`).
     #[serde(default)]
     pub alert: Vec<StepConfig>,
+    /// Alerts also go to this Alertmanager.
+    pub alertmanager: Option<super::AlertmanagerConfig>,
     /// Alerts per incident at most (default 20); the one that reaches the
     /// limit says so. Alerts are aggregated: one per round names every new
     /// trigger (the first 10, then a count).

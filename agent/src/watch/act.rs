@@ -60,6 +60,10 @@ impl Watcher {
                         triggers.len(),
                     );
                     tracing::warn!(incident = %id, acting, triggers = %crate::text::untrusted_line(&summary), "incident opened");
+                    if may_alert && let Some(am) = &self.alertmanager {
+                        let first = triggers.first().map(|f| f.key());
+                        am.incident(&id, first.as_deref(), &summary, report);
+                    }
                     if acting {
                         // The first few, named `gate/trigger`; the summary counts the rest.
                         let triggers = triggers
@@ -83,6 +87,9 @@ impl Watcher {
                 }
                 Act::CloseIncident { id } => {
                     tracing::info!(incident = %id, "incident closed: no trigger fired for resolve_after");
+                    if may_alert && let Some(am) = &self.alertmanager {
+                        am.close(&id);
+                    }
                     if acting {
                         self.journal
                             .append(Record::IncidentClosed {
@@ -220,6 +227,9 @@ impl Watcher {
     ) {
         self.record_alert(incident, trigger.clone(), message.clone())
             .await;
+        if let Some(am) = &self.alertmanager {
+            am.fire(incident, trigger.as_deref(), &message, report);
+        }
         if self.wc.alert.is_empty() {
             return;
         }

@@ -13,6 +13,7 @@
 //! - `takeover`: adopting the ledger's open incident on taking the lease.
 
 mod act;
+mod alertmanager;
 mod decide;
 pub mod incident;
 pub mod lease;
@@ -68,6 +69,8 @@ pub enum WatchError {
     Gate { gate: String, message: String },
     #[error("--listen {addr}: {message}")]
     Listen { addr: String, message: String },
+    #[error("watch.alertmanager: {0}")]
+    Alertmanager(String),
 }
 
 /// What a watch did, for the caller's last line.
@@ -166,6 +169,8 @@ pub struct Watcher {
     /// Turns true at shutdown: interrupts the running plan.
     stop: tokio::sync::watch::Receiver<bool>,
     summary: WatchSummary,
+    /// Alerts also go here when `[watch.alertmanager]` is set.
+    alertmanager: Option<alertmanager::AlertmanagerSender>,
 }
 
 impl Watcher {
@@ -231,7 +236,16 @@ impl Watcher {
             ledger = %journal.describe().await,
             "watching"
         );
+        let alertmanager = match &wc.alertmanager {
+            Some(am) => Some(alertmanager::AlertmanagerSender::start(
+                am,
+                metrics.clone(),
+                &options.agent,
+            )?),
+            None => None,
+        };
         Ok(Watcher {
+            alertmanager,
             lease,
             incidents: Incidents::new(wc.cooldown(), wc.resolve_after(), wc.alert_limit()),
             history: History::with_window(MAX_WATCH_HISTORY, history_window),

@@ -17,6 +17,7 @@ mod layout;
 mod ledger_chain;
 mod live_cli;
 mod migration_e2e;
+mod prometheus;
 mod properties;
 mod sandbox;
 mod watch;

@@ -65,7 +65,7 @@ impl Gate for Signals {
             name: "signals".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Numbers from any source against a condition and a hold: go/no-go requirements or rollback triggers.".into(),
-            sources: ["nats", "postgres", "kubernetes", "http", "metrics"]
+            sources: ["nats", "postgres", "kubernetes", "http", "metrics", "prometheus"]
                 .map(String::from)
                 .to_vec(),
             params: vec![ParamSpec::required(

@@ -2,7 +2,7 @@
 //! snapshot and its history.
 
 use crate::read::{
-    Labels, PerMinute, consumer, family, labels_match, metric_sum, probe, quantile, stream,
+    Labels, PerMinute, consumer, family, labels_match, metric_sum, probe, promql, quantile, stream,
 };
 use gatekeeper_gate_sdk::model::{Snapshot, parse_duration_ms};
 use gatekeeper_gate_sdk::window::Samples;
@@ -94,6 +94,33 @@ pub enum Measure {
     },
     /// Expected NATS nodes that are not up (needs `monitor_url`).
     NatsNodesDown { expected: u64 },
+    /// The slowest route between cluster nodes: its round trip in ms, from
+    /// every node's `/routez` (needs `monitor_url` for each node). No route
+    /// reported is unknown.
+    NatsRouteRtt,
+    /// A named query of the `prometheus` source: a scalar, or the one series
+    /// of a vector (after `labels` narrow it); a range query's series give
+    /// their last point. More than one series is unknown unless `aggregate`
+    /// (`sum`, `max`, `min`, `count`) says how they become one value; no
+    /// series is unknown (no data), except with `count`, where it is 0 (e.g.
+    /// `ALERTS{alertstate="firing"}`: no alert firing).
+    Promql {
+        query: String,
+        #[serde(default)]
+        labels: Labels,
+        #[serde(default)]
+        aggregate: Option<Aggregate>,
+    },
+}
+
+/// How a PromQL measure makes one value of several series.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Aggregate {
+    Sum,
+    Max,
+    Min,
+    Count,
 }
 
 pub(crate) fn default_max_ok_status() -> u16 {
@@ -112,12 +139,15 @@ impl Measure {
             | Measure::ConsumerAckPending { stream, consumer } => {
                 vec![format!("nats.consumers.{stream}.{consumer}")]
             }
-            Measure::NatsNodesDown { .. } => vec!["nats.cluster".into()],
+            Measure::NatsNodesDown { .. } | Measure::NatsRouteRtt => {
+                vec!["nats.cluster".into()]
+            }
             Measure::Metric { .. }
             | Measure::MetricRatio { .. }
             | Measure::MetricQuantile { .. } => vec!["metrics".into()],
             Measure::ProbeFailing { .. } | Measure::ProbeLatency { .. } => vec!["http".into()],
             Measure::Query { .. } => vec!["postgres".into()],
+            Measure::Promql { .. } => vec!["prometheus".into()],
             Measure::LogMatches { .. } | Measure::PodsWaiting { .. } => {
                 vec!["kubernetes".into()]
             }
@@ -139,6 +169,12 @@ impl Measure {
             Measure::LogMatches { .. } => "matching lines",
             Measure::PodsWaiting { .. } => "pods",
             Measure::NatsNodesDown { .. } => "nodes down",
+            Measure::NatsRouteRtt => "ms",
+            Measure::Promql {
+                aggregate: Some(Aggregate::Count),
+                ..
+            } => "series",
+            Measure::Promql { .. } => "",
         }
     }
 
@@ -384,6 +420,28 @@ impl Measure {
                     .filter(|p| labels_match(&p.labels, labels))
                     .filter(|p| p.waiting_reasons.iter().any(|r| r == reason))
                     .count() as f64)
+            }
+            Measure::Promql {
+                query,
+                labels,
+                aggregate,
+            } => promql(snap, query, labels, *aggregate),
+            Measure::NatsRouteRtt => {
+                let nats = snap.nats.usable("nats")?;
+                let c = nats.cluster.as_ref().ok_or(
+                    "cluster facts not collected (set sources.nats.monitor_url)".to_owned(),
+                )?;
+                if let Some(e) = &c.error {
+                    return Err(format!("nats monitoring: {e}"));
+                }
+                if c.routes.is_empty() {
+                    return Err("no route between nodes reported (one node, or no /routez)".into());
+                }
+                c.routes.iter().try_fold(0.0_f64, |worst, r| {
+                    r.rtt_ms.map(|ms| worst.max(ms)).ok_or_else(|| {
+                        format!("route {} → {}: round trip not reported", r.from, r.to)
+                    })
+                })
             }
             Measure::NatsNodesDown { expected } => {
                 let nats = snap.nats.usable("nats")?;

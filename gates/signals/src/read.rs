@@ -1,6 +1,7 @@
 //! Reading facts for a measure: a stream, a consumer, a probe, a metric
 //! family and its samples, buckets and quantiles.
 
+use crate::measure::Aggregate;
 use gatekeeper_gate_sdk::model::{
     ConsumerFacts, MetricFamily, ScrapeTarget, Snapshot, StreamFacts, parse_duration_ms,
 };
@@ -42,6 +43,45 @@ pub(crate) fn probe<'a>(
         .iter()
         .find(|p| p.name == name)
         .ok_or_else(|| format!("probe {name} is not configured"))
+}
+
+/// A PromQL measure's value: see [`crate::measure::Measure::Promql`].
+pub(crate) fn promql(
+    s: &Snapshot,
+    name: &str,
+    labels: &Labels,
+    aggregate: Option<Aggregate>,
+) -> Result<f64, String> {
+    let q = s.prometheus.usable("prometheus")?.query_or_why(name)?;
+    let mut values = Vec::new();
+    for series in q.series.iter().filter(|x| labels_match(&x.labels, labels)) {
+        let last = series
+            .points
+            .last()
+            .ok_or_else(|| format!("prometheus query `{name}`: a series with no points"))?;
+        values.push(last.value.ok_or_else(|| {
+            format!(
+                "prometheus query `{name}`: non-finite value {}",
+                last.raw.as_deref().unwrap_or("?")
+            )
+        })?);
+    }
+    let fold = |f: fn(f64, f64) -> f64| values.iter().copied().reduce(f);
+    let value = match (aggregate, values.as_slice()) {
+        (Some(Aggregate::Count), _) => Some(values.len() as f64),
+        (None, [one]) => Some(*one),
+        (None, []) | (Some(_), []) => None,
+        (None, many) => {
+            return Err(format!(
+                "prometheus query `{name}` returned {} series; narrow it with `labels` or set `aggregate`",
+                many.len()
+            ));
+        }
+        (Some(Aggregate::Sum), _) => fold(|a, b| a + b),
+        (Some(Aggregate::Max), _) => fold(f64::max),
+        (Some(Aggregate::Min), _) => fold(f64::min),
+    };
+    value.ok_or_else(|| format!("prometheus query `{name}` returned no series (no data)"))
 }
 
 pub(crate) fn labels_match(have: &Labels, want: &Labels) -> bool {

@@ -12,23 +12,26 @@ mod kubernetes;
 mod ledger;
 mod nats;
 mod postgres;
+mod prometheus;
 
 pub use http::*;
 pub use kubernetes::*;
 pub use ledger::*;
 pub use nats::*;
 pub use postgres::*;
+pub use prometheus::*;
 
 /// The snapshot schema this crate reads and writes.
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
 
 /// The fact sources a snapshot can hold, by the names gates declare.
-pub const SOURCE_NAMES: [&str; 6] = [
+pub const SOURCE_NAMES: [&str; 7] = [
     "nats",
     "postgres",
     "kubernetes",
     "http",
     "metrics",
+    "prometheus",
     "ledger",
 ];
 
@@ -55,18 +58,21 @@ pub struct Snapshot {
     #[serde(default)]
     pub metrics: Source<MetricsFacts>,
     #[serde(default)]
+    pub prometheus: Source<PrometheusFacts>,
+    #[serde(default)]
     pub ledger: Source<LedgerFacts>,
 }
 
 impl Snapshot {
     /// Every source's status, in snapshot order (the ledger last).
-    pub fn source_states(&self) -> [SourceState<'_>; 6] {
+    pub fn source_states(&self) -> [SourceState<'_>; 7] {
         [
             self.nats.state("nats"),
             self.postgres.state("postgres"),
             self.kubernetes.state("kubernetes"),
             self.http.state("http"),
             self.metrics.state("metrics"),
+            self.prometheus.state("prometheus"),
             self.ledger.state("ledger"),
         ]
     }
@@ -160,6 +166,14 @@ impl Snapshot {
         {
             return Some(d);
         }
+        if let Some(p) = &self.prometheus.facts
+            && let Some(d) = first_dup(
+                "prometheus query",
+                p.queries.iter().map(|q| ("", q.name.as_str())),
+            )
+        {
+            return Some(d);
+        }
         if let Some(m) = &self.metrics.facts {
             return first_dup(
                 "scrape target",
@@ -190,6 +204,7 @@ impl Snapshot {
             kubernetes: Source::default(),
             http: Source::default(),
             metrics: Source::default(),
+            prometheus: Source::default(),
             ledger: Source::default(),
         }
     }
@@ -215,6 +230,9 @@ impl Snapshot {
         }
         if keep("metrics") {
             out.metrics = self.metrics.clone();
+        }
+        if keep("prometheus") {
+            out.prometheus = self.prometheus.clone();
         }
         if keep("ledger") {
             out.ledger = self.ledger.clone();
@@ -253,7 +271,7 @@ impl SourceStatus {
 /// How one source of a snapshot went, whatever its facts' type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceState<'s> {
-    /// The snapshot's field name: `nats`, `postgres`, `kubernetes`, `http`, `metrics`, `ledger`.
+    /// The snapshot's field name: `nats`, `postgres`, `kubernetes`, `http`, `metrics`, `prometheus`, `ledger`.
     pub name: &'static str,
     pub status: SourceStatus,
     pub duration_ms: Option<u64>,
@@ -344,6 +362,7 @@ mod tests {
                 "kubernetes",
                 "http",
                 "metrics",
+                "prometheus",
                 "ledger"
             ]
         );

@@ -89,6 +89,21 @@ pub struct NatsCluster {
     pub storage_limit_bytes: Option<u64>,
     pub memory_used_bytes: Option<u64>,
     pub memory_limit_bytes: Option<u64>,
+    /// Every route each endpoint read reports (`/routez`): node to node,
+    /// with its round-trip time.
+    pub routes: Vec<NatsRoute>,
+}
+
+/// One route between two cluster nodes, as the `from` node sees it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NatsRoute {
+    /// The reporting node (its name; its id on 2.9, which has no name here).
+    pub from: String,
+    /// The remote node (`remote_name` on 2.10+, `remote_id` on 2.9).
+    pub to: String,
+    /// The route's last measured round trip, in milliseconds.
+    pub rtt_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

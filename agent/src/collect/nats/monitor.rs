@@ -3,7 +3,7 @@
 
 use super::wire::{RawPeer, nanos_to_ms};
 use crate::clients::{SourceError, install_crypto_provider, remaining};
-use gatekeeper_model::{NatsCluster, NatsNode};
+use gatekeeper_model::{NatsCluster, NatsNode, NatsRoute};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
@@ -35,6 +35,7 @@ pub(super) async fn monitor(urls: &[String], deadline: Instant) -> NatsCluster {
     let mut sums = [Some(0u64); 4];
     for node in nodes {
         errors.extend(node.errors);
+        cluster.routes.extend(node.routes);
         let and = |acc: &mut Option<bool>, v: Option<bool>| {
             *acc = match (*acc, v) {
                 (Some(a), Some(b)) => Some(a && b),
@@ -98,6 +99,7 @@ struct NodeMonitor {
     health_error: Option<String>,
     jsz: Option<Jsz>,
     cluster_name: Option<String>,
+    routes: Vec<NatsRoute>,
     errors: Vec<String>,
 }
 
@@ -119,11 +121,12 @@ async fn monitor_node(client: &reqwest::Client, base: &str) -> NodeMonitor {
             Ok::<_, SourceError>((status, body))
         }
     };
-    let (js_health, health, jsz, varz) = tokio::join!(
+    let (js_health, health, jsz, varz, routez) = tokio::join!(
         get("/healthz?js-enabled-only=true"),
         get("/healthz"),
         get("/jsz"),
-        get("/varz")
+        get("/varz"),
+        get("/routez")
     );
     let mut node = NodeMonitor {
         healthy: None,
@@ -131,6 +134,7 @@ async fn monitor_node(client: &reqwest::Client, base: &str) -> NodeMonitor {
         health_error: None,
         jsz: None,
         cluster_name: None,
+        routes: Vec::new(),
         errors: Vec::new(),
     };
     // Healthy = both health checks say ok: the full one (streams and
@@ -170,6 +174,12 @@ async fn monitor_node(client: &reqwest::Client, base: &str) -> NodeMonitor {
             // An enabled JetStream reports its config; a disabled one `{}`.
             node.jetstream_enabled = Some(varz.jetstream.is_some_and(|j| j.config.is_some()));
         }
+        Err(e) => node.errors.push(e.to_string()),
+    }
+    match routez.and_then(|(status, body)| {
+        parse_monitor::<Routez>(&format!("{base}/routez"), status, &body)
+    }) {
+        Ok(routez) => node.routes = routez.routes(),
         Err(e) => node.errors.push(e.to_string()),
     }
     node
@@ -252,6 +262,74 @@ struct MetaCluster {
 }
 
 #[derive(Deserialize)]
+struct Routez {
+    server_id: Option<String>,
+    server_name: Option<String>,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+}
+
+#[derive(Deserialize)]
+struct RawRoute {
+    remote_id: Option<String>,
+    remote_name: Option<String>,
+    rtt: Option<String>,
+}
+
+impl Routez {
+    fn routes(self) -> Vec<NatsRoute> {
+        let from = self
+            .server_name
+            .filter(|n| !n.is_empty())
+            .or(self.server_id)
+            .unwrap_or_default();
+        self.routes
+            .into_iter()
+            .map(|r| NatsRoute {
+                from: from.clone(),
+                to: r
+                    .remote_name
+                    .filter(|n| !n.is_empty())
+                    .or(r.remote_id)
+                    .unwrap_or_default(),
+                rtt_ms: r.rtt.as_deref().and_then(go_duration_ms),
+            })
+            .collect()
+    }
+}
+
+/// A Go `time.Duration` string (`183µs`, `1.5ms`, `2s`, `1m2.5s`) in ms.
+pub(super) fn go_duration_ms(text: &str) -> Option<f64> {
+    if text == "0" || text == "0s" {
+        return Some(0.0);
+    }
+    let mut total = 0.0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-6,
+            "us" | "µs" | "μs" => 1e-3,
+            "ms" => 1.0,
+            "s" => 1e3,
+            "m" => 60e3,
+            "h" => 3600e3,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    Some(total)
+}
+
+#[derive(Deserialize)]
 struct Varz {
     cluster: Option<VarzCluster>,
     jetstream: Option<VarzJetStream>,
@@ -265,4 +343,42 @@ struct VarzJetStream {
 #[derive(Deserialize)]
 struct VarzCluster {
     name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_as_nats_prints_them() {
+        assert_eq!(go_duration_ms("183µs"), Some(0.183));
+        assert_eq!(go_duration_ms("1.5ms"), Some(1.5));
+        assert_eq!(go_duration_ms("2s"), Some(2000.0));
+        assert_eq!(go_duration_ms("1m2.5s"), Some(62_500.0));
+        assert_eq!(go_duration_ms("0s"), Some(0.0));
+        assert_eq!(go_duration_ms("fast"), None);
+        assert_eq!(go_duration_ms("12"), None);
+    }
+
+    #[test]
+    fn routes_name_their_nodes_on_2_9_and_2_10() {
+        let v29: Routez = serde_json::from_str(
+            r#"{"server_id":"NB1","routes":[{"remote_id":"NC2","rtt":"329µs"}]}"#,
+        )
+        .unwrap();
+        let r = v29.routes();
+        assert_eq!(
+            (r[0].from.as_str(), r[0].to.as_str(), r[0].rtt_ms),
+            ("NB1", "NC2", Some(0.329))
+        );
+        let v215: Routez = serde_json::from_str(
+            r#"{"server_id":"NB1","server_name":"n1","routes":[{"remote_id":"NC2","remote_name":"n2","rtt":"1.2ms"}]}"#,
+        )
+        .unwrap();
+        let r = v215.routes();
+        assert_eq!(
+            (r[0].from.as_str(), r[0].to.as_str(), r[0].rtt_ms),
+            ("n1", "n2", Some(1.2))
+        );
+    }
 }
