@@ -174,6 +174,11 @@ impl std::fmt::Debug for Alertmanager {
 
 impl Alertmanager {
     pub fn start() -> Alertmanager {
+        Alertmanager::start_on(free_port())
+    }
+
+    /// On a given port (one a client was told about before it started).
+    pub fn start_on(port: u16) -> Alertmanager {
         let am = binary("prometheus-alertmanager", "prometheus-alertmanager");
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("alertmanager.yml");
@@ -182,7 +187,6 @@ impl Alertmanager {
             "route:\n  receiver: keep\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: keep\n",
         )
         .expect("write alertmanager.yml");
-        let port = free_port();
         let log = dir.path().join("alertmanager.log");
         let child = Command::new(am)
             .arg(format!("--config.file={}", config.display()))

@@ -333,6 +333,31 @@ async fn a_killed_cluster_node_shows_as_offline_replica() {
         assert_eq!(meta.healthy, Some(true));
         assert!(meta.meta_leader.is_some());
         assert_eq!(meta.cluster_name.as_deref(), Some("gk"));
+        // Every node's /routez: each node has routes to both others, each
+        // with a measured round trip (seed 003: latency between nodes < 10 ms).
+        let mut peers: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
+            Default::default();
+        for r in &meta.routes {
+            assert_ne!(r.from, r.to, "{version:?}: {r:?}");
+            let rtt = r
+                .rtt_ms
+                .unwrap_or_else(|| panic!("{version:?}: no rtt in {r:?}"));
+            assert!((0.0..1000.0).contains(&rtt), "{version:?}: {r:?}");
+            peers
+                .entry(r.from.as_str())
+                .or_default()
+                .insert(r.to.as_str());
+        }
+        assert_eq!(peers.len(), 3, "{version:?}: {:?}", meta.routes);
+        assert!(
+            peers.values().all(|to| to.len() == 2),
+            "{version:?}: {peers:?}"
+        );
+        if version != NatsVersion::V2_9 {
+            // 2.10+ names the nodes; 2.9 gives server ids.
+            let names: Vec<&str> = peers.keys().copied().collect();
+            assert_eq!(names, ["n1", "n2", "n3"], "{version:?}");
+        }
 
         // Kill a node that is not the one we are connected to.
         let leader = healthy

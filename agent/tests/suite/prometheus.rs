@@ -9,7 +9,7 @@
 //! 20 minutes of known history without waiting 20 minutes).
 
 use gatekeeper_testsupport::{
-    Alertmanager, CannedHttp, Prometheus, PrometheusSetup, wait_for, workspace_root,
+    Alertmanager, CannedHttp, Prometheus, PrometheusSetup, free_port, wait_for, workspace_root,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -104,6 +104,8 @@ const PROMQL_CONFIG: &str = r#"
 [sources.prometheus]
 url = "PROM"
 timeout = "5s"
+user = "reader"
+password = "s3cret-pw"
 [[sources.prometheus.queries]]
 name = "core-hot-success"
 query = 'sum(normalize_hrv_messages_total{result="success",stream="AA_CORE_HOT"})'
@@ -195,7 +197,12 @@ fn a_promql_signal_decides_a_criterion_and_replays_byte_for_byte() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let snap: Value = serde_json::from_slice(&std::fs::read(&snap_file).unwrap()).unwrap();
+    let snap_text = std::fs::read_to_string(&snap_file).unwrap();
+    assert!(
+        !snap_text.contains("s3cret-pw"),
+        "the password leaked into the snapshot"
+    );
+    let snap: Value = serde_json::from_str(&snap_text).unwrap();
     let p = &snap["prometheus"];
     assert_eq!(p["status"], "partial", "the typo query fails: {p:#}");
     let queries = p["facts"]["queries"].as_array().unwrap();
@@ -259,9 +266,12 @@ fn a_promql_signal_decides_a_criterion_and_replays_byte_for_byte() {
     assert_eq!(c["status"], "unknown");
     assert!(c["message"].as_str().unwrap().contains("bad_data"), "{c:#}");
 
-    // Prometheus down: defer, naming the source.
+    // Prometheus down: defer, naming the source; the password shown nowhere.
     drop(prom);
     let out = gatekeeper(dir.path(), &["check", "metrics", "-o", "json"]);
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(!String::from_utf8_lossy(stream).contains("s3cret-pw"));
+    }
     let r = report(&out);
     assert_eq!(
         (out.status.code(), r["verdict"].as_str()),
@@ -675,4 +685,147 @@ fn an_alert_rule_firing_rolls_back_and_its_incident_reaches_alertmanager() {
     assert!(ledger.contains("\"incident-closed\""), "{ledger}");
     let _ = watch.kill();
     let _ = watch.wait();
+}
+
+const AM_DOWN_CONFIG: &str = r#"
+[[sources.metrics]]
+name = "normalize"
+url = "TARGET"
+families = ["normalize_hrv_messages_total"]
+
+[gates.triggers]
+builtin = "signals"
+[[gates.triggers.params.signals]]
+id = "dlq-seen"
+title = "DLQ messages"
+measure = { kind = "metric", target = "normalize", family = "normalize_hrv_messages_total", labels = { result = "dlq" } }
+when = "> 0"
+trigger = "automatic"
+
+[phases.canary]
+gates = ["triggers"]
+
+[ledger]
+backend = "file"
+file = "DIR/ledger.jsonl"
+
+[watch]
+interval = "1s"
+
+[watch.alertmanager]
+url = "AM"
+repeat = "1s"
+
+[watch.plans.rollback]
+on = ["triggers/dlq-seen"]
+steps = [{ action = "exec", command = ["/bin/sh", "-c", "touch 'DIR/rolled-back'"] }]
+"#;
+
+/// Reads one sample of the agent's /metrics (a plain HTTP/1.0 GET).
+fn agent_metric(port: u16, name: &str) -> Option<f64> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Alertmanager down never holds a rollback back: the plan runs, the failed
+/// deliveries are counted and retried, and the incident arrives once
+/// Alertmanager is up.
+#[test]
+fn alertmanager_down_never_blocks_the_rollback_and_delivery_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = CannedHttp::start();
+    target.route("/metrics", 200, &exposition(100, 3), Duration::ZERO);
+    let am_port = free_port();
+    std::fs::write(
+        dir.path().join("gatekeeper.toml"),
+        AM_DOWN_CONFIG
+            .replace("TARGET", &target.url("/metrics"))
+            .replace("AM", &format!("http://127.0.0.1:{am_port}"))
+            .replace("DIR", &dir.path().display().to_string()),
+    )
+    .unwrap();
+    let listen = free_port();
+    let log = dir.path().join("watch.log");
+    let mut watch = Command::new(BIN)
+        .args([
+            "--log-format",
+            "json",
+            "watch",
+            "--agent",
+            "agent-a",
+            "--listen",
+        ])
+        .arg(format!("127.0.0.1:{listen}"))
+        .arg("-c")
+        .arg(dir.path().join("gatekeeper.toml"))
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let watch_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for(
+        &format!("the rollback with Alertmanager down (log: {})", watch_log()),
+        Duration::from_secs(60),
+        || dir.path().join("rolled-back").exists().then_some(()),
+    );
+    let errors = wait_for("failed deliveries counted", Duration::from_secs(20), || {
+        agent_metric(listen, "gatekeeper_alertmanager_errors_total").filter(|v| *v >= 2.0)
+    });
+    assert!(errors >= 2.0);
+    assert_eq!(
+        agent_metric(listen, "gatekeeper_alertmanager_posts_total"),
+        Some(0.0)
+    );
+    assert!(
+        watch_log().contains("alertmanager: delivery failed"),
+        "{}",
+        watch_log()
+    );
+
+    // Alertmanager comes up where the agent was told it is: the retries deliver.
+    let am = Alertmanager::start_on(am_port);
+    let incident = wait_for(
+        &format!(
+            "the incident delivered after the outage (log: {})",
+            watch_log()
+        ),
+        Duration::from_secs(60),
+        || incident_alerts(&am).into_iter().next(),
+    );
+    assert_eq!(incident["labels"]["trigger"], "triggers/dlq-seen");
+    assert!(agent_metric(listen, "gatekeeper_alertmanager_posts_total").is_some_and(|v| v >= 1.0));
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
+
+/// A judge missing a group is refused when the config loads, naming the
+/// field, never evaluated into a verdict.
+#[test]
+fn a_judge_missing_a_group_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gatekeeper.toml"),
+        "[sources.prometheus]\nurl = \"http://127.0.0.1:9\"\n\n[gates.judge]\nbuiltin = \"canary-judge\"\n[[gates.judge.params.metrics]]\nid = \"latency\"\ntitle = \"p95\"\nkind = \"continuous\"\ncanary = \"p95-canary\"\n\n[phases.canary-10]\ngates = [\"judge\"]\n",
+    )
+    .unwrap();
+    for args in [&["validate"][..], &["check", "canary-10"][..]] {
+        let out = gatekeeper(dir.path(), args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(
+                "gatekeeper.toml:6: gates.judge.params.metrics[0].baseline: bad params: a `continuous` metric needs it"
+            ),
+            "{args:?}: {stderr}"
+        );
+    }
 }

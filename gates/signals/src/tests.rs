@@ -537,3 +537,114 @@ fn a_counter_rate_of_a_gauge_family_is_unknown_and_one_way_only() {
         "{err}"
     );
 }
+
+fn prometheus(series: Value) -> Value {
+    json!({"prometheus": {"status": "partial", "facts": {"url": "http://p:9090", "queries": [
+        {"name": "firing", "result_type": "vector", "series": series},
+        {"name": "broken", "error": "the server refused the query (bad_data): parse error"}
+    ]}}})
+}
+
+fn alert(name: &str) -> Value {
+    json!({"labels": {"alertname": name, "alertstate": "firing"}, "points": [{"t_ms": 0, "value": 1.0}]})
+}
+
+fn promql_signal(measure: Value, when: &str) -> Value {
+    json!([{"id": "s", "title": "t", "measure": measure, "when": when, "trigger": "automatic"}])
+}
+
+#[test]
+fn promql_counts_picks_one_series_or_says_why_not() {
+    let firing = || {
+        prometheus(json!([
+            alert("HRVDLQMessagesDetected"),
+            alert("StreamFallbackDetected")
+        ]))
+    };
+    let run = |measure: Value, when: &str, series: Value| {
+        let e = case(vec![(0, series)], promql_signal(measure, when))
+            .run::<Signals>()
+            .unwrap();
+        e.criteria[0].clone()
+    };
+    // One alert by name, counted: firing → the trigger fails its criterion.
+    let dlq = json!({"kind": "promql", "query": "firing", "labels": {"alertname": "HRVDLQMessagesDetected"}, "aggregate": "count"});
+    let c = run(dlq.clone(), "> 0", firing());
+    assert_eq!(c.status, CriterionStatus::Fail, "{c:?}");
+    assert_eq!(c.observed.as_deref(), Some("1 series"));
+    // Nothing firing: count is 0, a pass (not "no data").
+    let c = run(dlq, "> 0", prometheus(json!([])));
+    assert_eq!(c.status, CriterionStatus::Pass, "{c:?}");
+    // Two series without `aggregate`: unknown, and why.
+    let c = run(
+        json!({"kind": "promql", "query": "firing"}),
+        "> 0",
+        firing(),
+    );
+    assert_eq!(c.status, CriterionStatus::Unknown);
+    assert!(
+        c.message
+            .contains("returned 2 series; narrow it with `labels` or set `aggregate`"),
+        "{}",
+        c.message
+    );
+    // No series, no aggregate: no data is unknown.
+    let c = run(
+        json!({"kind": "promql", "query": "firing"}),
+        "> 0",
+        prometheus(json!([])),
+    );
+    assert!(
+        c.message.contains("returned no series (no data)"),
+        "{}",
+        c.message
+    );
+    // A refused query, a NaN, a source down: unknown with the reason.
+    let c = run(
+        json!({"kind": "promql", "query": "broken"}),
+        "> 0",
+        firing(),
+    );
+    assert!(c.message.contains("bad_data"), "{}", c.message);
+    let nan =
+        prometheus(json!([{"labels": {}, "points": [{"t_ms": 0, "value": null, "raw": "NaN"}]}]));
+    let c = run(json!({"kind": "promql", "query": "firing"}), "> 0", nan);
+    assert!(c.message.contains("non-finite value NaN"), "{}", c.message);
+    let down = json!({"prometheus": {"status": "unavailable", "error": "cannot connect"}});
+    let c = run(json!({"kind": "promql", "query": "firing"}), "> 0", down);
+    assert_eq!(c.status, CriterionStatus::Unknown);
+    assert!(
+        c.message
+            .contains("prometheus source unavailable: cannot connect"),
+        "{}",
+        c.message
+    );
+}
+
+#[test]
+fn route_rtt_is_the_slowest_route_and_unknown_without_routes() {
+    let cluster = |routes: Value| {
+        json!({"nats": {"status": "ok", "facts": {"streams": [], "streams_complete": true,
+            "cluster": {"healthy": true, "routes": routes}}}})
+    };
+    let signal = json!([{"id": "rtt", "title": "latency between nodes < 10ms",
+        "measure": {"kind": "nats-route-rtt"}, "when": "< 10"}]);
+    let run = |routes: Value| {
+        case(vec![(0, cluster(routes))], signal.clone())
+            .run::<Signals>()
+            .unwrap()
+            .criteria[0]
+            .clone()
+    };
+    let c = run(
+        json!([{"from": "n1", "to": "n2", "rtt_ms": 0.4}, {"from": "n2", "to": "n3", "rtt_ms": 12.5}]),
+    );
+    assert_eq!(c.status, CriterionStatus::Fail, "{c:?}");
+    assert_eq!(c.observed.as_deref(), Some("12.5 ms"));
+    let c = run(json!([{"from": "n1", "to": "n2", "rtt_ms": 0.4}]));
+    assert_eq!(c.status, CriterionStatus::Pass);
+    let c = run(json!([]));
+    assert_eq!(c.status, CriterionStatus::Unknown);
+    let c = run(json!([{"from": "n1", "to": "n2"}]));
+    assert_eq!(c.message, "route n1 → n2: round trip not reported");
+}
