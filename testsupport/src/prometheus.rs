@@ -144,6 +144,16 @@ impl Prometheus {
         v["data"]["result"].clone()
     }
 
+    /// A GET of the API (`/api/v1/rules`): its `data`.
+    pub fn api(&self, path: &str) -> serde_json::Value {
+        let (status, text) =
+            http("GET", self.port, path, None).unwrap_or_else(|e| panic!("prometheus {path}: {e}"));
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("prometheus answered {status}: {e}: {text}"));
+        assert_eq!(v["status"], "success", "{path}: {text}");
+        v["data"].clone()
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }

@@ -13,6 +13,7 @@
 //! - `locate`: mapping a field back to its line (and profile).
 //! - `validate`: what the types alone cannot check.
 
+mod ledger;
 mod load;
 mod locate;
 pub mod schema;
@@ -20,6 +21,7 @@ mod validate;
 pub mod values;
 mod watch;
 
+pub use ledger::*;
 pub use load::{Environment, ProcessEnv};
 pub use locate::ParamsByProfile;
 pub use schema::*;

@@ -3,7 +3,7 @@
 
 use super::{
     Config, DurationValue, Invalid, KebabId, LimitsConfig, OneOrMany, PrometheusSourceConfig,
-    SourcesConfig, at, default_step, watch,
+    SourcesConfig, at, default_step, ledger, watch,
 };
 use crate::builtin;
 use crate::runtime::limits;
@@ -79,7 +79,7 @@ pub(super) fn validate(config: &Config) -> Result<(), Invalid> {
     }
     validate_sources(&config.sources)?;
     if let Some(ledger) = &config.ledger {
-        watch::validate_ledger(ledger, &config.sources)?;
+        ledger::validate_ledger(ledger, &config.sources)?;
     }
     if let Some(w) = &config.watch {
         watch::validate_watch(w, config)?;

@@ -2,10 +2,10 @@
 //! (where verdicts, incidents, actions and attestations are kept).
 
 use super::KebabId;
-use super::{DurationValue, Invalid, SourcesConfig, at};
+use super::ledger::js_name;
+use super::{DurationValue, Invalid, LedgerBackend, SourcesConfig, at};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 pub const DEFAULT_WATCH_PHASE: &str = "canary";
@@ -85,10 +85,11 @@ impl WatchConfig {
     pub fn alert_limit(&self) -> usize {
         self.alert_limit.unwrap_or(DEFAULT_ALERT_LIMIT)
     }
-    /// The plan that trigger of that gate starts, if any.
-    pub fn plan_for(&self, gate: &str, trigger: &str) -> Option<(&str, &PlanConfig)> {
+    /// The plan that trigger of that gate starts while `phase` is watched.
+    pub fn plan_for(&self, phase: &str, gate: &str, trigger: &str) -> Option<(&str, &PlanConfig)> {
         self.plans
             .iter()
+            .filter(|(_, p)| p.phase.as_deref().is_none_or(|ph| ph == phase))
             .find(|(_, p)| p.on.iter().any(|t| t.gate == gate && t.trigger == trigger))
             .map(|(name, p)| (name.as_str(), p))
     }
@@ -133,6 +134,9 @@ impl<'de> Deserialize<'de> for TriggerRef {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanConfig {
+    /// The phase whose gates raise `on` (default `watch.phase`). A plan with
+    /// a phase is active only while that phase is watched (`--phase`).
+    pub phase: Option<String>,
     /// The triggers that start this plan, as `gate/trigger`.
     pub on: Vec<TriggerRef>,
     /// Run in order; the first failing step stops the plan.
@@ -187,121 +191,6 @@ impl StepConfig {
             StepConfig::Webhook { .. } => "webhook",
         }
     }
-}
-
-/// Where the ledger lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LedgerBackend {
-    /// A JetStream stream (records) and KV bucket (lease) on `[sources.nats]`.
-    Nats,
-    /// A local JSONL file; no lease (one agent).
-    File,
-}
-
-pub const DEFAULT_LEDGER_STREAM: &str = "GATEKEEPER_LEDGER";
-pub const DEFAULT_LEDGER_SUBJECT: &str = "gatekeeper.ledger";
-pub const DEFAULT_LEASE_BUCKET: &str = "gatekeeper-lease";
-pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
-pub const DEFAULT_LEDGER_FILE: &str = "gatekeeper-ledger.jsonl";
-pub const DEFAULT_LEDGER_MAX_AGE: Duration = Duration::from_secs(90 * 24 * 3600);
-
-/// `[ledger]`: phase verdicts over time, incidents, actions, attestations.
-/// With it, `check` reads the ledger into the snapshot.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LedgerConfig {
-    /// Default: `nats` when `[sources.nats]` is set, else `file`.
-    pub backend: Option<LedgerBackend>,
-    /// JetStream stream of records (default `GATEKEEPER_LEDGER`).
-    pub stream: Option<String>,
-    /// Subject prefix; records go to `<subject>.<kind>` (default `gatekeeper.ledger`).
-    pub subject: Option<String>,
-    /// Replicas of the stream and the lease bucket, when they are created (default 1).
-    pub replicas: Option<u32>,
-    /// Records older than this are dropped by JetStream (default 90d).
-    pub max_age: Option<DurationValue>,
-    /// KV bucket holding the HA lease (default `gatekeeper-lease`).
-    pub lease_bucket: Option<String>,
-    /// A lease not renewed for this long may be taken over (default 15s).
-    pub lease_ttl: Option<DurationValue>,
-    /// The JSONL file of the `file` backend, relative to the config (default
-    /// `gatekeeper-ledger.jsonl`).
-    pub file: Option<PathBuf>,
-}
-
-impl LedgerConfig {
-    pub fn backend(&self, sources: &SourcesConfig) -> LedgerBackend {
-        self.backend.unwrap_or(if sources.nats.is_some() {
-            LedgerBackend::Nats
-        } else {
-            LedgerBackend::File
-        })
-    }
-    pub fn stream(&self) -> &str {
-        self.stream.as_deref().unwrap_or(DEFAULT_LEDGER_STREAM)
-    }
-    pub fn subject(&self) -> &str {
-        self.subject.as_deref().unwrap_or(DEFAULT_LEDGER_SUBJECT)
-    }
-    pub fn lease_bucket(&self) -> &str {
-        self.lease_bucket.as_deref().unwrap_or(DEFAULT_LEASE_BUCKET)
-    }
-    pub fn lease_ttl(&self) -> Duration {
-        self.lease_ttl.map_or(DEFAULT_LEASE_TTL, |d| d.0)
-    }
-    pub fn max_age(&self) -> Duration {
-        self.max_age.map_or(DEFAULT_LEDGER_MAX_AGE, |d| d.0)
-    }
-}
-
-/// A JetStream stream or bucket name: no spaces, dots or wildcards.
-fn js_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name
-            .chars()
-            .any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\'))
-}
-
-/// A subject prefix: dot-separated tokens, no wildcards.
-fn subject_prefix(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.').all(|t| {
-            !t.is_empty()
-                && !t
-                    .chars()
-                    .any(|c| c.is_whitespace() || matches!(c, '*' | '>'))
-        })
-}
-
-pub(super) fn validate_ledger(l: &LedgerConfig, sources: &SourcesConfig) -> Result<(), Invalid> {
-    if l.backend(sources) == LedgerBackend::Nats && sources.nats.is_none() {
-        return Err((
-            at(&["ledger", "backend"]),
-            "the `nats` ledger needs [sources.nats]".into(),
-        ));
-    }
-    for (field, value) in [("stream", l.stream()), ("lease_bucket", l.lease_bucket())] {
-        if !js_name(value) {
-            return Err((
-                at(&["ledger", field]),
-                format!("`{value}` is not a JetStream name (no spaces, `.`, `*`, `>`)"),
-            ));
-        }
-    }
-    if !subject_prefix(l.subject()) {
-        return Err((
-            at(&["ledger", "subject"]),
-            "must be a subject prefix like `gatekeeper.ledger` (no wildcards)".into(),
-        ));
-    }
-    if l.replicas.is_some_and(|r| !(1..=5).contains(&r)) {
-        return Err((at(&["ledger", "replicas"]), "must be 1 to 5".into()));
-    }
-    if l.lease_ttl().as_millis() < 1000 {
-        return Err((at(&["ledger", "lease_ttl"]), "must be at least 1s".into()));
-    }
-    Ok(())
 }
 
 pub(super) fn validate_watch(w: &WatchConfig, config: &super::Config) -> Result<(), Invalid> {
@@ -383,9 +272,16 @@ pub(super) fn validate_watch(w: &WatchConfig, config: &super::Config) -> Result<
                 "name at least one trigger, as `<gate>/<trigger>`".into(),
             ));
         }
+        let phase = plan.phase.as_deref().unwrap_or(w.phase());
+        if plan.phase.is_some() && !config.phases.contains_key(phase) {
+            return Err((
+                at(&["watch", "plans", name, "phase"]),
+                format!("no phase named `{phase}`"),
+            ));
+        }
         let watched = config
             .phases
-            .get(w.phase())
+            .get(phase)
             .map(|p| p.gates.as_slice())
             .unwrap_or_default();
         for (i, t) in plan.on.iter().enumerate() {
@@ -396,7 +292,7 @@ pub(super) fn validate_watch(w: &WatchConfig, config: &super::Config) -> Result<
                     format!(
                         "`{t}`: gate `{}` is not in the watched phase `{}` (its gates: {})",
                         t.gate,
-                        w.phase(),
+                        phase,
                         if watched.is_empty() {
                             "none".to_owned()
                         } else {
@@ -405,7 +301,7 @@ pub(super) fn validate_watch(w: &WatchConfig, config: &super::Config) -> Result<
                     ),
                 ));
             }
-            if let Some(other) = seen.insert(t.to_string(), name) {
+            if let Some(other) = seen.insert(format!("{phase} {t}"), name) {
                 return Err((
                     field,
                     format!("trigger `{t}` already starts plan `{other}`"),
@@ -513,4 +409,37 @@ fn validate_step(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn a_plan_with_a_phase_starts_only_while_that_phase_is_watched() {
+        let text = r#"
+[sources.nats]
+url = "nats://127.0.0.1:1"
+[gates.t]
+builtin = "signals"
+[phases.canary]
+gates = ["t"]
+[phases.canary-10]
+gates = ["t"]
+[watch.plans.always]
+on = ["t/a"]
+steps = [{ action = "exec", command = ["true"] }]
+[watch.plans.canary-10-only]
+phase = "canary-10"
+on = ["t/b"]
+steps = [{ action = "exec", command = ["true"] }]
+"#;
+        let config = Config::parse(text, "g.toml", None).unwrap();
+        let w = config.watch.unwrap();
+        let plan = |phase: &str, trigger: &str| w.plan_for(phase, "t", trigger).map(|(n, _)| n);
+        assert_eq!(plan("canary", "a"), Some("always"));
+        assert_eq!(plan("canary-10", "a"), Some("always"));
+        assert_eq!(plan("canary", "b"), None);
+        assert_eq!(plan("canary-10", "b"), Some("canary-10-only"));
+    }
 }

@@ -85,9 +85,9 @@ impl Watcher {
             acting,
             plan_running: self.plan.is_some(),
         };
-        let wc = &self.wc;
+        let (wc, phase) = (&self.wc, self.phase.as_str());
         let acts = self.incidents.step(&round, |gate, trigger| {
-            wc.plan_for(gate, trigger).map(|(n, _)| n.to_owned())
+            wc.plan_for(phase, gate, trigger).map(|(n, _)| n.to_owned())
         });
         self.metrics
             .incident_open

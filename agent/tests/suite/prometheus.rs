@@ -540,7 +540,7 @@ measure = { kind = "promql", query = "firing", labels = { alertname = "HRVDLQMes
 when = "> 0"
 trigger = "automatic"
 
-[phases.canary]
+[phases.canary-10]
 gates = ["alerts"]
 
 [ledger]
@@ -556,7 +556,9 @@ url = "AM"
 runbook = "https://runbooks.example/hrv-dlq"
 repeat = "1s"
 
+# Active only while canary-10 is watched (`watch --phase canary-10`).
 [watch.plans.rollback-to-single]
+phase = "canary-10"
 on = ["alerts/hrv-dlq-alert"]
 steps = [{ action = "exec", command = ["/bin/sh", "-c", "touch 'DIR/rolled-back'"] }]
 "#;
@@ -603,7 +605,16 @@ fn an_alert_rule_firing_rolls_back_and_its_incident_reaches_alertmanager() {
     .unwrap();
     let log = dir.path().join("watch.log");
     let mut watch = Command::new(BIN)
-        .args(["--log-format", "json", "watch", "--agent", "agent-a", "-c"])
+        .args([
+            "--log-format",
+            "json",
+            "watch",
+            "--phase",
+            "canary-10",
+            "--agent",
+            "agent-a",
+            "-c",
+        ])
         .arg(dir.path().join("gatekeeper.toml"))
         .env("XDG_CACHE_HOME", dir.path().join("cache"))
         .env_remove("RUST_LOG")
@@ -640,7 +651,7 @@ fn an_alert_rule_firing_rolls_back_and_its_incident_reaches_alertmanager() {
     let labels = &first["labels"];
     assert_eq!(labels["trigger"], "alerts/hrv-dlq-alert", "{first:#}");
     assert_eq!(labels["severity"], "critical");
-    assert_eq!(labels["phase"], "canary");
+    assert_eq!(labels["phase"], "canary-10");
     assert_eq!(labels["agent"], "agent-a");
     assert!(
         labels["incident"].as_str().is_some_and(|i| !i.is_empty()),
@@ -827,5 +838,66 @@ fn a_judge_missing_a_group_is_refused_at_load() {
             ),
             "{args:?}: {stderr}"
         );
+    }
+}
+
+/// Every PromQL the project ships is accepted by a real Prometheus: both
+/// rule files load and every rule evaluates healthy, every dashboard panel's
+/// query and every query of the example config parses and runs.
+#[test]
+fn every_shipped_rule_dashboard_and_query_runs_on_a_real_prometheus() {
+    let root = workspace_root();
+    let rule_files = [
+        root.join("examples/k8s/alerts.yaml"),
+        seed_rules_dir().join("alerts.yaml"),
+    ];
+    let prom = Prometheus::start(&PrometheusSetup {
+        rules: rule_files.to_vec(),
+        ..PrometheusSetup::default()
+    });
+    let rules = wait_for(
+        &format!("every rule evaluated healthy (log: {})", prom.log()),
+        Duration::from_secs(30),
+        || {
+            let groups = prom.api("/api/v1/rules")["groups"].clone();
+            let rules: Vec<Value> = groups
+                .as_array()?
+                .iter()
+                .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+                .collect();
+            rules.iter().all(|r| r["health"] == "ok").then_some(rules)
+        },
+    );
+    assert_eq!(rules.len(), 9 + 5, "{rules:#?}");
+
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("examples/k8s/grafana-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let mut exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_owned))
+        .collect();
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let example: toml::Table =
+        std::fs::read_to_string(root.join("examples/athlete-ally/gatekeeper.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+    let queries = example["sources"]["prometheus"]["queries"]
+        .as_array()
+        .unwrap();
+    assert!(queries.len() >= 5);
+    exprs.extend(
+        queries
+            .iter()
+            .map(|q| q["query"].as_str().unwrap().to_owned()),
+    );
+    for expr in &exprs {
+        // `query` panics with Prometheus' own error when it refuses one.
+        let _ = prom.query(expr);
     }
 }
