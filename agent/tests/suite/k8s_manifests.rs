@@ -142,21 +142,7 @@ fn dashboard_and_alerts_name_metrics_the_agent_serves() {
 /// `promtool` (Debian's `prometheus` package, which `scripts/setup` installs).
 #[test]
 fn the_alert_rules_pass_promtool() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/k8s/alerts.yaml");
-    let out = std::process::Command::new("promtool")
-        .args(["check", "rules"])
-        .arg(&path)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "promtool: {e}: install it with `apt-get install prometheus` (scripts/setup does)"
-            )
-        });
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "promtool refuses the rules: {text}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/k8s");
+    let text = crate::prometheus::promtool(&["check", "rules", "alerts.yaml"], &dir);
     assert!(text.contains("SUCCESS: 9 rules found"), "{text}");
 }

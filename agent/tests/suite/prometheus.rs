@@ -51,7 +51,8 @@ fn criterion<'a>(report: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no criterion {id} in {report:#}"))
 }
 
-fn promtool(args: &[&str], dir: &Path) -> String {
+/// Runs the real `promtool` in `dir`; panics with its output when it refuses.
+pub(crate) fn promtool(args: &[&str], dir: &Path) -> String {
     let out = Command::new("promtool")
         .args(args)
         .current_dir(dir)
@@ -425,103 +426,81 @@ fn the_canary_judge_decides_on_data_prometheus_serves() {
         .replace("PHASES", &phases);
     std::fs::write(dir.path().join("gatekeeper.toml"), config).unwrap();
 
-    let judge = |phase: &str, id: &str| -> (Option<i32>, Value) {
+    // (phase, criterion, exit code, status, field, what it holds)
+    let cases = [
+        (
+            "latency-same",
+            "latency",
+            0,
+            "pass",
+            "observed",
+            "122 canary vs 244 baseline observations",
+        ),
+        (
+            "latency-slow",
+            "latency",
+            1,
+            "fail",
+            "message",
+            "the canary is worse: shifted +",
+        ),
+        (
+            "latency-noisy",
+            "latency",
+            1,
+            "fail",
+            "message",
+            "the canary varies more: spread ×",
+        ),
+        (
+            "latency-idle",
+            "latency",
+            2,
+            "unknown",
+            "message",
+            "every observation is 0 in both groups",
+        ),
+        (
+            "errors-same",
+            "errors",
+            0,
+            "pass",
+            "message",
+            "no worse than the baseline: the difference is between",
+        ),
+        // Prometheus' increase() extrapolates half an interval past the last
+        // sample (and not below zero at the first): 500 × 1192.5 / 1185.
+        (
+            "errors-bad",
+            "errors",
+            1,
+            "fail",
+            "observed",
+            "canary 503.2 of 10063 (5 %)",
+        ),
+        (
+            "errors-sparse",
+            "errors",
+            2,
+            "unknown",
+            "message",
+            "too little traffic to judge: 40.25 and 100633 counted (need 100 each)",
+        ),
+    ];
+    for (phase, id, code, status, field, holds) in cases {
         let out = gatekeeper(dir.path(), &["check", phase, "-o", "json"]);
         let r = report(&out);
-        (out.status.code(), criterion(&r, id).clone())
-    };
-    let (code, c) = judge("latency-same", "latency");
-    assert_eq!(
-        (code, c["status"].as_str()),
-        (Some(0), Some("pass")),
-        "{c:#}"
-    );
-    assert!(
-        c["observed"]
-            .as_str()
-            .unwrap()
-            .contains("122 canary vs 244 baseline observations"),
-        "{c:#}"
-    );
-
-    let (code, c) = judge("latency-slow", "latency");
-    assert_eq!(
-        (code, c["status"].as_str()),
-        (Some(1), Some("fail")),
-        "{c:#}"
-    );
-    assert!(
-        c["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("the canary is worse: shifted +"),
-        "{c:#}"
-    );
-
-    let (code, c) = judge("latency-noisy", "latency");
-    assert_eq!(
-        (code, c["status"].as_str()),
-        (Some(1), Some("fail")),
-        "{c:#}"
-    );
-    assert!(
-        c["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("the canary varies more: spread ×"),
-        "{c:#}"
-    );
-
-    let (code, c) = judge("latency-idle", "latency");
-    assert_eq!(
-        (code, c["status"].as_str()),
-        (Some(2), Some("unknown")),
-        "{c:#}"
-    );
-    assert!(
-        c["message"]
-            .as_str()
-            .unwrap()
-            .contains("every observation is 0 in both groups"),
-        "{c:#}"
-    );
-
-    let (code, c) = judge("errors-same", "errors");
-    assert_eq!(
-        (code, c["status"].as_str()),
-        (Some(0), Some("pass")),
-        "{c:#}"
-    );
-
-    let (code, c) = judge("errors-bad", "errors");
-    assert_eq!(
-        (code, c["status"].as_str()),
-        (Some(1), Some("fail")),
-        "{c:#}"
-    );
-    // Prometheus' increase() extrapolates half an interval past the last
-    // sample (and not below zero at the first): 500 × 1192.5 / 1185.
-    assert!(
-        c["observed"]
-            .as_str()
-            .unwrap()
-            .starts_with("canary 503.2 of 10063 (5 %)"),
-        "{c:#}"
-    );
-
-    let (code, c) = judge("errors-sparse", "errors");
-    assert_eq!(
-        (code, c["status"].as_str()),
-        (Some(2), Some("unknown")),
-        "{c:#}"
-    );
-    assert!(
-        c["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("too little traffic to judge: 40.25 and 100633 counted (need 100 each)"),
-        "{c:#}"
-    );
+        let c = criterion(&r, id);
+        assert_eq!(
+            (out.status.code(), c["status"].as_str()),
+            (Some(code), Some(status)),
+            "{phase}: {c:#}"
+        );
+        assert!(
+            c[field].as_str().unwrap().contains(holds),
+            "{phase}: {field} should hold {holds:?}: {c:#}"
+        );
+    }
 }
 
 const WATCH_CONFIG: &str = r#"
@@ -563,6 +542,42 @@ on = ["alerts/hrv-dlq-alert"]
 steps = [{ action = "exec", command = ["/bin/sh", "-c", "touch 'DIR/rolled-back'"] }]
 "#;
 
+/// `gatekeeper watch` on the dir's config (JSON logs into `watch.log`);
+/// killed on drop.
+struct Watch {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Watch {
+    fn start(dir: &Path, extra: &[&str]) -> Watch {
+        let log = dir.join("watch.log");
+        let child = Command::new(BIN)
+            .args(["--log-format", "json", "watch", "--agent", "agent-a"])
+            .args(extra)
+            .arg("-c")
+            .arg(dir.join("gatekeeper.toml"))
+            .env("XDG_CACHE_HOME", dir.join("cache"))
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start gatekeeper watch");
+        Watch { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn incident_alerts(am: &Alertmanager) -> Vec<Value> {
     am.alerts()
         .into_iter()
@@ -603,26 +618,8 @@ fn an_alert_rule_firing_rolls_back_and_its_incident_reaches_alertmanager() {
             .replace("DIR", &dir.path().display().to_string()),
     )
     .unwrap();
-    let log = dir.path().join("watch.log");
-    let mut watch = Command::new(BIN)
-        .args([
-            "--log-format",
-            "json",
-            "watch",
-            "--phase",
-            "canary-10",
-            "--agent",
-            "agent-a",
-            "-c",
-        ])
-        .arg(dir.path().join("gatekeeper.toml"))
-        .env("XDG_CACHE_HOME", dir.path().join("cache"))
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let watch_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let watch = Watch::start(dir.path(), &["--phase", "canary-10"]);
+    let watch_log = || watch.log();
 
     // DLQ messages start arriving: 5 a second.
     let mut dlq = 0;
@@ -694,8 +691,6 @@ fn an_alert_rule_firing_rolls_back_and_its_incident_reaches_alertmanager() {
     );
     let ledger = std::fs::read_to_string(dir.path().join("ledger.jsonl")).unwrap();
     assert!(ledger.contains("\"incident-closed\""), "{ledger}");
-    let _ = watch.kill();
-    let _ = watch.wait();
 }
 
 const AM_DOWN_CONFIG: &str = r#"
@@ -763,26 +758,8 @@ fn alertmanager_down_never_blocks_the_rollback_and_delivery_catches_up() {
     )
     .unwrap();
     let listen = free_port();
-    let log = dir.path().join("watch.log");
-    let mut watch = Command::new(BIN)
-        .args([
-            "--log-format",
-            "json",
-            "watch",
-            "--agent",
-            "agent-a",
-            "--listen",
-        ])
-        .arg(format!("127.0.0.1:{listen}"))
-        .arg("-c")
-        .arg(dir.path().join("gatekeeper.toml"))
-        .env("XDG_CACHE_HOME", dir.path().join("cache"))
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let watch_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let watch = Watch::start(dir.path(), &["--listen", &format!("127.0.0.1:{listen}")]);
+    let watch_log = || watch.log();
     wait_for(
         &format!("the rollback with Alertmanager down (log: {})", watch_log()),
         Duration::from_secs(60),
@@ -814,8 +791,6 @@ fn alertmanager_down_never_blocks_the_rollback_and_delivery_catches_up() {
     );
     assert_eq!(incident["labels"]["trigger"], "triggers/dlq-seen");
     assert!(agent_metric(listen, "gatekeeper_alertmanager_posts_total").is_some_and(|v| v >= 1.0));
-    let _ = watch.kill();
-    let _ = watch.wait();
 }
 
 /// A judge missing a group is refused when the config loads, naming the

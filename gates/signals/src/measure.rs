@@ -123,6 +123,19 @@ pub enum Aggregate {
     Count,
 }
 
+/// The NATS cluster facts, read without a gap (needs `monitor_url`).
+fn cluster(snap: &Snapshot) -> Result<&gatekeeper_gate_sdk::model::NatsCluster, String> {
+    let nats = snap.nats.usable("nats")?;
+    let c = nats
+        .cluster
+        .as_ref()
+        .ok_or("cluster facts not collected (set sources.nats.monitor_url)".to_owned())?;
+    match &c.error {
+        Some(e) => Err(format!("nats monitoring: {e}")),
+        None => Ok(c),
+    }
+}
+
 pub(crate) fn default_max_ok_status() -> u16 {
     399
 }
@@ -427,13 +440,7 @@ impl Measure {
                 aggregate,
             } => promql(snap, query, labels, *aggregate),
             Measure::NatsRouteRtt => {
-                let nats = snap.nats.usable("nats")?;
-                let c = nats.cluster.as_ref().ok_or(
-                    "cluster facts not collected (set sources.nats.monitor_url)".to_owned(),
-                )?;
-                if let Some(e) = &c.error {
-                    return Err(format!("nats monitoring: {e}"));
-                }
+                let c = cluster(snap)?;
                 if c.routes.is_empty() {
                     return Err("no route between nodes reported (one node, or no /routez)".into());
                 }
@@ -444,13 +451,7 @@ impl Measure {
                 })
             }
             Measure::NatsNodesDown { expected } => {
-                let nats = snap.nats.usable("nats")?;
-                let c = nats.cluster.as_ref().ok_or(
-                    "cluster facts not collected (set sources.nats.monitor_url)".to_owned(),
-                )?;
-                if let Some(e) = &c.error {
-                    return Err(format!("nats monitoring: {e}"));
-                }
+                let c = cluster(snap)?;
                 if c.nodes.is_empty() {
                     return match (*expected, c.healthy) {
                         (1, Some(true)) => Ok(0.0),
