@@ -40,6 +40,9 @@ pub struct PrometheusSetup {
     /// OpenMetrics text (with timestamps, ending in `# EOF`) loaded into the
     /// TSDB before the server starts.
     pub backfill: Option<String>,
+    /// Require basic auth (`--web.config.file`): user, password, and the
+    /// password's bcrypt hash (Prometheus stores only the hash).
+    pub basic_auth: Option<(String, String, String)>,
 }
 
 /// A running Prometheus; killed on drop.
@@ -47,6 +50,8 @@ pub struct Prometheus {
     dir: tempfile::TempDir,
     child: Option<Child>,
     pub port: u16,
+    /// `Authorization` for the test's own requests, when auth is on.
+    auth: Option<String>,
 }
 
 impl std::fmt::Debug for Prometheus {
@@ -101,7 +106,16 @@ impl Prometheus {
         std::fs::write(&config_file, config).expect("write prometheus.yml");
         let port = free_port();
         let log = dir.path().join("prometheus.log");
-        let child = Command::new(prometheus)
+        let mut command = Command::new(prometheus);
+        let mut auth = None;
+        if let Some((user, password, hash)) = &setup.basic_auth {
+            let web = dir.path().join("web.yml");
+            std::fs::write(&web, format!("basic_auth_users:\n  {user}: {hash:?}\n"))
+                .expect("write web.yml");
+            command.arg(format!("--web.config.file={}", web.display()));
+            auth = Some(format!("Basic {}", base64(&format!("{user}:{password}"))));
+        }
+        let child = command
             .arg(format!("--config.file={}", config_file.display()))
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -114,11 +128,16 @@ impl Prometheus {
             dir,
             child: Some(child),
             port,
+            auth,
         };
         wait_for(
             &format!("prometheus on port {port} to be ready"),
             Duration::from_secs(30),
-            || (http("GET", port, "/-/ready", None).ok()?.0 == 200).then_some(()),
+            || {
+                let (status, _) =
+                    http_as("GET", port, "/-/ready", None, server.auth.as_deref()).ok()?;
+                (status == 200).then_some(())
+            },
         );
         server
     }
@@ -136,8 +155,14 @@ impl Prometheus {
     /// An instant query's `data.result` (panics when the server errs).
     pub fn query(&self, expr: &str) -> serde_json::Value {
         let body = format!("query={}", form_encode(expr));
-        let (status, text) = http("POST", self.port, "/api/v1/query", Some(&body))
-            .unwrap_or_else(|e| panic!("prometheus query {expr}: {e}"));
+        let (status, text) = http_as(
+            "POST",
+            self.port,
+            "/api/v1/query",
+            Some(&body),
+            self.auth.as_deref(),
+        )
+        .unwrap_or_else(|e| panic!("prometheus query {expr}: {e}"));
         let v: serde_json::Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("prometheus answered {status}: {e}: {text}"));
         assert_eq!(v["status"], "success", "query {expr}: {text}");
@@ -146,8 +171,8 @@ impl Prometheus {
 
     /// A GET of the API (`/api/v1/rules`): its `data`.
     pub fn api(&self, path: &str) -> serde_json::Value {
-        let (status, text) =
-            http("GET", self.port, path, None).unwrap_or_else(|e| panic!("prometheus {path}: {e}"));
+        let (status, text) = http_as("GET", self.port, path, None, self.auth.as_deref())
+            .unwrap_or_else(|e| panic!("prometheus {path}: {e}"));
         let v: serde_json::Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("prometheus answered {status}: {e}: {text}"));
         assert_eq!(v["status"], "success", "{path}: {text}");
@@ -269,14 +294,49 @@ fn form_encode(s: &str) -> String {
         .collect()
 }
 
+/// Standard base64 (for a Basic `Authorization`).
+fn base64(text: &str) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// A plain HTTP/1.0 request on loopback: (status, body).
 fn http(method: &str, port: u16, path: &str, form: Option<&str>) -> std::io::Result<(u16, String)> {
+    http_as(method, port, path, form, None)
+}
+
+fn http_as(
+    method: &str,
+    port: u16,
+    path: &str,
+    form: Option<&str>,
+    auth: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let body = form.unwrap_or("");
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut answer = String::new();

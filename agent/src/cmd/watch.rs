@@ -63,6 +63,9 @@ fn precompile_gates(config: &Config, args: &ConfigArgs) {
         .status()
     {
         Ok(status) if status.success() => {}
+        // The config does not validate or a gate does not load: the daemon
+        // says so itself, with the same message.
+        Ok(status) if matches!(status.code(), Some(1 | 3)) => {}
         other => {
             tracing::warn!(outcome = ?other, "precompiling the gates in a child failed; compiling them here")
         }

@@ -24,6 +24,8 @@ use tokio::time::Instant;
 
 /// The largest answer read for one query (a bigger one is refused).
 const MAX_ANSWER_BYTES: usize = 32 << 20;
+/// How a refused authentication reads (HTTP 401 or 403).
+const CREDENTIALS: &str = "the server refused the credentials";
 /// A query's budget when the config gives none.
 const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -128,7 +130,10 @@ impl super::Collector for PrometheusCollector {
             }
         });
         let answers = futures::future::join_all(asked).await;
-        if !answers.is_empty() && answers.iter().all(|(_, reached)| !reached) {
+        // No query answered, or the server refused us for every one (401,
+        // 403): nothing usable was read.
+        let refused = |q: &PromQuery| q.error.as_deref().is_some_and(|e| e.contains(CREDENTIALS));
+        if !answers.is_empty() && answers.iter().all(|(q, reached)| !reached || refused(q)) {
             let first = answers[0].0.error.clone().unwrap_or_default();
             return Err(SourceError::Unreachable(first));
         }
@@ -285,6 +290,11 @@ impl Answer {
 /// Reads the API's answer: an error envelope (any status) is the server's
 /// error; anything else that is not the API's JSON is unreadable.
 pub(crate) fn parse_answer(status: u16, body: &[u8]) -> Result<Answer, SourceError> {
+    if status == 401 || status == 403 {
+        return Err(SourceError::Refused(format!(
+            "answered HTTP {status}: {CREDENTIALS}"
+        )));
+    }
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
         let what = if status == 200 {
             format!("the answer is not the Prometheus API's JSON: {e}")

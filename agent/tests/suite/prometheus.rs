@@ -876,3 +876,46 @@ fn every_shipped_rule_dashboard_and_query_runs_on_a_real_prometheus() {
         let _ = prom.query(expr);
     }
 }
+
+/// The bcrypt hash (cost 4) of `s3cret-pw`, as Prometheus' web config takes it.
+const PW_HASH: &str = "$2b$04$T9L29hFRqs4IJMW5dc3G0uS4MuWlf4lxEqVJlsTNYgf0ChHxGxO7.";
+
+/// A Prometheus that requires basic auth: the right password reads, a wrong
+/// one makes the source unavailable saying the credentials were refused (a
+/// defer, never a go), and the password appears nowhere.
+#[test]
+fn basic_auth_is_sent_and_a_refusal_is_named() {
+    let prom = Prometheus::start(&PrometheusSetup {
+        basic_auth: Some(("reader".into(), "s3cret-pw".into(), PW_HASH.into())),
+        ..PrometheusSetup::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = |password: &str| {
+        format!(
+            "[sources.prometheus]\nurl = \"{}\"\nuser = \"reader\"\npassword = \"{password}\"\n[[sources.prometheus.queries]]\nname = \"up\"\nquery = \"vector(1)\"\n\n[gates.up]\nbuiltin = \"signals\"\n[[gates.up.params.signals]]\nid = \"up\"\ntitle = \"Prometheus answers\"\nmeasure = {{ kind = \"promql\", query = \"up\" }}\nwhen = \"== 1\"\n\n[phases.p]\ngates = [\"up\"]\n",
+            prom.url()
+        )
+    };
+    std::fs::write(dir.path().join("gatekeeper.toml"), config("s3cret-pw")).unwrap();
+    let out = gatekeeper(dir.path(), &["check", "p", "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    std::fs::write(dir.path().join("gatekeeper.toml"), config("wr0ng-pw")).unwrap();
+    let out = gatekeeper(dir.path(), &["check", "p", "-o", "json"]);
+    let r = report(&out);
+    assert_eq!(out.status.code(), Some(2), "{r:#}");
+    let msg = criterion(&r, "up")["message"].as_str().unwrap().to_owned();
+    assert!(
+        msg.contains("prometheus source unavailable")
+            && msg.contains("answered HTTP 401: the server refused the credentials"),
+        "{msg}"
+    );
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(!String::from_utf8_lossy(stream).contains("wr0ng-pw"));
+    }
+}
