@@ -6,7 +6,8 @@
 //! error: a server error, a timeout, a body that is not the API's JSON, or an
 //! answer with warnings (Prometheus' sign of a partial response) leaves that
 //! query without a usable result and the source `partial`. When no query got
-//! any answer at all (the server is down), the source is `unavailable`.
+//! any answer at all (the server is down) or the server refused the
+//! credentials (401/403), the source is `unavailable`, with every query's error.
 //!
 //! Queries go as POST forms, so the expressions never appear in a URL; the
 //! URL's credentials, the bearer token and the password are never shown.
@@ -24,8 +25,6 @@ use tokio::time::Instant;
 
 /// The largest answer read for one query (a bigger one is refused).
 const MAX_ANSWER_BYTES: usize = 32 << 20;
-/// How a refused authentication reads (HTTP 401 or 403).
-const CREDENTIALS: &str = "the server refused the credentials";
 /// A query's budget when the config gives none.
 const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -115,27 +114,30 @@ impl super::Collector for PrometheusCollector {
                     ..PromQuery::default()
                 };
                 let answer = ask(client, auth.as_ref(), base, q, now, deadline).await;
-                let reached = match answer {
+                // Read nothing: no answer, or the credentials were refused.
+                let read = match answer {
                     Ok(answer) => {
                         answer.fill(&mut query);
                         true
                     }
                     Err(e) => {
-                        let reached = !matches!(e, SourceError::Unreachable(_));
                         query.error = Some(e.to_string());
-                        reached
+                        !matches!(e, SourceError::Unreachable(_) | SourceError::Setup(_))
                     }
                 };
-                (query, reached)
+                (query, read)
             }
         });
         let answers = futures::future::join_all(asked).await;
-        // No query answered, or the server refused us for every one (401,
-        // 403): nothing usable was read.
-        let refused = |q: &PromQuery| q.error.as_deref().is_some_and(|e| e.contains(CREDENTIALS));
-        if !answers.is_empty() && answers.iter().all(|(q, reached)| !reached || refused(q)) {
-            let first = answers[0].0.error.clone().unwrap_or_default();
-            return Err(SourceError::Unreachable(first));
+        if !answers.is_empty() && answers.iter().all(|(_, read)| !read) {
+            // Each reason once (a server that is down fails every query alike).
+            let mut reasons: Vec<String> = Vec::new();
+            for e in answers.into_iter().filter_map(|(q, _)| q.error) {
+                if !reasons.contains(&e) {
+                    reasons.push(e);
+                }
+            }
+            return Err(SourceError::NothingRead(reasons));
         }
         Ok(PrometheusFacts {
             url: self.config.url.redacted(),
@@ -291,8 +293,9 @@ impl Answer {
 /// error; anything else that is not the API's JSON is unreadable.
 pub(crate) fn parse_answer(status: u16, body: &[u8]) -> Result<Answer, SourceError> {
     if status == 401 || status == 403 {
-        return Err(SourceError::Refused(format!(
-            "answered HTTP {status}: {CREDENTIALS}"
+        // The credentials the config gives are unusable: a setup error.
+        return Err(SourceError::Setup(format!(
+            "answered HTTP {status}: the server refused the credentials"
         )));
     }
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {

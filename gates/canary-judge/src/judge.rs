@@ -3,9 +3,8 @@
 
 use crate::stats::{self, Alternative};
 use crate::{Checked, Compare, Direction, Group, Params};
-use gatekeeper_gate_sdk::Criterion;
 use gatekeeper_gate_sdk::model::{PromSeries, Snapshot};
-use std::collections::BTreeMap;
+use gatekeeper_gate_sdk::{Criterion, labels};
 
 pub(crate) fn judge(snap: &Snapshot, m: &Checked<'_>, p: &Params) -> Criterion {
     let (id, title) = (m.metric.id.as_str(), m.metric.title.as_str());
@@ -84,18 +83,11 @@ fn series<'a>(snap: &'a Snapshot, g: &Group) -> Result<Vec<&'a PromSeries>, Stri
         .query_or_why(g.query())?;
     Ok(q.series
         .iter()
-        .filter(|s| g.labels().is_none_or(|want| labels_match(&s.labels, want)))
+        .filter(|s| {
+            g.labels()
+                .is_none_or(|want| labels::matches(&s.labels, want))
+        })
         .collect())
-}
-
-fn labels_match(have: &BTreeMap<String, String>, want: &BTreeMap<String, String>) -> bool {
-    want.iter().all(|(k, v)| {
-        let value = have.get(k).map(String::as_str).unwrap_or("");
-        match v.strip_prefix('!') {
-            Some(not) => value != not,
-            None => value == v,
-        }
-    })
 }
 
 /// Every finite point of the group's series. Non-finite points (a

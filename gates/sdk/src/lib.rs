@@ -17,6 +17,7 @@
 extern crate self as gatekeeper_gate_sdk;
 
 pub mod check;
+pub mod labels;
 pub mod spec;
 pub mod window;
 

@@ -84,15 +84,7 @@ pub(crate) fn promql(
     value.ok_or_else(|| format!("prometheus query `{name}` returned no series (no data)"))
 }
 
-pub(crate) fn labels_match(have: &Labels, want: &Labels) -> bool {
-    want.iter().all(|(k, v)| {
-        let value = have.get(k).map(String::as_str).unwrap_or("");
-        match v.strip_prefix('!') {
-            Some(not) => value != not,
-            None => value == v,
-        }
-    })
-}
+pub(crate) use gatekeeper_gate_sdk::labels::matches as labels_match;
 
 pub(crate) fn family<'a>(
     s: &'a Snapshot,
