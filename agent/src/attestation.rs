@@ -65,7 +65,7 @@ pub struct GateUsed {
     pub sha256: Option<String>,
     pub version: Option<String>,
     pub contract: Option<String>,
-    /// Who signed the gate: gate signing is not built, always `None`.
+    /// Who vouches for the gate: `built-in`, a `[trust]` key, or unchecked.
     pub signer: Option<String>,
 }
 
@@ -100,7 +100,7 @@ pub fn gates_used(gates: &GateSet, names: &[String]) -> Vec<GateUsed> {
                 sha256: loaded.map(|l| l.digest().to_owned()),
                 version: loaded.map(|l| l.metadata().version.clone()),
                 contract: loaded.map(|l| l.contract().version().to_owned()),
-                signer: None,
+                signer: g.signer.as_ref().map(ToString::to_string),
             }
         })
         .collect()

@@ -87,9 +87,15 @@ pub enum Command {
     /// every gate loads, and every gate's params under every profile (what
     /// CI should run). Exit 0 valid, 1 a gate does not load, 3 invalid.
     Validate(ValidateArgs),
-    /// List and inspect gates.
-    #[command(subcommand)]
-    Gates(GatesCommand),
+    /// Gates: list, inspect, run one on a snapshot, golden tests, scaffold
+    /// a new one, sign and verify, push to and pull from an OCI registry.
+    #[command(subcommand, alias = "gates")]
+    Gate(GatesCommand),
+    /// Evaluate a phase (or one gate) at every point of a recording, each
+    /// snapshot with the ones before it as history, and print the timeline:
+    /// when each criterion changed, when each trigger was raised and
+    /// cleared, how many times a plan would have run. Exit 0 when it ran.
+    Backtest(BacktestArgs),
     /// Check a verdict statement written by `check --attest`: that it is
     /// consistent, and with --snapshot, that the snapshot is its subject and
     /// re-evaluating it with the config gives the identical report. Exit 0
@@ -235,14 +241,139 @@ pub struct ValidateArgs {
 pub enum GatesCommand {
     /// Built-in gates and the gates the config defines.
     List(ConfigArgs),
-    /// A gate's metadata, digest, limits and effective params.
+    /// A gate's metadata, digest, signer, limits and effective params.
     Inspect(InspectArgs),
+    /// Evaluate one gate on one snapshot or recording: no config or phase
+    /// needed. Exit 0 go, 1 no-go, 2 defer, 3 could not evaluate.
+    Run(RunArgs),
+    /// Make a signing key pair (minisign format): NAME.pub and NAME.key.
+    Keygen(KeygenArgs),
+    /// Sign a gate: writes GATE.wasm.minisig beside it (minisign format).
+    Sign(SignArgs),
+    /// Check a gate's signature against a public key. Exit 0 valid, 1 not.
+    Verify(VerifySigArgs),
+    /// Push a gate (and its signature, if one is beside it) to an OCI
+    /// registry; prints the digest-pinned reference to put in a config.
+    Push(PushArgs),
+    /// Pull a gate (and its signature) into the local cache `check` reads;
+    /// with no reference, every `oci` gate of the config.
+    Pull(PullArgs),
+}
+
+/// Where a gate comes from on the command line.
+#[derive(Debug, clap::Args)]
+pub struct GateSourceArgs {
+    /// A `.wasm` file, a built-in gate's name, or a pinned OCI reference
+    /// (`oci://host/repo@sha256:…`, pulled first).
+    pub gate: String,
+    /// Params as a JSON object.
+    #[arg(long, conflicts_with = "params_file")]
+    pub params: Option<String>,
+    /// Params from a JSON or TOML file.
+    #[arg(long, value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
+}
+
+// `gatekeeper gate run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub source: GateSourceArgs,
+    /// The snapshot or recording to evaluate it on.
+    #[arg(long)]
+    pub snapshot: PathBuf,
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+// `gatekeeper gate keygen`.
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// Writes NAME.pub (share it) and NAME.key (keep it secret).
+    pub name: PathBuf,
+    /// Encrypt the secret key with the password in $GATEKEEPER_SIGNING_PASSWORD.
+    #[arg(long)]
+    pub encrypt: bool,
+}
+
+// `gatekeeper gate sign`.
+#[derive(Debug, clap::Args)]
+pub struct SignArgs {
+    /// The gate (`.wasm`).
+    pub wasm: PathBuf,
+    /// The secret key (from `gate keygen` or `minisign -G`); an encrypted
+    /// one takes its password from $GATEKEEPER_SIGNING_PASSWORD.
+    #[arg(long)]
+    pub key: PathBuf,
+}
+
+// `gatekeeper gate verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifySigArgs {
+    /// The gate (`.wasm`).
+    pub wasm: PathBuf,
+    /// The public key (`.pub`).
+    #[arg(long)]
+    pub pubkey: PathBuf,
+    /// The signature (default: GATE.wasm.minisig).
+    #[arg(long)]
+    pub signature: Option<PathBuf>,
+}
+
+// `gatekeeper gate push`.
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// The gate (`.wasm`); GATE.wasm.minisig beside it is pushed too.
+    pub wasm: PathBuf,
+    /// Where: `oci://host[:port]/repository[:tag]`.
+    pub reference: String,
+}
+
+// `gatekeeper gate pull`.
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// `oci://host[:port]/repository(:tag|@sha256:…)`; omitted: every
+    /// `oci` gate of the config.
+    pub reference: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+// `gatekeeper backtest`.
+#[derive(Debug, clap::Args)]
+pub struct BacktestArgs {
+    /// The phase to replay (from the config); or use --gate.
+    #[arg(required_unless_present = "gate")]
+    pub phase: Option<String>,
+    /// Replay one gate instead of a phase: a `.wasm` file, a built-in
+    /// name or a pinned OCI reference.
+    #[arg(long, conflicts_with = "phase")]
+    pub gate: Option<String>,
+    /// With --gate: params as a JSON object.
+    #[arg(long, requires = "gate", conflicts_with = "params_file")]
+    pub params: Option<String>,
+    /// With --gate: params from a JSON or TOML file.
+    #[arg(long, value_name = "FILE", requires = "gate")]
+    pub params_file: Option<PathBuf>,
+    /// A recording (`{"snapshots":[…]}`), or a directory of snapshots and
+    /// recordings (as `check --record` writes them); repeatable.
+    #[arg(long, required = true)]
+    pub recording: Vec<PathBuf>,
+    /// Also show the verdicts `watch` recorded in the config's ledger over
+    /// the same span, and where the replay disagrees with them.
+    #[arg(long, requires = "phase")]
+    pub ledger: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[arg(long, short = 'o', value_enum, default_value_t = InspectFormat::Table)]
+    pub output: InspectFormat,
 }
 
 // `gatekeeper gates inspect`.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// A gate name from the config, or a built-in gate's name.
+    /// A gate name from the config, a built-in gate's name, a `.wasm`
+    /// file, or a pinned OCI reference.
     pub gate: String,
     #[command(flatten)]
     pub config: ConfigArgs,

@@ -141,6 +141,16 @@ pub fn read_untrusted_text(
 /// Writes `bytes` and a newline to a temporary file beside `path`, synced,
 /// then renames it: a reader never sees half a file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut text = Vec::with_capacity(bytes.len() + 1);
+    text.extend_from_slice(bytes);
+    text.push(b'\n');
+    write_exactly(path, &text)
+}
+
+/// Writes exactly `bytes` to `path` atomically (a temp file in the same
+/// directory, synced, then renamed): content-addressed files, whose name
+/// is the digest of these bytes.
+pub fn write_exactly(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -148,7 +158,6 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     };
     let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
     tmp.write_all(bytes)?;
-    tmp.write_all(b"\n")?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod recording;
 pub mod report;
 pub mod runtime;
+pub mod supply;
 pub mod text;
 pub mod verdict;
 pub mod wait;

@@ -39,8 +39,14 @@ impl From<Decision> for GateVerdict {
 pub struct GateReport {
     /// The gate's name in config.
     pub name: String,
-    /// What runs it: `stream-topology@0.1.0`, or the wasm path.
+    /// What runs it: `stream-topology@0.1.0`, the wasm path, or the OCI reference.
     pub implementation: String,
+    /// Hex sha256 of the component that ran (absent when it did not load).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Who vouches for it: `built-in`, a `[trust]` key, or unchecked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
     pub verdict: GateVerdict,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -83,6 +89,8 @@ mod tests {
         let g = |v| GateReport {
             name: "g".into(),
             implementation: "i".into(),
+            sha256: None,
+            signer: None,
             verdict: v,
             error: None,
             criteria: vec![],

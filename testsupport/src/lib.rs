@@ -20,6 +20,7 @@ mod kube;
 mod nats;
 mod postgres;
 mod prometheus;
+mod registry;
 
 pub use component::WatGate;
 pub use http::{CannedHttp, WebhookSink};
@@ -30,6 +31,7 @@ pub use nats::{
 };
 pub use postgres::Postgres;
 pub use prometheus::{Alertmanager, Prometheus, PrometheusSetup};
+pub use registry::OciRegistry;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-fn binary(name: &str, package: &str) -> PathBuf {
+pub(crate) fn binary(name: &str, package: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
             .map(|d| d.join(name))
@@ -317,7 +317,12 @@ fn base64(text: &str) -> String {
 }
 
 /// A plain HTTP/1.0 request on loopback: (status, body).
-fn http(method: &str, port: u16, path: &str, form: Option<&str>) -> std::io::Result<(u16, String)> {
+pub(crate) fn http(
+    method: &str,
+    port: u16,
+    path: &str,
+    form: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     http_as(method, port, path, form, None)
 }
 

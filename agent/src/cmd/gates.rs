@@ -22,9 +22,18 @@ pub(super) fn inspect(args: InspectArgs) -> Result<u8, AppError> {
         config,
         output,
     } = args;
-    let mut config = load_config_or_builtins(&config)?;
-    let configured = config.gates.contains_key(&gate);
-    if !configured {
+    // A `.wasm` file or an OCI reference is inspected on its own, outside
+    // any config (no params to check, signatures not checked).
+    let standalone = gate.ends_with(".wasm") || gate.starts_with("oci://");
+    let (mut config, gate, configured) = if standalone {
+        let (c, name) = super::gate_run::one_gate_config(&gate, None, None)?;
+        (c, name, false)
+    } else {
+        let c = load_config_or_builtins(&config)?;
+        let configured = c.gates.contains_key(&gate);
+        (c, gate, configured)
+    };
+    if !config.gates.contains_key(&gate) {
         if builtin::builtin_gate(&gate).is_none() {
             return Err(AppError::Usage {
                 command: "gates inspect",
@@ -68,6 +77,8 @@ fn builtin_gate_config(name: &str) -> GateConfig {
     GateConfig {
         builtin: Some(name.to_owned()),
         wasm: None,
+        oci: None,
+        signature: None,
         sha256: None,
         params: toml::Table::new(),
         limits: Default::default(),
@@ -147,6 +158,8 @@ fn inspect_json(g: &PreparedGate, configured: bool) -> serde_json::Value {
                 "name": g.name,
                 "implementation": g.implementation,
                 "sha256": l.digest(),
+                "signer": g.signer.as_ref().map(ToString::to_string),
+                "contract": l.contract().version(),
                 "metadata": l.metadata(),
                 "limits": {
                     "fuel": lim.fuel,
@@ -192,6 +205,8 @@ fn inspect_table(v: &serde_json::Value) -> String {
     let _ = writeln!(out, "version:         {}", s("/metadata/version"));
     let _ = writeln!(out, "description:     {}", s("/metadata/description"));
     let _ = writeln!(out, "sha256:          {}", s("/sha256"));
+    let _ = writeln!(out, "signer:          {}", s("/signer"));
+    let _ = writeln!(out, "contract:        gatekeeper:gate@{}", s("/contract"));
     let _ = writeln!(out, "sources:         {}", s("/metadata/sources"));
     let _ = writeln!(out, "snapshot schema: {}", s("/metadata/snapshot_schema"));
     let _ = writeln!(

@@ -4,7 +4,10 @@
 //! [`AppError`] (exit 3); a verdict is an exit code, never an error.
 
 mod attest;
+mod backtest;
 mod check;
+mod gate_run;
+mod gate_trust;
 mod gates;
 mod ledger;
 mod snapshot;
@@ -63,8 +66,15 @@ pub fn run(cli: Cli) -> Result<u8, AppError> {
         Command::Attest(args) => attest::run(args),
         Command::Ledger(args) => ledger::run(args),
         Command::Validate(args) => validate::run(args),
-        Command::Gates(GatesCommand::List(args)) => gates::list(args),
-        Command::Gates(GatesCommand::Inspect(args)) => gates::inspect(args),
+        Command::Gate(GatesCommand::List(args)) => gates::list(args),
+        Command::Gate(GatesCommand::Inspect(args)) => gates::inspect(args),
+        Command::Gate(GatesCommand::Run(args)) => gate_run::run(args),
+        Command::Gate(GatesCommand::Keygen(args)) => gate_trust::keygen(args),
+        Command::Gate(GatesCommand::Sign(args)) => gate_trust::sign(args),
+        Command::Gate(GatesCommand::Verify(args)) => gate_trust::verify(args),
+        Command::Gate(GatesCommand::Push(args)) => gate_trust::push(args),
+        Command::Gate(GatesCommand::Pull(args)) => gate_trust::pull(args),
+        Command::Backtest(args) => backtest::run(args),
         Command::VerifyAttestation(args) => verify_attestation::run(args),
     }
 }

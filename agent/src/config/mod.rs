@@ -17,6 +17,7 @@ mod ledger;
 mod load;
 mod locate;
 pub mod schema;
+mod trust;
 mod validate;
 pub mod values;
 mod watch;
@@ -25,6 +26,7 @@ pub use ledger::*;
 pub use load::{Environment, ProcessEnv};
 pub use locate::ParamsByProfile;
 pub use schema::*;
+pub use trust::{TrustConfig, TrustKeyConfig, TrustKeyError};
 pub use values::*;
 pub use watch::*;
 
@@ -76,6 +78,8 @@ pub struct Config {
     pub watch: Option<WatchConfig>,
     /// Where verdicts, incidents, actions and attestations are kept.
     pub ledger: Option<LedgerConfig>,
+    /// Which keys may sign which gates; with it, unsigned gates are refused.
+    pub trust: Option<TrustConfig>,
     /// The directory of the config file; relative gate paths start there.
     #[serde(skip)]
     pub base_dir: PathBuf,

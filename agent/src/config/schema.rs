@@ -300,8 +300,14 @@ impl LimitsConfig {
 pub struct GateConfig {
     /// A built-in gate's name, or
     pub builtin: Option<String>,
-    /// a path to a `.wasm` component (relative to the config file).
+    /// a path to a `.wasm` component (relative to the config file), or
     pub wasm: Option<PathBuf>,
+    /// an OCI reference pinned by digest
+    /// (`oci://registry/repository@sha256:<hex>`), read from the local
+    /// cache `gatekeeper gate pull` fills.
+    pub oci: Option<String>,
+    /// The `wasm` gate's signature file (default: `<wasm>.minisig` beside it).
+    pub signature: Option<PathBuf>,
     /// Refuse to load unless the component's sha256 is this (hex).
     pub sha256: Option<String>,
     #[serde(default)]

@@ -19,29 +19,59 @@ pub(super) fn validate(config: &Config) -> Result<(), Invalid> {
                 format!("gate name `{name}` must be kebab-case ([a-z0-9-])"),
             ));
         }
-        match (&gate.builtin, &gate.wasm) {
-            (Some(_), Some(_)) => {
-                return Err((
-                    at(&["gates", name, "wasm"]),
-                    "set either `builtin` or `wasm`, not both".into(),
-                ));
-            }
-            (None, None) => {
+        let sources = [
+            gate.builtin.is_some(),
+            gate.wasm.is_some(),
+            gate.oci.is_some(),
+        ];
+        match sources.iter().filter(|s| **s).count() {
+            0 => {
                 return Err((
                     at(&["gates", name]),
-                    "set `builtin = \"<name>\"` or `wasm = \"<path>\"`".into(),
+                    "set `builtin = \"<name>\"`, `wasm = \"<path>\"` or `oci = \"oci://…@sha256:…\"`"
+                        .into(),
                 ));
             }
-            (Some(b), None) if builtin::builtin_gate(b).is_none() => {
+            1 => {}
+            _ => {
+                let field = if gate.oci.is_some() { "oci" } else { "wasm" };
                 return Err((
-                    at(&["gates", name, "builtin"]),
-                    format!(
-                        "no built-in gate `{b}` (built-in: {})",
-                        builtin::builtin_names().join(", ")
-                    ),
+                    at(&["gates", name, field]),
+                    "set one of `builtin`, `wasm` and `oci`".into(),
                 ));
             }
-            _ => {}
+        }
+        if let Some(b) = &gate.builtin
+            && builtin::builtin_gate(b).is_none()
+        {
+            return Err((
+                at(&["gates", name, "builtin"]),
+                format!(
+                    "no built-in gate `{b}` (built-in: {})",
+                    builtin::builtin_names().join(", ")
+                ),
+            ));
+        }
+        if let Some(reference) = &gate.oci {
+            match crate::supply::oci::Reference::parse(reference) {
+                Err(e) => return Err((at(&["gates", name, "oci"]), e.to_string())),
+                Ok(r) if r.digest.is_none() => {
+                    return Err((
+                        at(&["gates", name, "oci"]),
+                        format!(
+                            "pin it by digest (`{r}@sha256:…`): a tag can move; \
+                             `gatekeeper gate pull {r}` prints the pinned reference"
+                        ),
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
+        if gate.signature.is_some() && gate.wasm.is_none() {
+            return Err((
+                at(&["gates", name, "signature"]),
+                "only a `wasm` gate has a signature file (an `oci` gate's travels with it)".into(),
+            ));
         }
         if let Some(sha) = &gate.sha256
             && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -80,6 +110,9 @@ pub(super) fn validate(config: &Config) -> Result<(), Invalid> {
     validate_sources(&config.sources)?;
     if let Some(ledger) = &config.ledger {
         ledger::validate_ledger(ledger, &config.sources)?;
+    }
+    if let Some(trust) = &config.trust {
+        super::trust::validate_trust(trust, config)?;
     }
     if let Some(w) = &config.watch {
         watch::validate_watch(w, config)?;

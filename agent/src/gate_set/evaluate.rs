@@ -107,24 +107,23 @@ impl GateSet {
             .collect();
         let mut reports = Vec::new();
         for (name, started) in running {
-            let implementation = self
-                .gates
-                .get(name.as_str())
-                .map_or("?", |g| g.implementation.as_str());
+            let identity = self.identity(name);
             let report = match started.map(Started::wait) {
-                Err(e) => error_report(name, implementation, e.to_string()),
-                Ok(Err(e)) => error_report(name, implementation, e.to_string()),
+                Err(e) => error_report(name, identity, e.to_string()),
+                Ok(Err(e)) => error_report(name, identity, e.to_string()),
                 Ok(Ok(e)) => match self.undeclared_trigger(name, &e) {
                     Some(id) => error_report(
                         name,
-                        implementation,
+                        identity,
                         format!(
                             "malformed output: trigger `{id}` is not one the gate declared in `needs`"
                         ),
                     ),
                     None => GateReport {
                         name: name.clone(),
-                        implementation: implementation.to_owned(),
+                        implementation: identity.implementation,
+                        sha256: identity.sha256,
+                        signer: identity.signer,
                         verdict: e.decision.into(),
                         error: None,
                         criteria: e.criteria,
@@ -230,10 +229,30 @@ pub fn snapshot_digest(snapshot: &Snapshot) -> String {
     format!("sha256:{}", hex::encode(w.0.finalize()))
 }
 
-fn error_report(name: &str, implementation: &str, error: String) -> GateReport {
+/// What a report says ran: the implementation, its digest and signer.
+struct Identity {
+    implementation: String,
+    sha256: Option<String>,
+    signer: Option<String>,
+}
+
+impl GateSet {
+    fn identity(&self, name: &str) -> Identity {
+        let gate = self.gates.get(name);
+        Identity {
+            implementation: gate.map_or("?".into(), |g| g.implementation.clone()),
+            sha256: gate.and_then(|g| g.loaded.as_ref().ok().map(|l| l.digest().to_owned())),
+            signer: gate.and_then(|g| g.signer.as_ref().map(ToString::to_string)),
+        }
+    }
+}
+
+fn error_report(name: &str, identity: Identity, error: String) -> GateReport {
     GateReport {
         name: name.to_owned(),
-        implementation: implementation.to_owned(),
+        implementation: identity.implementation,
+        sha256: identity.sha256,
+        signer: identity.signer,
         verdict: GateVerdict::Error,
         error: Some(error),
         criteria: Vec::new(),

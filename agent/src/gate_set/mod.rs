@@ -18,8 +18,12 @@ use crate::files::FileError;
 use crate::runtime::{
     EvaluationError, EvaluationLimits, GateRuntime, LoadError, LoadedGate, RuntimeOptions,
 };
+use crate::supply::cache::{self, Cache};
+use crate::supply::oci;
+use crate::supply::signature::{SIGNATURE_SUFFIX, Signer, TrustPolicy};
 use gatekeeper_model as model;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 pub use crate::verdict::{GateReport, GateVerdict, PhaseReport, phase_verdict};
 
@@ -34,6 +38,15 @@ pub enum GateUnusable {
     /// The wasm file could not be read (missing, not a regular file, too big).
     #[error("{path}: {error}")]
     Unreadable { path: String, error: FileError },
+    /// An `oci` gate that is not in the local cache, or changed there.
+    #[error(transparent)]
+    Cache(crate::supply::cache::CacheError),
+    /// The `[trust]` policy refuses it (never compiled, never run).
+    #[error("refused by [trust]: {0}")]
+    Untrusted(crate::supply::signature::Untrusted),
+    /// A `[trust]` key file could not be read, so no signature can be checked.
+    #[error("refused: {0}")]
+    TrustKeys(String),
     #[error(transparent)]
     Load(LoadError),
     /// The configured params do not fit the gate's declared params.
@@ -52,6 +65,8 @@ pub struct PreparedGate {
     pub name: String,
     pub implementation: String,
     pub loaded: Result<LoadedGate, GateUnusable>,
+    /// Who vouches for the bytes (when they were read and checked).
+    pub signer: Option<Signer>,
     /// Params (defaults filled in) and what the gate needs with them.
     pub params: Result<GateParams, GateUnusable>,
 }
@@ -132,6 +147,7 @@ impl GateSet {
             Some(n) => n.iter().collect(),
             None => config.gates.keys().collect(),
         };
+        let trust = config.trust_policy().map_err(|e| e.to_string());
         let mut gates = BTreeMap::new();
         for name in wanted {
             let Some(gc) = config.gates.get(name) else {
@@ -139,7 +155,7 @@ impl GateSet {
             };
             let span = tracing::debug_span!("gate.load", gate = %name);
             let _enter = span.enter();
-            gates.insert(name.clone(), prepare(&runtime, config, name, gc));
+            gates.insert(name.clone(), prepare(&runtime, config, &trust, name, gc));
         }
         GateSet {
             runtime,
@@ -169,37 +185,110 @@ impl GateSet {
     }
 }
 
-fn prepare(runtime: &GateRuntime, config: &Config, name: &str, gc: &GateConfig) -> PreparedGate {
+/// A gate's bytes, where they came from, and its signature if it has one.
+struct Fetched {
+    bytes: Vec<u8>,
+    signature: Option<String>,
+    /// Where the signature was looked for (for messages).
+    signature_at: String,
+}
+
+fn fetch(config: &Config, gc: &GateConfig) -> (String, Result<Fetched, GateUnusable>) {
+    let limit = config
+        .runtime
+        .max_gate_size
+        .map_or(crate::files::DEFAULT_MAX_GATE_BYTES, |b| b.0 as u64);
+    if let Some(b) = &gc.builtin {
+        let bytes = builtin::builtin_gate(b)
+            .map(|bytes| Fetched {
+                bytes: bytes.to_vec(),
+                signature: None,
+                signature_at: String::new(),
+            })
+            .ok_or_else(|| GateUnusable::NoSuchBuiltin(b.clone()));
+        return (b.clone(), bytes);
+    }
+    if let Some(path) = config.gate_wasm_path(gc) {
+        let shown = path.display().to_string();
+        let sig_path = match &gc.signature {
+            Some(p) => crate::clients::resolve(&config.base_dir, p),
+            None => PathBuf::from(format!("{shown}{SIGNATURE_SUFFIX}")),
+        };
+        let fetched = crate::files::read_untrusted(&path, limit, "a gate (runtime.max_gate_size)")
+            .map_err(|e| GateUnusable::Unreadable {
+                path: shown.clone(),
+                error: e,
+            })
+            .and_then(|f| {
+                let signature =
+                    match crate::files::read_untrusted_text(&sig_path, 64 << 10, "a signature") {
+                        Ok(text) => Some(text),
+                        Err(e) if e.is_not_found() => None,
+                        Err(error) => {
+                            return Err(GateUnusable::Unreadable {
+                                path: sig_path.display().to_string(),
+                                error,
+                            });
+                        }
+                    };
+                Ok(Fetched {
+                    bytes: f.bytes,
+                    signature,
+                    signature_at: sig_path.display().to_string(),
+                })
+            });
+        return (shown, fetched);
+    }
+    if let Some(reference) = &gc.oci {
+        let fetched = (|| {
+            let pinned = oci::Reference::parse(reference)
+                .ok()
+                .and_then(|r| r.digest)
+                .ok_or(GateUnusable::NoImplementation)?;
+            let cache = Cache::new(cache::default_dir().map_err(GateUnusable::Cache)?);
+            let artifact = cache
+                .load(reference, &pinned, limit)
+                .map_err(GateUnusable::Cache)?;
+            Ok(Fetched {
+                bytes: artifact.wasm,
+                signature: artifact.signature,
+                signature_at: format!(
+                    "no signature artifact `{}` was pulled with it",
+                    oci::signature_tag(&pinned)
+                ),
+            })
+        })();
+        return (reference.clone(), fetched);
+    }
+    (String::from("?"), Err(GateUnusable::NoImplementation))
+}
+
+fn prepare(
+    runtime: &GateRuntime,
+    config: &Config,
+    trust: &Result<Option<TrustPolicy>, String>,
+    name: &str,
+    gc: &GateConfig,
+) -> PreparedGate {
     let limits = EvaluationLimits::default()
         .with(&config.runtime.limits.overrides())
         .with(&gc.limits.overrides());
-    let (implementation, bytes): (String, Result<Vec<u8>, GateUnusable>) =
-        match (&gc.builtin, config.gate_wasm_path(gc)) {
-            (Some(b), _) => (
-                b.clone(),
-                builtin::builtin_gate(b)
-                    .map(<[u8]>::to_vec)
-                    .ok_or_else(|| GateUnusable::NoSuchBuiltin(b.clone())),
-            ),
-            (None, Some(path)) => {
-                let shown = path.display().to_string();
-                let limit = config
-                    .runtime
-                    .max_gate_size
-                    .map_or(crate::files::DEFAULT_MAX_GATE_BYTES, |b| b.0 as u64);
-                (
-                    shown.clone(),
-                    crate::files::read_untrusted(&path, limit, "a gate (runtime.max_gate_size)")
-                        .map(|f| f.bytes)
-                        .map_err(|e| GateUnusable::Unreadable {
-                            path: shown,
-                            error: e,
-                        }),
-                )
-            }
-            (None, None) => (String::from("?"), Err(GateUnusable::NoImplementation)),
+    let (implementation, fetched) = fetch(config, gc);
+    // The signature is checked before the bytes are compiled: a refused
+    // gate never reaches the engine.
+    let vouched = fetched.and_then(|f| {
+        let signer = match (gc.builtin.is_some(), trust) {
+            (true, _) => Signer::BuiltIn,
+            (false, Err(e)) => return Err(GateUnusable::TrustKeys(e.clone())),
+            (false, Ok(None)) => Signer::Unchecked,
+            (false, Ok(Some(policy))) => policy
+                .check(name, &f.bytes, f.signature.as_deref(), &f.signature_at)
+                .map_err(GateUnusable::Untrusted)?,
         };
-    let loaded = bytes.and_then(|b| {
+        Ok((f.bytes, signer))
+    });
+    let signer = vouched.as_ref().ok().map(|(_, s)| s.clone());
+    let loaded = vouched.and_then(|(b, _)| {
         runtime
             .load(&b, gc.sha256.as_deref(), limits)
             .map_err(GateUnusable::Load)
@@ -225,6 +314,7 @@ fn prepare(runtime: &GateRuntime, config: &Config, name: &str, gc: &GateConfig) 
         name: name.to_owned(),
         implementation,
         loaded,
+        signer,
         params,
     }
 }

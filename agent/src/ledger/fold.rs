@@ -105,6 +105,7 @@ mod tests {
                 verdict: Decision::Go,
                 at: at("2025-10-02T10:00:00Z"),
                 agent: "a".into(),
+                gates: vec![],
             },
             Record::IncidentOpened {
                 incident: "dlq-spike-1".into(),
@@ -152,6 +153,7 @@ mod tests {
             verdict,
             at: at(t),
             agent: "a".into(),
+            gates: vec![],
         };
         let records = vec![
             v("phase-1", Decision::Go, "2025-10-02T10:00:00Z"),

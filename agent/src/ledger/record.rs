@@ -5,6 +5,17 @@
 use gatekeeper_model::{Decision, Timestamp, Trigger};
 use serde::{Deserialize, Serialize};
 
+/// A gate as a verdict record names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateRan {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+}
+
 /// One ledger record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -15,6 +26,9 @@ pub enum Record {
         verdict: Decision,
         at: Timestamp,
         agent: String,
+        /// Each gate that decided it: its digest and signer.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        gates: Vec<GateRan>,
     },
     IncidentOpened {
         incident: String,

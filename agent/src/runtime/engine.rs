@@ -5,6 +5,7 @@
 use super::call::GateInner;
 use super::contract::{self, Contract};
 use super::sandbox::GateState;
+use super::sniff;
 use super::{
     EvaluationError, EvaluationLimits, LoadError, LoadedGate, RuntimeOptions, limits, pool, ticker,
     wasi,
@@ -163,6 +164,9 @@ impl GateRuntime {
         let component = match known {
             Some(c) => c,
             None => {
+                if let Some(e) = sniff::not_a_component(wasm) {
+                    return Err(e);
+                }
                 let c = Component::new(&entry.engine, wasm).map_err(|e| {
                     let text = format!("{e:#}");
                     // The pool's per-component limits are the sandbox's.

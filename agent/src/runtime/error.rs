@@ -6,6 +6,10 @@ use gatekeeper_model as model;
 /// Why a gate could not be loaded. The phase treats it as that gate's error.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The bytes are plainly something else (a core module, a native
+    /// library, text): what they are and how to get a gate.
+    #[error("{what}; {fix}")]
+    NotAComponent { what: String, fix: String },
     /// The bytes are not a valid WebAssembly component.
     #[error("not a valid wasm component: {0}")]
     Compile(String),
@@ -13,7 +17,11 @@ pub enum LoadError {
     #[error("imports the host does not provide: {0}")]
     Link(String),
     /// The component does not export the gate world.
-    #[error("does not implement {}: {reason}", supported(" or "))]
+    #[error(
+        "does not implement {}: {reason} (a gate written with the SDK exports it with \
+         `gatekeeper_gate_sdk::export_gate!(YourGate);` in its lib.rs: is that line missing?)",
+        supported(" or ")
+    )]
     Interface { reason: String },
     /// The component was built for a contract version this host does not load.
     #[error(

@@ -23,6 +23,7 @@ mod gate;
 pub mod limits;
 mod pool;
 mod sandbox;
+mod sniff;
 mod ticker;
 mod wasi;
 

@@ -349,6 +349,8 @@ mod tests {
             gates: vec![GateReport {
                 name: "triggers".into(),
                 implementation: "signals@0.1.0".into(),
+                sha256: None,
+                signer: None,
                 verdict: GateVerdict::NoGo,
                 error: None,
                 criteria: vec![

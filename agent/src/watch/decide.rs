@@ -80,7 +80,7 @@ impl Watcher {
         let round = RoundFacts {
             now: Some(snapshot.taken_at),
             firing: evaluation.firing.clone(),
-            blind: self.blind(snapshot, &evaluation.report),
+            blind: blind_in(snapshot, &evaluation.report, &self.reads),
             vetoed: evaluation.vetoed.clone(),
             acting,
             plan_running: self.plan.is_some(),
@@ -94,45 +94,46 @@ impl Watcher {
             .set(i64::from(self.incidents.open_incident().is_some()));
         acts
     }
+}
 
-    /// What the watched gates could not see: a gate in error, or a source
-    /// a gate reads that is unavailable or partial. Sorted, one per thing.
-    fn blind(&self, snapshot: &Snapshot, report: &PhaseReport) -> Vec<Blind> {
-        let mut blind: Vec<Blind> = Vec::new();
-        for g in &report.gates {
-            if g.verdict == GateVerdict::Error {
+/// What the watched gates could not see: a gate in error, or a source
+/// a gate reads (`reads`: gate → sources) that is unavailable or partial.
+/// Sorted, one per thing.
+pub(crate) fn blind_in(
+    snapshot: &Snapshot,
+    report: &PhaseReport,
+    reads: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Vec<Blind> {
+    let mut blind: Vec<Blind> = Vec::new();
+    for g in &report.gates {
+        if g.verdict == GateVerdict::Error {
+            blind.push(Blind {
+                what: format!("gate {}", g.name),
+                why: g.error.clone(),
+            });
+        }
+        let read = reads.get(&g.name).map(Vec::as_slice).unwrap_or_default();
+        for source in snapshot.source_states() {
+            if read.iter().any(|r| r == source.name)
+                && matches!(
+                    source.status,
+                    SourceStatus::Unavailable | SourceStatus::Partial
+                )
+            {
                 blind.push(Blind {
-                    what: format!("gate {}", g.name),
-                    why: g.error.clone(),
+                    what: format!("{} {}", source.name, source.status.as_str()),
+                    why: source.error.map(str::to_owned),
                 });
             }
-            let read = self
-                .reads
-                .get(&g.name)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            for source in snapshot.source_states() {
-                if read.iter().any(|r| r == source.name)
-                    && matches!(
-                        source.status,
-                        SourceStatus::Unavailable | SourceStatus::Partial
-                    )
-                {
-                    blind.push(Blind {
-                        what: format!("{} {}", source.name, source.status.as_str()),
-                        why: source.error.map(str::to_owned),
-                    });
-                }
-            }
         }
-        blind.sort_by(|a, b| a.what.cmp(&b.what));
-        blind.dedup_by(|a, b| a.what == b.what);
-        blind
     }
+    blind.sort_by(|a, b| a.what.cmp(&b.what));
+    blind.dedup_by(|a, b| a.what == b.what);
+    blind
 }
 
 /// `criterion: message; …` for the criteria that are not pass.
-fn open_criteria(report: &PhaseReport) -> String {
+pub(crate) fn open_criteria(report: &PhaseReport) -> String {
     let mut out = Vec::new();
     for g in &report.gates {
         if let Some(e) = &g.error {

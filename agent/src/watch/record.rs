@@ -8,7 +8,7 @@ use super::{VERDICT_HEARTBEAT, WatchError, Watcher};
 use crate::attestation;
 use crate::config::{Config, WatchConfig};
 use crate::files::write_atomically;
-use crate::ledger::Record;
+use crate::ledger::{GateRan, Record};
 use crate::recording;
 use crate::verdict::PhaseReport;
 use gatekeeper_model::{Decision, Snapshot, Timestamp};
@@ -98,6 +98,15 @@ impl Watcher {
                         verdict: r.verdict,
                         at: r.taken_at,
                         agent: self.agent.clone(),
+                        gates: r
+                            .gates
+                            .iter()
+                            .map(|g| GateRan {
+                                name: g.name.clone(),
+                                sha256: g.sha256.clone(),
+                                signer: g.signer.clone(),
+                            })
+                            .collect(),
                     })
                     .await;
             }

@@ -349,7 +349,7 @@ fn a_broken_gate_is_an_error_verdict_and_a_no_go() {
         v["gates"][1]["error"]
             .as_str()
             .unwrap()
-            .starts_with("failed to load: not a valid wasm component"),
+            .starts_with("failed to load: not WebAssembly (no `\\0asm` magic); build the gate with `cargo build --release --target wasm32-wasip2`"),
         "{}",
         v["gates"][1]["error"]
     );

@@ -674,7 +674,8 @@ fn the_contract_version_is_checked() {
             .err()
             .expect("refused")
             .to_string(),
-        "does not implement gatekeeper:gate@0.1.0 or gatekeeper:gate@0.2.0: it does not import `gatekeeper:gate/types@<version>`, so the contract version it was built for is unknown"
+        "does not implement gatekeeper:gate@0.1.0 or gatekeeper:gate@0.2.0: it does not import `gatekeeper:gate/types@<version>`, so the contract version it was built for is unknown \
+         (a gate written with the SDK exports it with `gatekeeper_gate_sdk::export_gate!(YourGate);` in its lib.rs: is that line missing?)"
     );
 }
 

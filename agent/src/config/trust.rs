@@ -1,0 +1,133 @@
+//! `[trust]`: which keys may sign which gates. With it, every gate that is
+//! not built in must carry a signature that verifies under a key allowed
+//! to sign it, or it is refused at load (it never runs). Without it,
+//! signatures are not checked, and reports say so.
+
+use super::{Config, Invalid, at};
+use crate::supply::signature::{NamedKey, TrustPolicy, glob_matches, parse_public_key};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    /// The keys, by a name reports and the ledger show as the signer.
+    #[serde(default)]
+    pub keys: BTreeMap<String, TrustKeyConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustKeyConfig {
+    /// The minisign public key (`RW…`, the second line of a `.pub` file), or
+    pub public_key: Option<String>,
+    /// a minisign `.pub` file (relative to the config file).
+    pub public_key_file: Option<PathBuf>,
+    /// The gates (config names; `*` matches any run of characters) this
+    /// key may sign.
+    pub gates: Vec<String>,
+}
+
+/// Why the trust policy cannot be built from the key files.
+#[derive(Debug, thiserror::Error)]
+#[error("trust.keys.{key}.public_key_file: {path}: {message}")]
+pub struct TrustKeyError {
+    pub key: String,
+    pub path: String,
+    pub message: String,
+}
+
+pub(super) fn validate_trust(trust: &TrustConfig, config: &Config) -> Result<(), Invalid> {
+    if trust.keys.is_empty() {
+        return Err((
+            at(&["trust", "keys"]),
+            "[trust] without keys would refuse every gate that is not built in; \
+             add `[trust.keys.<name>]` with `public_key` and `gates`"
+                .into(),
+        ));
+    }
+    for (name, key) in &trust.keys {
+        let here = |field: &str| at(&["trust", "keys", name, field]);
+        match (&key.public_key, &key.public_key_file) {
+            (Some(_), Some(_)) => {
+                return Err((
+                    here("public_key_file"),
+                    "set either `public_key` or `public_key_file`, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err((
+                    at(&["trust", "keys", name]),
+                    "set `public_key = \"RW…\"` or `public_key_file = \"<file>.pub\"`".into(),
+                ));
+            }
+            (Some(text), None) => {
+                parse_public_key(text).map_err(|e| (here("public_key"), e.to_string()))?;
+            }
+            (None, Some(_)) => {}
+        }
+        if key.gates.is_empty() || key.gates.iter().any(|g| g.trim().is_empty()) {
+            return Err((
+                here("gates"),
+                "list the gates this key may sign (config names, `*` for all)".into(),
+            ));
+        }
+    }
+    for (name, gate) in &config.gates {
+        let covered = trust
+            .keys
+            .values()
+            .any(|k| k.gates.iter().any(|p| glob_matches(p, name)));
+        if gate.builtin.is_none() && !covered {
+            return Err((
+                at(&["gates", name]),
+                format!(
+                    "[trust] is set and no key may sign gate `{name}`: add it to a key's `gates`"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Config {
+    /// The `[trust]` policy with every key read; `None` without `[trust]`.
+    pub fn trust_policy(&self) -> Result<Option<TrustPolicy>, TrustKeyError> {
+        let Some(trust) = &self.trust else {
+            return Ok(None);
+        };
+        let mut keys = Vec::new();
+        for (name, k) in &trust.keys {
+            let (path, text) = match (&k.public_key, &k.public_key_file) {
+                (Some(text), _) => ("(inline)".to_owned(), text.clone()),
+                (None, Some(file)) => {
+                    let path = crate::clients::resolve(&self.base_dir, file);
+                    let text = crate::files::read_untrusted_text(
+                        &path,
+                        crate::files::MAX_SECRET_FILE_BYTES,
+                        "a public key",
+                    )
+                    .map_err(|e| TrustKeyError {
+                        key: name.clone(),
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                    (path.display().to_string(), text)
+                }
+                (None, None) => continue,
+            };
+            let key = parse_public_key(&text).map_err(|e| TrustKeyError {
+                key: name.clone(),
+                path,
+                message: e.to_string(),
+            })?;
+            keys.push(NamedKey {
+                name: name.clone(),
+                key,
+                gates: k.gates.clone(),
+            });
+        }
+        Ok(Some(TrustPolicy { keys }))
+    }
+}
