@@ -20,4 +20,5 @@ mod migration_e2e;
 mod prometheus;
 mod properties;
 mod sandbox;
+mod supply;
 mod watch;
