@@ -246,6 +246,13 @@ pub enum GatesCommand {
     /// Evaluate one gate on one snapshot or recording: no config or phase
     /// needed. Exit 0 go, 1 no-go, 2 defer, 3 could not evaluate.
     Run(RunArgs),
+    /// Run a gate crate's golden cases (tests/golden/<case>/: snapshot.json,
+    /// params.json, expected.json) against its built wasm; --bless
+    /// rewrites expected.json. Exit 0 all pass, 1 a case fails, 3 cannot run.
+    Test(GateTestArgs),
+    /// Scaffold a gate crate that builds outside this repository: one
+    /// criterion, a native test, a golden case and a README.
+    New(GateNewArgs),
     /// Make a signing key pair (minisign format): NAME.pub and NAME.key.
     Keygen(KeygenArgs),
     /// Sign a gate: writes GATE.wasm.minisig beside it (minisign format).
@@ -284,6 +291,41 @@ pub struct RunArgs {
     pub snapshot: PathBuf,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+}
+
+// `gatekeeper gate test`.
+#[derive(Debug, clap::Args)]
+pub struct GateTestArgs {
+    /// The gate crate (default: here).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The built gate (default: the crate's
+    /// target/wasm32-wasip2/release/<crate>.wasm).
+    #[arg(long)]
+    pub wasm: Option<PathBuf>,
+    /// Write each case's actual result as its expected.json.
+    #[arg(long)]
+    pub bless: bool,
+    /// Also write the results as JUnit XML here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+// `gatekeeper gate new`.
+#[derive(Debug, clap::Args)]
+pub struct GateNewArgs {
+    /// The gate's name (kebab-case): the crate and the gate are called so.
+    pub name: String,
+    /// Where to create it (default: ./NAME).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// The gate SDK as a path (default: the SDK this binary was built from,
+    /// when its source is still there).
+    #[arg(long, conflicts_with = "sdk_git")]
+    pub sdk: Option<PathBuf>,
+    /// The gate SDK from a git repository (e.g. this project's URL).
+    #[arg(long, value_name = "URL")]
+    pub sdk_git: Option<String>,
 }
 
 // `gatekeeper gate keygen`.

@@ -131,7 +131,7 @@ pub fn table(report: &PhaseReport, color: bool) -> String {
 }
 
 /// XML-escapes text, replacing characters XML 1.0 cannot carry.
-fn xml(text: &str) -> String {
+pub fn xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -6,7 +6,9 @@
 mod attest;
 mod backtest;
 mod check;
+mod gate_new;
 mod gate_run;
+mod gate_test;
 mod gate_trust;
 mod gates;
 mod ledger;
@@ -69,6 +71,8 @@ pub fn run(cli: Cli) -> Result<u8, AppError> {
         Command::Gate(GatesCommand::List(args)) => gates::list(args),
         Command::Gate(GatesCommand::Inspect(args)) => gates::inspect(args),
         Command::Gate(GatesCommand::Run(args)) => gate_run::run(args),
+        Command::Gate(GatesCommand::Test(args)) => gate_test::run(args),
+        Command::Gate(GatesCommand::New(args)) => gate_new::run(args),
         Command::Gate(GatesCommand::Keygen(args)) => gate_trust::keygen(args),
         Command::Gate(GatesCommand::Sign(args)) => gate_trust::sign(args),
         Command::Gate(GatesCommand::Verify(args)) => gate_trust::verify(args),

@@ -12,6 +12,7 @@ mod collect_postgres;
 mod containment;
 mod determinism;
 mod fence;
+mod gate_author;
 mod k8s_manifests;
 mod layout;
 mod ledger_chain;

@@ -315,8 +315,7 @@ fn trust_refuses_unsigned_forged_and_minisign_signed_gates_correctly() {
         out(&o)
     );
     // Without [trust], signatures are not checked, and the report says so.
-    let plain =
-        "[gates.drained]\nwasm = \"hostile.wasm\"\n[phases.p]\ngates = [\"drained\"]\n";
+    let plain = "[gates.drained]\nwasm = \"hostile.wasm\"\n[phases.p]\ngates = [\"drained\"]\n";
     let (_, report) = check(h, plain);
     assert_eq!(
         report["gates"][0]["signer"], "unchecked (no [trust] in the config)",
