@@ -648,3 +648,33 @@ fn route_rtt_is_the_slowest_route_and_unknown_without_routes() {
     let c = run(json!([{"from": "n1", "to": "n2"}]));
     assert_eq!(c.message, "route n1 → n2: round trip not reported");
 }
+
+#[test]
+fn a_spike_built_as_a_series_fires_only_once_held_for_five_minutes() {
+    use gatekeeper_gate_sdk::testing::Series;
+    let base = r#"{"schema_version":1,"taken_at":"2025-10-02T10:10:00Z",
+        "nats":{"status":"ok","collected_at":"2025-10-02T10:10:00Z","facts":{
+            "streams_complete":true,"streams":[{"name":"AA_DLQ","state":{"messages":0,"last_seq":0}}]}}}"#;
+    // A snapshot every 5 s from 10:00:00; from 10:03:00 one DLQ message per
+    // snapshot (12 a minute, over the 10/min threshold).
+    let t = Series::from_json(base, 5)
+        .count(121)
+        .stream("AA_DLQ", |i, s| {
+            let seq = i.saturating_sub(36) as u64;
+            let state = s.state.get_or_insert_default();
+            state.messages = Some(seq);
+            state.last_seq = Some(seq);
+        })
+        .testcase(json!({ "signals": dlq_spike() }));
+    let at = |time: &str| t.clone().until(time).run::<Signals>().unwrap();
+    let early = at("2025-10-02T10:07:30Z");
+    assert!(early.triggers.is_empty(), "{:?}", early.criteria[0].message);
+    assert_eq!(early.criteria[0].observed.as_deref(), Some("12 msg/min"));
+    let late = at("2025-10-02T10:10:00Z");
+    assert_eq!(late.triggers.len(), 1, "{}", late.criteria[0].message);
+    let since = format_timestamp(late.triggers[0].since.unwrap());
+    assert!(
+        ("2025-10-02T10:03:00Z"..="2025-10-02T10:04:00Z").contains(&since.as_str()),
+        "{since}"
+    );
+}

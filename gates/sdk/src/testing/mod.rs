@@ -1,5 +1,9 @@
 //! Running gates natively in tests, without wasm.
 
+mod series;
+
+pub use series::Series;
+
 use crate::{Evaluation, Gate, GateError, Input, LogLevel, Snapshot};
 use gatekeeper_model::FactPath;
 use std::cell::RefCell;
