@@ -115,6 +115,9 @@ fn stream_in<'a>(snapshot: &'a mut Snapshot, name: &str) -> &'a mut StreamFacts 
         .unwrap_or_else(|| panic!("fixture has no stream {name}"))
 }
 
+/// One change to every snapshot of a series: `edit(index, snapshot)`.
+type Edit = Box<dyn Fn(usize, &mut Snapshot)>;
+
 /// A window built from one snapshot: `count` copies, `every` seconds
 /// apart, ending at the snapshot's own time, each then edited by the
 /// steps added (in order), given the index (0 = oldest) of the copy.
@@ -122,7 +125,7 @@ pub struct Series {
     base: Snapshot,
     every_ms: i64,
     count: usize,
-    edits: Vec<Box<dyn Fn(usize, &mut Snapshot)>>,
+    edits: Vec<Edit>,
 }
 
 impl Series {
