@@ -5,6 +5,7 @@
 
 pub mod actions;
 pub mod attestation;
+pub mod backtest;
 pub mod builtin;
 pub mod cli;
 pub mod clients;

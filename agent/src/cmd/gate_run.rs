@@ -14,7 +14,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// The phase a one-gate config names.
-pub(super) const RUN_PHASE: &str = "run";
+pub(super) const RUN_PHASE: &str = crate::backtest::ONE_GATE_PHASE;
 
 pub(super) fn run(args: RunArgs) -> Result<u8, AppError> {
     let (config, _) = one_gate_config(
@@ -86,11 +86,11 @@ pub(super) fn one_gate_config(
             let parsed = if path.extension().is_some_and(|e| e == "toml") {
                 toml::from_str::<toml::Table>(&text).map_err(|e| e.to_string())
             } else {
-                json_params(&text)
+                json_params(&text).map_err(|e| e.0)
             };
-            parsed.map_err(|e| AppError::Unreadable {
+            parsed.map_err(|message| AppError::Unreadable {
                 path: path.display().to_string(),
-                message: e,
+                message,
             })?
         }
         (None, None) => toml::Table::new(),
@@ -112,15 +112,23 @@ pub(super) fn one_gate_config(
     Ok((Config::parse(&text, "(gate run)", None)?, name))
 }
 
+/// Why params given on the command line are unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadParams(String);
+
 /// A JSON object as a TOML table (TOML has no null: a null is refused).
-fn json_params(text: &str) -> Result<toml::Table, String> {
+fn json_params(text: &str) -> Result<toml::Table, BadParams> {
     let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        serde_json::from_str(text).map_err(|e| BadParams(format!("not JSON: {e}")))?;
     if !value.is_object() {
-        return Err("must be a JSON object".into());
+        return Err(BadParams("must be a JSON object".into()));
     }
-    toml::Table::try_from(value)
-        .map_err(|e| format!("cannot be a config table ({e}); null is not allowed"))
+    toml::Table::try_from(value).map_err(|e| {
+        BadParams(format!(
+            "cannot be a config table ({e}); null is not allowed"
+        ))
+    })
 }
 
 /// A kebab-case config name for a gate file or reference.
@@ -151,8 +159,8 @@ mod tests {
         assert_eq!(gate_name("Gate2"), "gate2");
         assert_eq!(gate_name("9lives"), "gate-9lives");
         assert_eq!(gate_name(""), "gate");
-        assert!(json_params("[1]").unwrap_err().contains("object"));
-        assert!(json_params("{\"a\": null}").unwrap_err().contains("null"));
+        assert!(json_params("[1]").unwrap_err().0.contains("object"));
+        assert!(json_params("{\"a\": null}").unwrap_err().0.contains("null"));
         assert_eq!(
             json_params("{\"a\": [1, \"x\"]}").unwrap()["a"][1].as_str(),
             Some("x")

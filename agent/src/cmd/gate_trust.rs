@@ -12,6 +12,12 @@ use crate::supply::signature::{self, NamedKey, PASSWORD_ENV, SIGNATURE_SUFFIX, T
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// A client for `reference`'s registry.
+fn registry(reference: &Reference) -> Result<Registry, AppError> {
+    crate::clients::install_crypto_provider();
+    Registry::new(reference, REGISTRY_TIMEOUT).map_err(usage)
+}
+
 /// How long one registry request may take.
 const REGISTRY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -199,7 +205,7 @@ pub(super) fn push(args: PushArgs) -> Result<u8, AppError> {
             loaded.contract().version().to_owned(),
         ),
     ];
-    let registry = Registry::new(&reference, REGISTRY_TIMEOUT).map_err(usage)?;
+    let registry = registry(&reference)?;
     let artifact = async_runtime()?
         .block_on(registry.push(&gate.bytes, sig.as_deref(), &title, &annotations))
         .map_err(usage)?;
@@ -244,7 +250,7 @@ pub(super) fn pull(args: PullArgs) -> Result<u8, AppError> {
     let runtime = async_runtime()?;
     for text in references {
         let reference = Reference::parse(&text).map_err(usage)?;
-        let registry = Registry::new(&reference, REGISTRY_TIMEOUT).map_err(usage)?;
+        let registry = registry(&reference)?;
         let artifact = runtime
             .block_on(registry.pull(DEFAULT_MAX_GATE_BYTES as usize))
             .map_err(usage)?;

@@ -102,7 +102,11 @@ impl Config {
             let (path, text) = match (&k.public_key, &k.public_key_file) {
                 (Some(text), _) => ("(inline)".to_owned(), text.clone()),
                 (None, Some(file)) => {
-                    let path = crate::clients::resolve(&self.base_dir, file);
+                    let path = if file.is_absolute() {
+                        file.clone()
+                    } else {
+                        self.base_dir.join(file)
+                    };
                     let text = crate::files::read_untrusted_text(
                         &path,
                         crate::files::MAX_SECRET_FILE_BYTES,

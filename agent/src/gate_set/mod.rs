@@ -147,7 +147,7 @@ impl GateSet {
             Some(n) => n.iter().collect(),
             None => config.gates.keys().collect(),
         };
-        let trust = config.trust_policy().map_err(|e| e.to_string());
+        let trust = config.trust_policy();
         let mut gates = BTreeMap::new();
         for name in wanted {
             let Some(gc) = config.gates.get(name) else {
@@ -266,7 +266,7 @@ fn fetch(config: &Config, gc: &GateConfig) -> (String, Result<Fetched, GateUnusa
 fn prepare(
     runtime: &GateRuntime,
     config: &Config,
-    trust: &Result<Option<TrustPolicy>, String>,
+    trust: &Result<Option<TrustPolicy>, crate::config::TrustKeyError>,
     name: &str,
     gc: &GateConfig,
 ) -> PreparedGate {
@@ -279,7 +279,7 @@ fn prepare(
     let vouched = fetched.and_then(|f| {
         let signer = match (gc.builtin.is_some(), trust) {
             (true, _) => Signer::BuiltIn,
-            (false, Err(e)) => return Err(GateUnusable::TrustKeys(e.clone())),
+            (false, Err(e)) => return Err(GateUnusable::TrustKeys(e.to_string())),
             (false, Ok(None)) => Signer::Unchecked,
             (false, Ok(Some(policy))) => policy
                 .check(name, &f.bytes, f.signature.as_deref(), &f.signature_at)

@@ -103,7 +103,7 @@ impl Cache {
             path: path.display().to_string(),
             message,
         };
-        let (layer, _) = wasm_layer(&manifest).map_err(|e| corrupt(&manifest_path, e))?;
+        let (layer, _) = wasm_layer(&manifest).map_err(|e| corrupt(&manifest_path, e.0))?;
         let wasm_path = self.blob(&layer);
         if !wasm_path.exists() {
             return Err(CacheError::Missing {

@@ -191,33 +191,45 @@ pub fn gate_manifest(
     (manifest, config)
 }
 
-/// The wasm layer's digest in a gate manifest.
-pub fn wasm_layer(manifest: &[u8]) -> Result<(String, u64), String> {
+/// Why a manifest is not a gate's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotAGateManifest(pub String);
+
+/// The wasm layer's digest and size in a gate manifest.
+pub fn wasm_layer(manifest: &[u8]) -> Result<(String, u64), NotAGateManifest> {
+    let bad = |m: String| NotAGateManifest(m);
     let m: serde_json::Value =
-        serde_json::from_slice(manifest).map_err(|e| format!("manifest is not JSON: {e}"))?;
-    let layers = m["layers"].as_array().ok_or("manifest has no layers")?;
+        serde_json::from_slice(manifest).map_err(|e| bad(format!("manifest is not JSON: {e}")))?;
+    let layers = m["layers"]
+        .as_array()
+        .ok_or_else(|| bad("manifest has no layers".into()))?;
     let wasm: Vec<&serde_json::Value> = layers
         .iter()
         .filter(|l| l["mediaType"] == LAYER_TYPE)
         .collect();
     match wasm.as_slice() {
         [l] => {
-            let digest = l["digest"].as_str().ok_or("layer without a digest")?;
-            let size = l["size"].as_u64().ok_or("layer without a size")?;
+            let digest = l["digest"]
+                .as_str()
+                .ok_or_else(|| bad("layer without a digest".into()))?;
+            let size = l["size"]
+                .as_u64()
+                .ok_or_else(|| bad("layer without a size".into()))?;
             if Reference::parse(&format!("x/y@{digest}")).is_err() {
-                return Err(format!("layer digest `{digest}` is not sha256:<hex>"));
+                return Err(bad(format!("layer digest `{digest}` is not sha256:<hex>")));
             }
             Ok((digest.to_owned(), size))
         }
-        [] => Err(format!(
+        [] => Err(bad(format!(
             "no `{LAYER_TYPE}` layer (media types: {})",
             layers
                 .iter()
                 .map(|l| l["mediaType"].as_str().unwrap_or("?"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        )),
-        _ => Err(format!("more than one `{LAYER_TYPE}` layer")),
+        ))),
+        _ => Err(bad(format!("more than one `{LAYER_TYPE}` layer"))),
     }
 }
 
@@ -228,8 +240,9 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// (The caller installs the TLS crypto provider first:
+    /// `clients::install_crypto_provider`.)
     pub fn new(reference: &Reference, timeout: Duration) -> Result<Registry, OciError> {
-        crate::clients::install_crypto_provider();
         let client = reqwest::Client::builder()
             .user_agent(concat!("gatekeeper/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
@@ -444,8 +457,8 @@ impl Registry {
             self.error(format!("manifest {reference}"), "not found in the registry")
         })?;
         let digest = digest_of(&manifest);
-        let (layer, size) =
-            wasm_layer(&manifest).map_err(|e| OciError::NotAGate(self.reference.to_string(), e))?;
+        let (layer, size) = wasm_layer(&manifest)
+            .map_err(|e| OciError::NotAGate(self.reference.to_string(), e.0))?;
         if size > max_gate_bytes as u64 {
             return Err(OciError::NotAGate(
                 self.reference.to_string(),

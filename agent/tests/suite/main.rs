@@ -3,6 +3,7 @@
 //! The tiers are in `tests/README.md`.
 
 mod attestation;
+mod backtest;
 mod bad_configs;
 mod cli;
 mod collect_http;
