@@ -554,6 +554,7 @@ mod tests {
         assert!(
             wasm_layer(b"{\"layers\":[]}")
                 .unwrap_err()
+                .0
                 .starts_with("no `")
         );
         assert_eq!(signature_tag("sha256:ab"), "sha256-ab.minisig");
