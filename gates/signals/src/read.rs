@@ -6,7 +6,8 @@ use gatekeeper_gate_sdk::model::{
     ConsumerFacts, MetricFamily, ScrapeTarget, Snapshot, StreamFacts, parse_duration_ms,
 };
 use gatekeeper_gate_sdk::window::Samples;
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
 /// A series' labels; a wanted value starting with `!` matches every value but that one.
 pub(crate) type Labels = BTreeMap<String, String>;
@@ -189,14 +190,25 @@ pub(crate) fn quantile(
         None => now,
         Some(w) => {
             let ms = parse_duration_ms(w).map_err(|e| e.to_string())?;
+            // Each snapshot's buckets are read once for all the bounds, not
+            // once per bound: the cost grew with buckets².
+            let seen: RefCell<HashMap<usize, Result<Vec<(f64, f64)>, String>>> =
+                RefCell::new(HashMap::new());
             now.iter()
                 .map(|(le, _)| {
                     let read = |s: &Snapshot| {
-                        buckets(s, target, name, labels)?
-                            .iter()
-                            .find(|(b, _)| b == le)
-                            .map(|(_, c)| *c)
-                            .ok_or_else(|| format!("{name}: bucket le={le} missing"))
+                        let mut seen = seen.borrow_mut();
+                        let all = seen
+                            .entry(std::ptr::from_ref(s) as usize)
+                            .or_insert_with(|| buckets(s, target, name, labels));
+                        match all {
+                            Ok(all) => all
+                                .iter()
+                                .find(|(b, _)| b == le)
+                                .map(|(_, c)| *c)
+                                .ok_or_else(|| format!("{name}: bucket le={le} missing")),
+                            Err(e) => Err(e.clone()),
+                        }
                     };
                     samples.at(at).increase(ms, read).map(|(inc, _)| (*le, inc))
                 })
