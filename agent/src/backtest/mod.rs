@@ -16,7 +16,7 @@ use crate::history::History;
 use crate::ledger::Record;
 use crate::verdict::PhaseReport;
 use crate::watch::incident::{Act, Firing, Incidents, RoundFacts};
-use crate::watch::{MAX_WATCH_HISTORY, blind_in, open_criteria};
+use crate::watch::{MAX_WATCH_HISTORY, blind_in, firing_in, open_criteria};
 use gatekeeper_model::{
     CriterionStatus, Decision, Snapshot, Timestamp, format_duration, format_timestamp,
     millis_between,
@@ -133,19 +133,9 @@ pub fn replay(
             .then(|| gates.evaluate_kept("veto", &veto, &snapshot, &history))
             .filter(|v| v.verdict != Decision::Go)
             .map(|v| format!("veto gates are {}: {}", v.verdict, open_criteria(&v)));
-        let firing: Vec<Firing> = report
-            .gates
-            .iter()
-            .flat_map(|g| {
-                g.triggers.iter().map(|t| Firing {
-                    gate: g.name.clone(),
-                    trigger: t.clone(),
-                })
-            })
-            .collect();
         let round = RoundFacts {
             now: Some(snapshot.taken_at),
-            firing,
+            firing: firing_in(&report),
             blind: blind_in(&snapshot, &report, &reads),
             vetoed,
             acting: true,

@@ -3,21 +3,19 @@
 //! go (`--wait`). Exit 0 go, 1 no-go, 2 defer.
 
 use super::{
-    AppError, async_runtime, default_agent_name, emit, load_config, note, snapshot_limit,
+    AppError, async_runtime, default_agent_name, load_config, note, snapshot_limit,
     write_atomically,
 };
 use crate::attestation;
-use crate::cli::{CheckArgs, EXIT_DEFER, EXIT_GO, EXIT_NO_GO};
+use crate::cli::CheckArgs;
 use crate::collect;
 use crate::config::Config;
 use crate::files::{MAX_CONFIG_BYTES, read_untrusted};
 use crate::gate_set::GateSet;
 use crate::recording::{self, Recording, read_recording};
-use crate::report;
 use crate::verdict::PhaseReport;
 use crate::wait::{self, WaitOptions};
-use gatekeeper_model::{Decision, Snapshot, format_duration};
-use std::io::IsTerminal;
+use gatekeeper_model::{Snapshot, format_duration};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -68,14 +66,7 @@ pub(super) fn run(args: CheckArgs) -> Result<u8, AppError> {
         let limit = snapshot_limit(&config);
         attest(&args, &gates, gate_names, &report, &recording, dir, limit)?;
     }
-    let color = args.output == report::OutputFormat::Table
-        && report::use_color(std::io::stdout().is_terminal());
-    emit(&report::render(&report, args.output, color))?;
-    Ok(match report.verdict {
-        Decision::Go => EXIT_GO,
-        Decision::NoGo => EXIT_NO_GO,
-        Decision::Defer => EXIT_DEFER,
-    })
+    super::emit_report(&report, args.output)
 }
 
 /// `--attest DIR`: the verdict as an in-toto statement whose subject is

@@ -3,14 +3,11 @@
 //! its own (one gate, one phase `run`), so it is loaded, checked and
 //! evaluated exactly as `check` would.
 
-use super::{AppError, emit};
-use crate::cli::{EXIT_DEFER, EXIT_GO, EXIT_NO_GO, RunArgs};
+use super::AppError;
+use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::gate_set::GateSet;
 use crate::recording::read_recording;
-use crate::report;
-use gatekeeper_model::Decision;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// The phase a one-gate config names.
@@ -26,14 +23,7 @@ pub(super) fn run(args: RunArgs) -> Result<u8, AppError> {
     let recording = read_recording(&args.snapshot, super::snapshot_limit(&config))?;
     let names = config.phase_gates(RUN_PHASE)?;
     let report = gates.evaluate_phase(RUN_PHASE, names, &recording);
-    let color = args.output == report::OutputFormat::Table
-        && report::use_color(std::io::stdout().is_terminal());
-    emit(&report::render(&report, args.output, color))?;
-    Ok(match report.verdict {
-        Decision::Go => EXIT_GO,
-        Decision::NoGo => EXIT_NO_GO,
-        Decision::Defer => EXIT_DEFER,
-    })
+    super::emit_report(&report, args.output)
 }
 
 /// A config holding one gate (named after the file, or the built-in) in a

@@ -8,8 +8,10 @@ use crate::files::{DEFAULT_MAX_GATE_BYTES, read_untrusted, read_untrusted_text};
 use crate::gate_set::GateSet;
 use crate::supply::cache::{self, Cache};
 use crate::supply::oci::{Reference, Registry};
-use crate::supply::signature::{self, NamedKey, PASSWORD_ENV, SIGNATURE_SUFFIX, TrustPolicy};
-use std::path::{Path, PathBuf};
+use crate::supply::signature::{
+    self, NamedKey, PASSWORD_ENV, TrustPolicy, read_signature, signature_beside,
+};
+use std::path::Path;
 use std::time::Duration;
 
 /// A client for `reference`'s registry.
@@ -105,7 +107,7 @@ pub(super) fn sign(args: SignArgs) -> Result<u8, AppError> {
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let sig = signature::sign(&key, password(), &gate.bytes, &file_name, &gate.sha256)
         .map_err(|e| unreadable(&args.key, e))?;
-    let out = PathBuf::from(format!("{}{SIGNATURE_SUFFIX}", args.wasm.display()));
+    let out = signature_beside(&args.wasm);
     write_atomically(&out, sig.as_bytes())?;
     emit(&format!(
         "signed {} (sha256 {}): {}\n",
@@ -129,12 +131,8 @@ pub(super) fn verify(args: VerifySigArgs) -> Result<u8, AppError> {
     let sig_path = args
         .signature
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}{SIGNATURE_SUFFIX}", args.wasm.display())));
-    let sig = match read_untrusted_text(&sig_path, 64 << 10, "a signature") {
-        Ok(text) => Some(text),
-        Err(e) if e.is_not_found() => None,
-        Err(e) => return Err(unreadable(&sig_path, e)),
-    };
+        .unwrap_or_else(|| signature_beside(&args.wasm));
+    let sig = read_signature(&sig_path).map_err(|e| unreadable(&sig_path, e))?;
     let policy = TrustPolicy {
         keys: vec![NamedKey {
             name: args.pubkey.display().to_string(),
@@ -183,12 +181,8 @@ pub(super) fn push(args: PushArgs) -> Result<u8, AppError> {
         .ok_or_else(|| usage("the gate did not load"))?
         .map_err(|e| unreadable(&args.wasm, format!("not pushed: it does not load: {e}")))?;
     let md = loaded.metadata();
-    let sig_path = PathBuf::from(format!("{}{SIGNATURE_SUFFIX}", args.wasm.display()));
-    let sig = match read_untrusted_text(&sig_path, 64 << 10, "a signature") {
-        Ok(text) => Some(text),
-        Err(e) if e.is_not_found() => None,
-        Err(e) => return Err(unreadable(&sig_path, e)),
-    };
+    let sig_path = signature_beside(&args.wasm);
+    let sig = read_signature(&sig_path).map_err(|e| unreadable(&sig_path, e))?;
     let title = args.wasm.file_name().map_or_else(
         || "gate.wasm".to_owned(),
         |n| n.to_string_lossy().into_owned(),

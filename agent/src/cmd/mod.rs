@@ -100,6 +100,23 @@ fn emit(text: &str) -> Result<(), AppError> {
     }
 }
 
+/// Prints a phase report in `format` (colour on a terminal) and returns
+/// its verdict's exit code.
+fn emit_report(
+    report: &crate::verdict::PhaseReport,
+    format: crate::report::OutputFormat,
+) -> Result<u8, AppError> {
+    use std::io::IsTerminal as _;
+    let color = format == crate::report::OutputFormat::Table
+        && crate::report::use_color(std::io::stdout().is_terminal());
+    emit(&crate::report::render(report, format, color))?;
+    Ok(match report.verdict {
+        gatekeeper_model::Decision::Go => crate::cli::EXIT_GO,
+        gatekeeper_model::Decision::NoGo => crate::cli::EXIT_NO_GO,
+        gatekeeper_model::Decision::Defer => crate::cli::EXIT_DEFER,
+    })
+}
+
 /// One line for the person at the terminal, on stderr; a closed stderr is ignored.
 pub fn note(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");

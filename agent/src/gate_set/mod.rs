@@ -20,10 +20,9 @@ use crate::runtime::{
 };
 use crate::supply::cache::{self, Cache};
 use crate::supply::oci;
-use crate::supply::signature::{SIGNATURE_SUFFIX, Signer, TrustPolicy};
+use crate::supply::signature::{Signer, TrustPolicy, read_signature, signature_beside};
 use gatekeeper_model as model;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 pub use crate::verdict::{GateReport, GateVerdict, PhaseReport, phase_verdict};
 
@@ -212,7 +211,7 @@ fn fetch(config: &Config, gc: &GateConfig) -> (String, Result<Fetched, GateUnusa
         let shown = path.display().to_string();
         let sig_path = match &gc.signature {
             Some(p) => crate::clients::resolve(&config.base_dir, p),
-            None => PathBuf::from(format!("{shown}{SIGNATURE_SUFFIX}")),
+            None => signature_beside(&path),
         };
         let fetched = crate::files::read_untrusted(&path, limit, "a gate (runtime.max_gate_size)")
             .map_err(|e| GateUnusable::Unreadable {
@@ -221,16 +220,10 @@ fn fetch(config: &Config, gc: &GateConfig) -> (String, Result<Fetched, GateUnusa
             })
             .and_then(|f| {
                 let signature =
-                    match crate::files::read_untrusted_text(&sig_path, 64 << 10, "a signature") {
-                        Ok(text) => Some(text),
-                        Err(e) if e.is_not_found() => None,
-                        Err(error) => {
-                            return Err(GateUnusable::Unreadable {
-                                path: sig_path.display().to_string(),
-                                error,
-                            });
-                        }
-                    };
+                    read_signature(&sig_path).map_err(|error| GateUnusable::Unreadable {
+                        path: sig_path.display().to_string(),
+                        error,
+                    })?;
                 Ok(Fetched {
                     bytes: f.bytes,
                     signature,

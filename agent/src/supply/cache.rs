@@ -113,12 +113,8 @@ impl Cache {
         }
         let wasm = read_checked(&wasm_path, &layer, max_gate_bytes)?;
         let sig_path = self.signature(manifest_digest);
-        let signature = match crate::files::read_untrusted_text(&sig_path, 64 << 10, "a signature")
-        {
-            Ok(text) => Some(text),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(corrupt(&sig_path, e.to_string())),
-        };
+        let signature = super::signature::read_signature(&sig_path)
+            .map_err(|e| corrupt(&sig_path, e.to_string()))?;
         Ok(GateArtifact {
             wasm,
             signature,

@@ -21,8 +21,6 @@ const SIGNATURE_LAYER: &str = "application/vnd.gatekeeper.signature.minisign.v1+
 const EMPTY_TYPE: &str = "application/vnd.oci.empty.v1+json";
 /// The largest manifest read (a gate's is under 1 KiB).
 const MAX_MANIFEST_BYTES: usize = 1 << 20;
-/// The largest signature read.
-const MAX_SIGNATURE_BYTES: usize = 64 << 10;
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -489,7 +487,9 @@ impl Registry {
             .as_str()
             .filter(|_| m["layers"][0]["mediaType"] == SIGNATURE_LAYER)
             .ok_or_else(|| self.error(&what, "no signature layer"))?;
-        let bytes = self.get_blob(digest, MAX_SIGNATURE_BYTES).await?;
+        let bytes = self
+            .get_blob(digest, super::signature::MAX_SIGNATURE_BYTES as usize)
+            .await?;
         String::from_utf8(bytes).map_err(|_| self.error(&what, "not text"))
     }
 }

@@ -14,6 +14,23 @@ use std::io::Cursor;
 /// The suffix of a signature file beside its gate.
 pub const SIGNATURE_SUFFIX: &str = ".minisig";
 
+/// The largest signature file read.
+pub const MAX_SIGNATURE_BYTES: u64 = 64 << 10;
+
+/// Where a gate file's signature sits by default: `<file>.minisig`.
+pub fn signature_beside(wasm: &std::path::Path) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("{}{SIGNATURE_SUFFIX}", wasm.display()))
+}
+
+/// A signature file's text; `None` when there is no such file.
+pub fn read_signature(path: &std::path::Path) -> Result<Option<String>, crate::files::FileError> {
+    match crate::files::read_untrusted_text(path, MAX_SIGNATURE_BYTES, "a signature") {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The environment variable holding an encrypted secret key's password.
 pub const PASSWORD_ENV: &str = "GATEKEEPER_SIGNING_PASSWORD";
 

@@ -41,16 +41,7 @@ impl Watcher {
             .evaluation_seconds
             .observe(t0.elapsed().as_secs_f64());
         self.metrics.observe_gates(&report);
-        let firing = report
-            .gates
-            .iter()
-            .flat_map(|g| {
-                g.triggers.iter().map(|t| Firing {
-                    gate: g.name.clone(),
-                    trigger: t.clone(),
-                })
-            })
-            .collect();
+        let firing = firing_in(&report);
         Evaluation {
             report,
             vetoed,
@@ -94,6 +85,20 @@ impl Watcher {
             .set(i64::from(self.incidents.open_incident().is_some()));
         acts
     }
+}
+
+/// The triggers a report's gates raised, each with its gate.
+pub(crate) fn firing_in(report: &PhaseReport) -> Vec<Firing> {
+    report
+        .gates
+        .iter()
+        .flat_map(|g| {
+            g.triggers.iter().map(|t| Firing {
+                gate: g.name.clone(),
+                trigger: t.clone(),
+            })
+        })
+        .collect()
 }
 
 /// What the watched gates could not see: a gate in error, or a source

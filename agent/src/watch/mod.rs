@@ -16,7 +16,7 @@ mod act;
 mod alertmanager;
 mod decide;
 pub mod incident;
-pub(crate) use decide::{blind_in, open_criteria};
+pub(crate) use decide::{blind_in, firing_in, open_criteria};
 pub mod lease;
 mod record;
 mod takeover;

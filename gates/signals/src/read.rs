@@ -145,6 +145,9 @@ pub(crate) fn metric_sum(
         })
 }
 
+/// `(le, cumulative count)`, by `le`.
+type Buckets = Vec<(f64, f64)>;
+
 /// Buckets `(le, cumulative count)` of the matching series, summed per `le`.
 pub(crate) fn buckets(
     s: &Snapshot,
@@ -192,7 +195,7 @@ pub(crate) fn quantile(
             let ms = parse_duration_ms(w).map_err(|e| e.to_string())?;
             // Each snapshot's buckets are read once for all the bounds, not
             // once per bound: the cost grew with buckets².
-            let seen: RefCell<HashMap<usize, Result<Vec<(f64, f64)>, String>>> =
+            let seen: RefCell<HashMap<usize, Result<Buckets, String>>> =
                 RefCell::new(HashMap::new());
             now.iter()
                 .map(|(le, _)| {
