@@ -224,6 +224,56 @@ fn one_gate_over_the_drain_and_the_recorded_verdicts_compared() {
 }
 
 #[test]
+fn a_directory_of_recorded_snapshots_is_merged_by_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // What `check --record DIR` leaves: snapshots, recordings, statements.
+    std::fs::copy(
+        example("snapshots/staging-after-cutover.recording.json"),
+        d.join("b.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        example("snapshots/staging-after-cutover.json"),
+        d.join("a.json"),
+    )
+    .unwrap();
+    std::fs::write(d.join("x.intoto.json"), "not a snapshot").unwrap();
+    let config = example("topology.toml").display().to_string();
+    let (o, v) = backtest(
+        d,
+        &["phase-2", "-c", &config, "--recording", d.to_str().unwrap()],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // 17:09 and 17:10, the duplicate 17:10 once.
+    assert_eq!(v["snapshots"], 2, "{v:#}");
+    assert_eq!(v["from"], "2025-10-02T17:09:00Z");
+    let empty = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .args([
+            "backtest",
+            "phase-2",
+            "-c",
+            &config,
+            "--recording",
+            empty.path().to_str().unwrap(),
+        ])
+        .env("XDG_CACHE_HOME", d)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("no snapshot or recording (*.json) in this directory")
+    );
+}
+
+#[test]
 fn the_shipped_recordings_are_what_the_generator_writes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let o = Command::new("python3")

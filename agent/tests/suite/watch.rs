@@ -527,6 +527,20 @@ async fn dlq_spike_rolls_back_exactly_once_within_interval_plus_1s() {
                 .any(|v| v["phase"] == "canary" && v["verdict"] == "no-go"),
             "{verdicts:?}"
         );
+        // Each verdict names the gates that decided it: digest and signer.
+        let canary = verdicts.iter().find(|v| v["phase"] == "canary").unwrap();
+        let triggers = canary["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == "triggers")
+            .unwrap_or_else(|| panic!("{canary}"));
+        assert_eq!(
+            triggers["sha256"].as_str().map(str::len),
+            Some(64),
+            "{canary}"
+        );
+        assert_eq!(triggers["signer"], "built-in", "{canary}");
         assert_eq!(agent.metric("gatekeeper_lease_held").await, Some(1.0));
         assert_eq!(agent.metric("gatekeeper_incident_open").await, Some(1.0));
     }
