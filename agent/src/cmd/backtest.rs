@@ -86,13 +86,34 @@ fn read_all(paths: &[PathBuf], limit: u64) -> Result<Vec<Snapshot>, AppError> {
             files.push(path.clone());
         }
     }
-    let mut all = Vec::new();
-    for file in &files {
+    let mut all: Vec<(Snapshot, usize)> = Vec::new();
+    for (i, file) in files.iter().enumerate() {
         let r = read_recording(file, limit)?;
-        all.extend(r.history);
-        all.push(r.current);
+        all.extend(r.history.into_iter().map(|s| (s, i)));
+        all.push((r.current, i));
     }
-    all.sort_by_key(|s| s.taken_at);
-    all.dedup_by_key(|s| s.taken_at);
-    Ok(all)
+    all.sort_by_key(|(s, _)| s.taken_at);
+    let mut out: Vec<(Snapshot, usize)> = Vec::with_capacity(all.len());
+    for (s, i) in all {
+        match out.last() {
+            // The same snapshot in two files (a recording and a copy of
+            // its last snapshot): once.
+            Some((last, _)) if last.taken_at == s.taken_at && *last == s => {}
+            // Two different facts for one moment: which is the truth is
+            // not for the replay to guess.
+            Some((last, j)) if last.taken_at == s.taken_at => {
+                return Err(AppError::Unreadable {
+                    path: files[i].display().to_string(),
+                    message: format!(
+                        "its snapshot at {} differs from the one {} has at that time; \
+                         replay one of them",
+                        gatekeeper_model::format_timestamp(s.taken_at),
+                        files[*j].display()
+                    ),
+                });
+            }
+            _ => out.push((s, i)),
+        }
+    }
+    Ok(out.into_iter().map(|(s, _)| s).collect())
 }

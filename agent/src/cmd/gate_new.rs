@@ -40,9 +40,86 @@ pub(super) fn run(args: GateNewArgs) -> Result<u8, AppError> {
             "`{name}` is not a gate name: kebab-case, a-z 0-9 and -, starting with a letter"
         )));
     }
+    // A crate cannot be named after a Rust keyword, nor after the ones
+    // that name the standard library and the SDK.
+    const RESERVED: &[&str] = &[
+        "as",
+        "async",
+        "await",
+        "box",
+        "break",
+        "const",
+        "continue",
+        "crate",
+        "do",
+        "dyn",
+        "else",
+        "enum",
+        "extern",
+        "false",
+        "final",
+        "fn",
+        "for",
+        "gen",
+        "if",
+        "impl",
+        "in",
+        "let",
+        "loop",
+        "macro",
+        "match",
+        "mod",
+        "move",
+        "mut",
+        "override",
+        "priv",
+        "pub",
+        "ref",
+        "return",
+        "self",
+        "static",
+        "struct",
+        "super",
+        "trait",
+        "true",
+        "try",
+        "type",
+        "typeof",
+        "unsafe",
+        "unsized",
+        "use",
+        "virtual",
+        "where",
+        "while",
+        "yield",
+        "std",
+        "core",
+        "alloc",
+        "test",
+        "proc-macro",
+        "gatekeeper-gate-sdk",
+        "serde",
+        "serde-json",
+    ];
+    if RESERVED.contains(&name) {
+        return Err(usage(format!(
+            "`{name}` is reserved in Rust; choose another gate name"
+        )));
+    }
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(name));
-    if dir.exists() && std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
-        return Err(usage(format!("{} exists and is not empty", dir.display())));
+    match std::fs::symlink_metadata(&dir) {
+        Err(_) => {}
+        Ok(m) if m.is_dir() => {
+            if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+                return Err(usage(format!("{} exists and is not empty", dir.display())));
+            }
+        }
+        Ok(_) => {
+            return Err(usage(format!(
+                "{} exists and is not a directory",
+                dir.display()
+            )));
+        }
     }
     let sdk = match (&args.sdk, &args.sdk_git) {
         (Some(path), _) => path_dependency(path)?,
@@ -60,6 +137,8 @@ pub(super) fn run(args: GateNewArgs) -> Result<u8, AppError> {
         }
     };
     let crate_name = name.replace('-', "_");
+    // `orders-size` → `OrdersSizeGate`: the suffix keeps it clear of the
+    // template's own names (`Params`, `Input`, `Gate`, `Result`, `Self`).
     let type_name: String = name
         .split('-')
         .map(|part| {
@@ -68,6 +147,7 @@ pub(super) fn run(args: GateNewArgs) -> Result<u8, AppError> {
                 .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
                 .unwrap_or_default()
         })
+        .chain(["Gate".to_owned()])
         .collect();
     let fill = |t: &str| {
         t.replace("{{name}}", name)

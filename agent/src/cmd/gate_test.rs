@@ -128,9 +128,19 @@ fn run_case(wasm: &str, case: &Path, bless: bool) -> Result<Outcome, AppError> {
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let params = case.join("params.json");
-    let (config, gate) = one_gate_config(wasm, None, params.is_file().then_some(params.as_path()))?;
-    let gates = GateSet::load_checked(&config)?;
-    let recording = read_recording(&case.join("snapshot.json"), snapshot_limit(&config))?;
+    // Present in any form (a directory, a dangling link): read, and refused
+    // with its reason; only an absent file means "no params".
+    let params = std::fs::symlink_metadata(&params)
+        .is_ok()
+        .then_some(params.as_path());
+    let in_case = |e: AppError| AppError::Usage {
+        command: "gate test",
+        message: format!("case {name}: {e}"),
+    };
+    let (config, gate) = one_gate_config(wasm, None, params).map_err(in_case)?;
+    let gates = GateSet::load_checked(&config).map_err(|e| in_case(e.into()))?;
+    let recording = read_recording(&case.join("snapshot.json"), snapshot_limit(&config))
+        .map_err(|e| in_case(e.into()))?;
     let report = gates.evaluate_phase(RUN_PHASE, config.phase_gates(RUN_PHASE)?, &recording);
     let g = report
         .gates

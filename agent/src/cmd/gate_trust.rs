@@ -11,7 +11,7 @@ use crate::supply::oci::{Reference, Registry};
 use crate::supply::signature::{
     self, NamedKey, PASSWORD_ENV, TrustPolicy, read_signature, signature_beside,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A client for `reference`'s registry.
@@ -42,10 +42,12 @@ fn password() -> Option<String> {
 }
 
 pub(super) fn keygen(args: KeygenArgs) -> Result<u8, AppError> {
-    let public = args.name.with_extension("pub");
-    let secret = args.name.with_extension("key");
+    // NAME.pub and NAME.key, whatever dots NAME has (`release-1.2`).
+    let public = PathBuf::from(format!("{}.pub", args.name.display()));
+    let secret = PathBuf::from(format!("{}.key", args.name.display()));
     for path in [&public, &secret] {
-        if path.exists() {
+        // A dangling link counts: nothing is written through it.
+        if std::fs::symlink_metadata(path).is_ok() {
             return Err(usage(format!(
                 "{} exists: not overwriting a key",
                 path.display()

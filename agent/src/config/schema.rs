@@ -253,7 +253,10 @@ impl AlertmanagerConfig {
 pub struct RuntimeConfig {
     /// Compiled-gate cache; default `$XDG_CACHE_HOME/gatekeeper/wasmtime`.
     pub cache_dir: Option<PathBuf>,
-    /// Set false to compile every time.
+    /// Set false to compile every time. Default on, except with `[trust]`:
+    /// compiled code read back from the cache is not checked against the
+    /// signatures, so with `[trust]` it is on only when set true (and the
+    /// cache directory is then trusted like the binary).
     pub cache: Option<bool>,
     /// The pooling instance allocator (default: on for `watch`, off for the
     /// one-shot commands; see README benchmarks).

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustConfig {
     /// The keys, by a name reports and the ledger show as the signer.
@@ -17,7 +17,7 @@ pub struct TrustConfig {
     pub keys: BTreeMap<String, TrustKeyConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustKeyConfig {
     /// The minisign public key (`RW…`, the second line of a `.pub` file), or
@@ -123,9 +123,25 @@ impl Config {
             };
             let key = parse_public_key(&text).map_err(|e| TrustKeyError {
                 key: name.clone(),
-                path,
+                path: path.clone(),
                 message: e.to_string(),
             })?;
+            // A key id must name one key: with two, a signature would be
+            // checked against whichever came first.
+            if let Some(same) = keys
+                .iter()
+                .find(|o: &&NamedKey| o.key.keynum() == key.keynum())
+            {
+                return Err(TrustKeyError {
+                    key: name.clone(),
+                    path,
+                    message: format!(
+                        "has the key id {} of key `{}`: give one key each id",
+                        crate::supply::signature::key_id_hex(key.keynum()),
+                        same.name
+                    ),
+                });
+            }
             keys.push(NamedKey {
                 name: name.clone(),
                 key,

@@ -118,10 +118,13 @@ pub fn runtime_options_for(config: &Config, workload: Workload) -> RuntimeOption
         .map(|m| m.0)
         .fold(defaults.max_memory_bytes, usize::max);
     RuntimeOptions {
-        cache_dir: if config.runtime.cache == Some(false) {
-            None
-        } else {
-            config.runtime.cache_dir.clone().or(defaults.cache_dir)
+        // Compiled code read back from the cache directory is not checked
+        // against a gate's signature or pin: with `[trust]`, what runs must
+        // be what was verified, so the cache is off unless the config turns
+        // it on (and so vouches for that directory as for the binary).
+        cache_dir: match (config.runtime.cache, &config.trust) {
+            (Some(false), _) | (None, Some(_)) => None,
+            _ => config.runtime.cache_dir.clone().or(defaults.cache_dir),
         },
         pooling: config
             .runtime

@@ -103,7 +103,7 @@ impl Cache {
             path: path.display().to_string(),
             message,
         };
-        let (layer, _) = wasm_layer(&manifest).map_err(|e| corrupt(&manifest_path, e.0))?;
+        let (layer, size) = wasm_layer(&manifest).map_err(|e| corrupt(&manifest_path, e.0))?;
         let wasm_path = self.blob(&layer);
         if !wasm_path.exists() {
             return Err(CacheError::Missing {
@@ -112,6 +112,12 @@ impl Cache {
             });
         }
         let wasm = read_checked(&wasm_path, &layer, max_gate_bytes)?;
+        if wasm.len() as u64 != size {
+            return Err(corrupt(
+                &wasm_path,
+                format!("{} bytes, the manifest says {size}", wasm.len()),
+            ));
+        }
         let sig_path = self.signature(manifest_digest);
         let signature = super::signature::read_signature(&sig_path)
             .map_err(|e| corrupt(&sig_path, e.to_string()))?;

@@ -6,4 +6,5 @@
 
 pub mod cache;
 pub mod oci;
+pub mod reference;
 pub mod signature;

@@ -95,6 +95,11 @@ pub enum Untrusted {
     Unsigned { where_: String },
     #[error("its signature is unreadable: {0}")]
     Unreadable(String),
+    #[error(
+        "a legacy minisign signature (not prehashed), which is not accepted: sign again with \
+         `gatekeeper gate sign` or `minisign -S` (without -l)"
+    )]
+    Legacy,
     #[error("signed by key {key_id}, which is not a trusted key")]
     UnknownKey { key_id: String },
     #[error("signed by `{key}` (key {key_id}), which [trust] does not allow to sign gate `{gate}`")]
@@ -133,6 +138,9 @@ impl TrustPolicy {
         })?;
         let sig =
             SignatureBox::from_string(text).map_err(|e| Untrusted::Unreadable(e.to_string()))?;
+        if !sig.is_prehashed() {
+            return Err(Untrusted::Legacy);
+        }
         let key_id = key_id_hex(sig.keynum());
         let candidates: Vec<&NamedKey> = self
             .keys

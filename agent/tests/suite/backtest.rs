@@ -253,6 +253,31 @@ fn a_directory_of_recorded_snapshots_is_merged_by_time() {
     // 17:09 and 17:10, the duplicate 17:10 once.
     assert_eq!(v["snapshots"], 2, "{v:#}");
     assert_eq!(v["from"], "2025-10-02T17:09:00Z");
+    // Another snapshot at 17:10 that says something else: refused, named.
+    let mut other: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(example("snapshots/staging-after-cutover.json")).unwrap(),
+    )
+    .unwrap();
+    other["nats"]["duration_ms"] = 999.into();
+    std::fs::write(d.join("c.json"), other.to_string()).unwrap();
+    let o = Command::new(BIN)
+        .args([
+            "backtest",
+            "phase-2",
+            "-c",
+            &config,
+            "--recording",
+            d.to_str().unwrap(),
+        ])
+        .env("XDG_CACHE_HOME", d)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        said.contains("c.json: its snapshot at 2025-10-02T17:10:00Z differs from the one"),
+        "{said}"
+    );
     let empty = tempfile::tempdir().unwrap();
     let o = Command::new(BIN)
         .args([

@@ -494,3 +494,117 @@ fn gate_run_and_inspect_take_a_file_and_load_errors_say_what_was_given() {
     let e = report["gates"][0]["error"].as_str().unwrap();
     assert!(e.contains("export_gate!(YourGate);"), "{e}");
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_poisoned_compile_cache_cannot_run_under_a_trusted_signer() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    gate_file(h, "drained.wasm");
+    std::fs::copy(format!("{TEST_GATES}/hostile.wasm"), h.join("hostile.wasm")).unwrap();
+    ok(gk(h, &["gate", "keygen", "team"]));
+    ok(gk(
+        h,
+        &["gate", "sign", "drained.wasm", "--key", "team.key"],
+    ));
+    // Compile both into the cache (no config: the cache is on), then copy
+    // the hostile gate's compiled code over the signed gate's entry.
+    let cache = h.join("xdg/gatekeeper/wasmtime");
+    ok(gk(h, &["gate", "inspect", "drained.wasm"]));
+    let drained_entries = files_under(&cache);
+    ok(gk(h, &["gate", "inspect", "hostile.wasm"]));
+    let hostile_entries: Vec<PathBuf> = files_under(&cache)
+        .into_iter()
+        .filter(|f| !drained_entries.contains(f))
+        .collect();
+    let (Some(target), Some(poison)) = (
+        drained_entries
+            .iter()
+            .find(|f| f.to_string_lossy().contains("/modules/")),
+        hostile_entries
+            .iter()
+            .find(|f| f.to_string_lossy().contains("/modules/")),
+    ) else {
+        panic!("no compiled entries: {drained_entries:?} {hostile_entries:?}");
+    };
+    std::fs::copy(poison, target).unwrap();
+    let gate = format!(
+        "[gates.drained]\nwasm = \"drained.wasm\"\n{PARAMS}\n\n[phases.p]\ngates = [\"drained\"]\n"
+    );
+    // Without [trust] the cache is read back as it is (the README says so):
+    // the hostile metadata answers, and the drained params are refused.
+    std::fs::write(h.join("plain.toml"), &gate).unwrap();
+    let snap = snapshot();
+    let o = gk(h, &["check", "p", "-c", "plain.toml", "--snapshot", &snap]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "the poisoning did not take: {}",
+        err(&o)
+    );
+    // With [trust] the signed bytes are compiled, the poisoned entry unused.
+    let trusted = format!(
+        "[trust.keys.team]\npublic_key_file = \"team.pub\"\ngates = [\"drained\"]\n\n{gate}"
+    );
+    let before = files_under(&cache);
+    let (code, report) = check(h, &trusted);
+    let g = &report["gates"][0];
+    assert_ne!(code, Some(3), "{report}");
+    assert_eq!(g["criteria"][0]["id"], "consumer-drained", "{report}");
+    assert!(
+        g["signer"].as_str().unwrap().starts_with("team (key "),
+        "{report}"
+    );
+    assert_eq!(
+        files_under(&cache),
+        before,
+        "a trusted load wrote to the compile cache"
+    );
+}
+
+#[test]
+fn validate_loads_the_gates_a_profile_swaps_in() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    gate_file(h, "drained.wasm");
+    gate_file(h, "unsigned.wasm");
+    ok(gk(h, &["gate", "keygen", "team"]));
+    ok(gk(
+        h,
+        &["gate", "sign", "drained.wasm", "--key", "team.key"],
+    ));
+    let config = format!(
+        "[trust.keys.team]\npublic_key_file = \"team.pub\"\ngates = [\"*\"]\n\n\
+         [gates.drained]\nwasm = \"drained.wasm\"\n{PARAMS}\n\n[phases.p]\ngates = [\"drained\"]\n\n\
+         [profiles.staging.gates.drained]\nwasm = \"drained.wasm\"\n\n\
+         [profiles.production.gates.drained]\nwasm = \"unsigned.wasm\"\n\n\
+         [profiles.production.gates.extra]\nwasm = \"missing.wasm\"\n"
+    );
+    std::fs::write(h.join("gk.toml"), config).unwrap();
+    let o = gk(h, &["validate", "-c", "gk.toml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let said = out(&o);
+    assert!(
+        said.contains("profile production: gate drained: refused by [trust]: unsigned"),
+        "{said}"
+    );
+    assert!(said.contains("profile production: gate extra: "), "{said}");
+    assert!(!said.contains("profile staging"), "{said}");
+}
