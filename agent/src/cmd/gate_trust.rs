@@ -214,7 +214,7 @@ pub(super) fn push(args: PushArgs) -> Result<u8, AppError> {
         md.name,
         md.version,
         if sig.is_some() {
-            "with its signature"
+            "with its .minisig, checked against [trust] where it is loaded"
         } else {
             "unsigned"
         }
@@ -255,7 +255,7 @@ pub(super) fn pull(args: PullArgs) -> Result<u8, AppError> {
             "pulled {reference} into {} ({})",
             cache.dir().display(),
             if artifact.signature.is_some() {
-                "with its signature"
+                "with a signature, checked against [trust] where it is loaded"
             } else {
                 "unsigned"
             }
