@@ -82,6 +82,17 @@ pub fn table(report: &PhaseReport, color: bool) -> String {
             clean(&gate.name),
             clean(&gate.implementation)
         );
+        // Who vouches for a gate that is not built in, and which bytes ran.
+        if let (Some(signer), Some(sha)) = (&gate.signer, &gate.sha256)
+            && signer != "built-in"
+        {
+            let _ = writeln!(
+                out,
+                "  sha256 {}…  signer: {}",
+                &sha[..sha.len().min(16)],
+                clean(signer)
+            );
+        }
         if let Some(e) = &gate.error {
             let _ = writeln!(out, "  {} {}", p.red("!"), clean(e));
         }

@@ -224,8 +224,9 @@ pub(super) fn push(args: PushArgs) -> Result<u8, AppError> {
 }
 
 pub(super) fn pull(args: PullArgs) -> Result<u8, AppError> {
-    let references: Vec<String> = match &args.reference {
-        Some(r) => vec![r.clone()],
+    // From a config: its `oci` gates, bounded by its `runtime.max_gate_size`.
+    let (references, max_gate_bytes): (Vec<String>, u64) = match &args.reference {
+        Some(r) => (vec![r.clone()], DEFAULT_MAX_GATE_BYTES),
         None => {
             let config = load_config(&args.config)?;
             let refs: Vec<String> = config
@@ -239,7 +240,11 @@ pub(super) fn pull(args: PullArgs) -> Result<u8, AppError> {
                     args.config.config.display()
                 )));
             }
-            refs
+            let max = config
+                .runtime
+                .max_gate_size
+                .map_or(DEFAULT_MAX_GATE_BYTES, |b| b.0 as u64);
+            (refs, max)
         }
     };
     let cache = Cache::new(cache::default_dir().map_err(usage)?);
@@ -248,7 +253,7 @@ pub(super) fn pull(args: PullArgs) -> Result<u8, AppError> {
         let reference = Reference::parse(&text).map_err(usage)?;
         let registry = registry(&reference)?;
         let artifact = runtime
-            .block_on(registry.pull(DEFAULT_MAX_GATE_BYTES as usize))
+            .block_on(registry.pull(max_gate_bytes as usize))
             .map_err(usage)?;
         cache.store(&artifact).map_err(usage)?;
         note(&format!(

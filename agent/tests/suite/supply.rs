@@ -182,6 +182,15 @@ fn a_signed_gate_goes_through_a_real_registry_and_is_pinned_trusted_and_replayed
     );
     assert_ne!(g["verdict"], "error", "{report}");
     assert_ne!(code, Some(3));
+    // The table says it too; `gate pull --config` fetches every pinned gate.
+    let snap = snapshot();
+    let table = out(&gk(
+        h,
+        &["check", "p", "-c", "gk.toml", "--snapshot", &snap],
+    ));
+    assert!(table.contains("signer: team (key "), "{table}");
+    std::fs::remove_dir_all(h.join("oci-cache")).unwrap();
+    assert_eq!(ok(gk(h, &["gate", "pull", "-c", "gk.toml"])).trim(), pinned);
     // With the registry gone, the pinned gate still loads from the cache.
     drop(registry);
     let (_, report) = check(h, &trusted("team.pub", "\"drained\""));
