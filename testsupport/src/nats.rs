@@ -1,6 +1,6 @@
 //! nats-server processes: one node, or a 3-node JetStream cluster.
 
-use crate::{free_port, tail, wait_for, workspace_root};
+use crate::{free_port, tail, workspace_root};
 use std::io::{BufRead as _, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -201,22 +201,41 @@ impl NatsServer {
         self.child = Some(child);
         let port = self.port;
         let log = self.log_path();
-        wait_for(
-            &format!(
-                "nats-server {} on port {port} (log: {})",
-                self.name,
-                tail(&log, 20)
-            ),
-            Duration::from_secs(20),
-            || {
-                // The INFO line proves the server accepts clients.
-                let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-                stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-                let mut line = String::new();
-                BufReader::new(stream).read_line(&mut line).ok()?;
-                line.starts_with("INFO ").then_some(())
-            },
-        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            // The INFO line proves the server accepts clients.
+            let info = TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .and_then(|stream| {
+                    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+                    let mut line = String::new();
+                    BufReader::new(stream).read_line(&mut line).ok()?;
+                    line.starts_with("INFO ").then_some(())
+                });
+            if info.is_some() {
+                return;
+            }
+            // A server that exited will not come up: say why at once.
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "nats-server {} on port {port} exited ({status}) before it was ready; log:\n{}",
+                    self.name,
+                    tail(&log, 20)
+                );
+            }
+            if std::time::Instant::now() > deadline {
+                panic!(
+                    "timed out after 20s waiting for nats-server {} on port {port}; log:\n{}",
+                    self.name,
+                    tail(&log, 20)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// `nats://127.0.0.1:<port>`.
