@@ -10,6 +10,9 @@
 //! space, and the text is cut at [`MAX_SHOWN_CHARS`]. So a gate cannot move
 //! the cursor, recolour the terminal, forge a log line, reorder what is shown,
 //! or push a forged `verdict: GO` onto a line of its own.
+//!
+//! Also here, as the other small piece of text handling every layer uses:
+//! [`glob_match`] for the name patterns a config gives.
 
 /// The longest a piece of untrusted text is shown, in characters.
 pub const MAX_SHOWN_CHARS: usize = 1000;
@@ -90,9 +93,47 @@ fn invisible(c: char) -> bool {
     )
 }
 
+/// A name pattern from the config (`[sources.nats] streams`, `[trust.keys.*]
+/// gates`): `*` matches any run of characters; everything else itself.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_globs() {
+        assert!(glob_match("AA_*", "AA_CORE_HOT"));
+        assert!(glob_match("*_HOT", "AA_CORE_HOT"));
+        assert!(glob_match("AA_*_HOT", "AA_CORE_HOT"));
+        assert!(!glob_match("AA_*_HOT", "AA_DLQ"));
+        assert!(glob_match("AA_DLQ", "AA_DLQ"));
+        assert!(!glob_match("AA_DLQ", "AA_DLQ2"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("team-*", "team-a"));
+        assert!(!glob_match("team-*", "teams"));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(!glob_match("a*b*c", "acb"));
+        assert!(!glob_match("ab*ba", "aba"));
+        assert!(glob_match("é*ü", "éxü"));
+    }
 
     #[test]
     fn control_and_layout_characters_become_visible_escapes() {

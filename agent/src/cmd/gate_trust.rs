@@ -94,9 +94,13 @@ fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
     file.write_all(bytes).map_err(write_error)
 }
 
+/// A gate file's bytes and sha256.
+fn read_gate(path: &Path) -> Result<crate::files::FileBytes, AppError> {
+    read_untrusted(path, DEFAULT_MAX_GATE_BYTES, "a gate").map_err(|e| unreadable(path, e))
+}
+
 pub(super) fn sign(args: SignArgs) -> Result<u8, AppError> {
-    let gate = read_untrusted(&args.wasm, DEFAULT_MAX_GATE_BYTES, "a gate")
-        .map_err(|e| unreadable(&args.wasm, e))?;
+    let gate = read_gate(&args.wasm)?;
     let key = read_untrusted_text(
         &args.key,
         crate::files::MAX_SECRET_FILE_BYTES,
@@ -121,15 +125,8 @@ pub(super) fn sign(args: SignArgs) -> Result<u8, AppError> {
 }
 
 pub(super) fn verify(args: VerifySigArgs) -> Result<u8, AppError> {
-    let gate = read_untrusted(&args.wasm, DEFAULT_MAX_GATE_BYTES, "a gate")
-        .map_err(|e| unreadable(&args.wasm, e))?;
-    let pub_text = read_untrusted_text(
-        &args.pubkey,
-        crate::files::MAX_SECRET_FILE_BYTES,
-        "a public key",
-    )
-    .map_err(|e| unreadable(&args.pubkey, e))?;
-    let key = signature::parse_public_key(&pub_text).map_err(|e| unreadable(&args.pubkey, e))?;
+    let gate = read_gate(&args.wasm)?;
+    let key = signature::read_public_key(&args.pubkey).map_err(|e| unreadable(&args.pubkey, e))?;
     let sig_path = args
         .signature
         .clone()
@@ -170,8 +167,7 @@ pub(super) fn push(args: PushArgs) -> Result<u8, AppError> {
             "push to a tag or a bare repository; the registry gives the digest",
         ));
     }
-    let gate = read_untrusted(&args.wasm, DEFAULT_MAX_GATE_BYTES, "a gate")
-        .map_err(|e| unreadable(&args.wasm, e))?;
+    let gate = read_gate(&args.wasm)?;
     // Only a gate that loads is pushed: the registry should never hold
     // something `check` would refuse.
     let (config, name) =
@@ -240,11 +236,7 @@ pub(super) fn pull(args: PullArgs) -> Result<u8, AppError> {
                     args.config.config.display()
                 )));
             }
-            let max = config
-                .runtime
-                .max_gate_size
-                .map_or(DEFAULT_MAX_GATE_BYTES, |b| b.0 as u64);
-            (refs, max)
+            (refs, config.max_gate_bytes())
         }
     };
     let cache = Cache::new(cache::default_dir().map_err(usage)?);

@@ -107,6 +107,13 @@ impl Config {
         }
     }
 
+    /// The largest gate read (`runtime.max_gate_size`, default 32 MiB).
+    pub fn max_gate_bytes(&self) -> u64 {
+        self.runtime
+            .max_gate_size
+            .map_or(crate::files::DEFAULT_MAX_GATE_BYTES, |b| b.0 as u64)
+    }
+
     /// Where a gate's component comes from, resolved against the config dir.
     pub fn gate_wasm_path(&self, gate: &GateConfig) -> Option<PathBuf> {
         gate.wasm.as_ref().map(|p| {

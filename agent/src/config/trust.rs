@@ -4,7 +4,8 @@
 //! signatures are not checked, and reports say so.
 
 use super::{Config, Invalid, at};
-use crate::supply::signature::{NamedKey, TrustPolicy, glob_matches, parse_public_key};
+use crate::supply::signature::{NamedKey, TrustPolicy, parse_public_key, read_public_key};
+use crate::text::glob_match;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -78,7 +79,7 @@ pub(super) fn validate_trust(trust: &TrustConfig, config: &Config) -> Result<(),
         let covered = trust
             .keys
             .values()
-            .any(|k| k.gates.iter().any(|p| glob_matches(p, name)));
+            .any(|k| k.gates.iter().any(|p| glob_match(p, name)));
         if gate.builtin.is_none() && !covered {
             return Err((
                 at(&["gates", name]),
@@ -99,32 +100,28 @@ impl Config {
         };
         let mut keys = Vec::new();
         for (name, k) in &trust.keys {
-            let (path, text) = match (&k.public_key, &k.public_key_file) {
-                (Some(text), _) => ("(inline)".to_owned(), text.clone()),
+            let (path, key) = match (&k.public_key, &k.public_key_file) {
+                (Some(text), _) => (
+                    "(inline)".to_owned(),
+                    parse_public_key(text).map_err(|e| e.to_string()),
+                ),
                 (None, Some(file)) => {
                     let path = if file.is_absolute() {
                         file.clone()
                     } else {
                         self.base_dir.join(file)
                     };
-                    let text = crate::files::read_untrusted_text(
-                        &path,
-                        crate::files::MAX_SECRET_FILE_BYTES,
-                        "a public key",
+                    (
+                        path.display().to_string(),
+                        read_public_key(&path).map_err(|e| e.to_string()),
                     )
-                    .map_err(|e| TrustKeyError {
-                        key: name.clone(),
-                        path: path.display().to_string(),
-                        message: e.to_string(),
-                    })?;
-                    (path.display().to_string(), text)
                 }
                 (None, None) => continue,
             };
-            let key = parse_public_key(&text).map_err(|e| TrustKeyError {
+            let key = key.map_err(|message| TrustKeyError {
                 key: name.clone(),
                 path: path.clone(),
-                message: e.to_string(),
+                message,
             })?;
             // A key id must name one key: with two, a signature would be
             // checked against whichever came first.

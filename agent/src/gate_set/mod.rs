@@ -196,10 +196,7 @@ struct Fetched {
 }
 
 fn fetch(config: &Config, gc: &GateConfig) -> (String, Result<Fetched, GateUnusable>) {
-    let limit = config
-        .runtime
-        .max_gate_size
-        .map_or(crate::files::DEFAULT_MAX_GATE_BYTES, |b| b.0 as u64);
+    let limit = config.max_gate_bytes();
     if let Some(b) = &gc.builtin {
         let bytes = builtin::builtin_gate(b)
             .map(|bytes| Fetched {

@@ -180,6 +180,16 @@ impl Registry {
             .send()
             .await
             .map_err(|e| self.error(what, e.without_url()))?;
+        self.success(what, response).await
+    }
+
+    /// The response when it succeeded, else the error naming its status and
+    /// (the start of) what the registry said.
+    async fn success(
+        &self,
+        what: &str,
+        response: reqwest::Response,
+    ) -> Result<reqwest::Response, OciError> {
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -304,13 +314,7 @@ impl Registry {
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let response = match response.error_for_status_ref() {
-            Ok(_) => response,
-            Err(_) => {
-                let status = response.status();
-                return Err(self.error(&what, format!("HTTP {status}")));
-            }
-        };
+        let response = self.success(&what, response).await?;
         let bytes = self
             .read_capped(&what, response, MAX_MANIFEST_BYTES)
             .await?;

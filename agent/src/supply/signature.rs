@@ -8,6 +8,7 @@
 //! else (no signature, a bad one, an unknown or unauthorised key) refuses
 //! the gate: it never runs.
 
+use crate::text::glob_match;
 use minisign::{KeyPair, PublicKey, PublicKeyBox, SecretKeyBox, SignatureBox};
 use std::io::Cursor;
 
@@ -152,7 +153,7 @@ impl TrustPolicy {
         };
         let Some(key) = candidates
             .iter()
-            .find(|k| k.gates.iter().any(|p| glob_matches(p, gate)))
+            .find(|k| k.gates.iter().any(|p| glob_match(p, gate)))
         else {
             return Err(Untrusted::NotAllowed {
                 key: first.name.clone(),
@@ -172,13 +173,6 @@ impl TrustPolicy {
             key_id,
         })
     }
-
-    /// Whether some key may sign `gate`.
-    pub fn covers(&self, gate: &str) -> bool {
-        self.keys
-            .iter()
-            .any(|k| k.gates.iter().any(|p| glob_matches(p, gate)))
-    }
 }
 
 /// A key id as minisign prints it: 16 upper-case hex digits of the
@@ -195,6 +189,25 @@ pub fn parse_public_key(text: &str) -> Result<PublicKey, SignatureError> {
         .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
         .unwrap_or("");
     PublicKey::from_base64(line).map_err(|e| SignatureError::BadPublicKey(e.to_string()))
+}
+
+/// Why a public key file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
+    #[error(transparent)]
+    Key(#[from] SignatureError),
+}
+
+/// A minisign public key file (`.pub`).
+pub fn read_public_key(path: &std::path::Path) -> Result<PublicKey, KeyFileError> {
+    let text = crate::files::read_untrusted_text(
+        path,
+        crate::files::MAX_SECRET_FILE_BYTES,
+        "a public key",
+    )?;
+    Ok(parse_public_key(&text)?)
 }
 
 /// Signs `bytes` with the secret key file's text; the trusted comment
@@ -253,26 +266,6 @@ pub fn keygen(password: Option<String>) -> Result<(String, String), SignatureErr
         .to_box(None)
         .map_err(|e| SignatureError::Sign(e.to_string()))?;
     Ok((public.into_string(), secret.into_string()))
-}
-
-/// `*` matches any run of characters; everything else literally.
-pub fn glob_matches(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
-        return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 #[cfg(test)]
@@ -344,16 +337,5 @@ mod tests {
                 .check("g", b"x", Some(&sig), "")
                 .is_ok()
         );
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob_matches("*", "anything"));
-        assert!(glob_matches("team-*", "team-a"));
-        assert!(!glob_matches("team-*", "teams"));
-        assert!(glob_matches("a*b*c", "aXXbYYc"));
-        assert!(!glob_matches("a*b*c", "acb"));
-        assert!(glob_matches("exact", "exact"));
-        assert!(!glob_matches("ab*ba", "aba"));
     }
 }

@@ -18,17 +18,22 @@ fn example(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn backtest(cache: &Path, args: &[&str]) -> (Output, serde_json::Value) {
-    let o = Command::new(BIN)
+/// `gatekeeper backtest ARGS` with a private compile cache.
+fn backtest_raw(cache: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
         .arg("backtest")
         .args(args)
-        .args(["-o", "json"])
         .env("XDG_CACHE_HOME", cache)
         .env_remove("NATS_URL")
         .env_remove("DATABASE_URL")
         .env_remove("KUBECONFIG")
         .output()
-        .expect("run gatekeeper");
+        .expect("run gatekeeper")
+}
+
+/// [`backtest_raw`] with `-o json`, parsed.
+fn backtest(cache: &Path, args: &[&str]) -> (Output, serde_json::Value) {
+    let o = backtest_raw(cache, &[args, &["-o", "json"]].concat());
     let v = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&o.stderr)));
     (o, v)
@@ -260,18 +265,10 @@ fn a_directory_of_recorded_snapshots_is_merged_by_time() {
     .unwrap();
     other["nats"]["duration_ms"] = 999.into();
     std::fs::write(d.join("c.json"), other.to_string()).unwrap();
-    let o = Command::new(BIN)
-        .args([
-            "backtest",
-            "phase-2",
-            "-c",
-            &config,
-            "--recording",
-            d.to_str().unwrap(),
-        ])
-        .env("XDG_CACHE_HOME", d)
-        .output()
-        .unwrap();
+    let o = backtest_raw(
+        d,
+        &["phase-2", "-c", &config, "--recording", d.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(3));
     let said = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -279,18 +276,16 @@ fn a_directory_of_recorded_snapshots_is_merged_by_time() {
         "{said}"
     );
     let empty = tempfile::tempdir().unwrap();
-    let o = Command::new(BIN)
-        .args([
-            "backtest",
+    let o = backtest_raw(
+        d,
+        &[
             "phase-2",
             "-c",
             &config,
             "--recording",
             empty.path().to_str().unwrap(),
-        ])
-        .env("XDG_CACHE_HOME", d)
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(o.status.code(), Some(3));
     assert!(
         String::from_utf8_lossy(&o.stderr)

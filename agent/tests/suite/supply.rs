@@ -56,6 +56,17 @@ fn minisign() -> PathBuf {
     })
 }
 
+/// Runs the real `minisign` in `dir`; it must succeed.
+fn minisign_ok(dir: &Path, args: &[&str]) -> Output {
+    let o = Command::new(minisign())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "minisign {args:?}: {}", err(&o));
+    o
+}
+
 fn snapshot() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../examples/athlete-ally/snapshots/staging-after-cutover.json")
@@ -115,12 +126,7 @@ fn a_signed_gate_goes_through_a_real_registry_and_is_pinned_trusted_and_replayed
         &["gate", "sign", "drained.wasm", "--key", "team.key"],
     ));
     // The real minisign accepts our signature, and ours accepts its.
-    let v = Command::new(minisign())
-        .args(["-V", "-p", "team.pub", "-m", "drained.wasm"])
-        .current_dir(h)
-        .output()
-        .unwrap();
-    assert!(v.status.success(), "minisign -V: {}", err(&v));
+    let v = minisign_ok(h, &["-V", "-p", "team.pub", "-m", "drained.wasm"]);
     assert!(
         out(&v).contains("Signature and comment signature verified"),
         "{}",
@@ -197,12 +203,7 @@ fn a_signed_gate_goes_through_a_real_registry_and_is_pinned_trusted_and_replayed
     assert_ne!(report["gates"][0]["verdict"], "error", "{report}");
 
     // Another key altogether.
-    let m = Command::new(minisign())
-        .args(["-G", "-W", "-p", "other.pub", "-s", "other.key"])
-        .current_dir(h)
-        .output()
-        .unwrap();
-    assert!(m.status.success(), "minisign -G: {}", err(&m));
+    minisign_ok(h, &["-G", "-W", "-p", "other.pub", "-s", "other.key"]);
     let (code, report) = check(h, &trusted("other.pub", "\"*\""));
     assert_eq!(code, Some(1));
     let e = report["gates"][0]["error"].as_str().unwrap();
@@ -248,12 +249,7 @@ fn trust_refuses_unsigned_forged_and_minisign_signed_gates_correctly() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     gate_file(h, "drained.wasm");
-    let m = Command::new(minisign())
-        .args(["-G", "-W", "-p", "ms.pub", "-s", "ms.key"])
-        .current_dir(h)
-        .output()
-        .unwrap();
-    assert!(m.status.success(), "minisign -G: {}", err(&m));
+    minisign_ok(h, &["-G", "-W", "-p", "ms.pub", "-s", "ms.key"]);
     let config = |gate: &str| {
         format!(
             "[trust.keys.ms]\npublic_key_file = \"ms.pub\"\ngates = [\"*\"]\n\n\
@@ -269,12 +265,7 @@ fn trust_refuses_unsigned_forged_and_minisign_signed_gates_correctly() {
         "{e}"
     );
     // Signed with the real minisign: accepted, and named by its config key.
-    let s = Command::new(minisign())
-        .args(["-S", "-s", "ms.key", "-m", "drained.wasm"])
-        .current_dir(h)
-        .output()
-        .unwrap();
-    assert!(s.status.success(), "minisign -S: {}", err(&s));
+    minisign_ok(h, &["-S", "-s", "ms.key", "-m", "drained.wasm"]);
     let (_, report) = check(h, &config("drained.wasm"));
     assert!(
         report["gates"][0]["signer"]

@@ -145,7 +145,12 @@ impl NatsCollector {
     }
 
     fn wanted(&self, name: &str) -> bool {
-        self.config.streams.is_empty() || self.config.streams.iter().any(|p| glob_match(p, name))
+        self.config.streams.is_empty()
+            || self
+                .config
+                .streams
+                .iter()
+                .any(|p| crate::text::glob_match(p, name))
     }
 }
 
@@ -256,35 +261,5 @@ impl Collector for NatsCollector {
                     && s.consumers.iter().all(|c| c.error.is_none())
             })
             && facts.cluster.as_ref().is_none_or(|c| c.error.is_none())
-    }
-}
-
-/// `*` matches any run of characters; everything else matches itself.
-fn glob_match(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((prefix, rest)) => {
-            let Some(tail) = name.strip_prefix(prefix) else {
-                return false;
-            };
-            (0..=tail.len())
-                .filter(|i| tail.is_char_boundary(*i))
-                .any(|i| glob_match(rest, &tail[i..]))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stream_name_globs() {
-        assert!(glob_match("AA_*", "AA_CORE_HOT"));
-        assert!(glob_match("*_HOT", "AA_CORE_HOT"));
-        assert!(glob_match("AA_*_HOT", "AA_CORE_HOT"));
-        assert!(!glob_match("AA_*_HOT", "AA_DLQ"));
-        assert!(glob_match("AA_DLQ", "AA_DLQ"));
-        assert!(!glob_match("AA_DLQ", "AA_DLQ2"));
     }
 }
