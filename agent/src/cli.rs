@@ -96,6 +96,18 @@ pub enum Command {
     /// when each criterion changed, when each trigger was raised and
     /// cleared, how many times a plan would have run. Exit 0 when it ran.
     Backtest(BacktestArgs),
+    /// Show what `apply PHASE` would change, step by step and field by
+    /// field, against the live state (nothing is changed). Exit 0 nothing
+    /// to change, 2 changes pending, 3 cannot plan (a step the server would
+    /// refuse, a state that cannot be read).
+    Plan(PlanArgs),
+    /// Run a phase's steps: its pre-gates (`requires`) must be go, the
+    /// steps run in order (each recorded in the ledger), then the `verify`
+    /// phase must go; on failure the phase's `on_failure` plan runs. One
+    /// apply at a time (the lease). Exit 0 done and verified, 1 blocked by
+    /// the pre-gates or not verified, 2 pre-gates defer, 3 a step failed or
+    /// it could not run.
+    Apply(ApplyArgs),
     /// Check a verdict statement written by `check --attest`: that it is
     /// consistent, and with --snapshot, that the snapshot is its subject and
     /// re-evaluating it with the config gives the identical report. Exit 0
@@ -148,6 +160,39 @@ pub struct CheckArgs {
     /// `gatekeeper verify-attestation`.
     #[arg(long, value_name = "DIR")]
     pub attest: Option<PathBuf>,
+}
+
+// `gatekeeper plan` (the variant\'s doc is its help).
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The phase whose steps to plan (e.g. phase-2).
+    pub phase: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+// `gatekeeper apply` (the variant\'s doc is its help).
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// The phase whose steps to run (e.g. phase-2).
+    pub phase: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Do not ask: needed when stdin is not a terminal (CI).
+    #[arg(long)]
+    pub yes: bool,
+    /// Check the pre-gates and record every step as `would-run`; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Who applies, for the ledger (default: $USER).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// This agent's name in the lease and the ledger (default: host-pid).
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Time between collections while waiting for gates.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub interval: Duration,
 }
 
 // `gatekeeper snapshot` (the variant\'s doc is its help).

@@ -4,6 +4,7 @@
 //! `main.rs` is thin; everything it calls lives here so tests drive the same code.
 
 pub mod actions;
+pub mod apply;
 pub mod attestation;
 pub mod backtest;
 pub mod builtin;

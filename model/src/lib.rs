@@ -26,6 +26,21 @@ pub use evaluation::{
 pub use select::FactPath;
 pub use snapshot::*;
 
+/// Whether some NATS subject matches both patterns (`*` = one token, `>` =
+/// one or more trailing tokens): nats-server refuses two streams whose
+/// subjects overlap. The `subject-overlap` gate and `gatekeeper plan` ask it.
+pub fn subjects_overlap(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.split('.').collect(), b.split('.').collect());
+    for i in 0..a.len().max(b.len()) {
+        match (a.get(i), b.get(i)) {
+            (Some(&">"), Some(_)) | (Some(_), Some(&">")) => return true,
+            (Some(x), Some(y)) if x == y || *x == "*" || *y == "*" => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// Point in time, UTC; serialized as RFC 3339.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 

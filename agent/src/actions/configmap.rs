@@ -39,7 +39,7 @@ pub async fn patch_configmap(
 }
 
 /// `K=v, K2=v2`, as a ConfigMap step shows its data.
-pub(super) fn key_values(data: &BTreeMap<String, String>) -> String {
+pub fn key_values(data: &BTreeMap<String, String>) -> String {
     data.iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()

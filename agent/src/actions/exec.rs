@@ -68,3 +68,32 @@ pub async fn exec(command: &[String], timeout: Duration, run: &PlanRun) -> StepR
         )))
     }
 }
+
+/// An `exec` step's `unless` check: true when it exits 0 (the step is
+/// done). It runs with the phase in its environment, within `timeout`.
+pub async fn already_done(
+    unless: &[String],
+    timeout: Duration,
+    phase: &str,
+) -> Result<bool, StepError> {
+    let status = tokio::process::Command::new(&unless[0])
+        .args(&unless[1..])
+        .env("GATEKEEPER_PHASE", phase)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .status();
+    match tokio::time::timeout(timeout, status).await {
+        Ok(Ok(s)) => Ok(s.success()),
+        Ok(Err(e)) => Err(StepError::Command(format!(
+            "unless {}: cannot start: {e}",
+            unless[0]
+        ))),
+        Err(_) => Err(StepError::Command(format!(
+            "unless {}: still running after {}; killed",
+            unless[0],
+            gatekeeper_model::format_duration(timeout)
+        ))),
+    }
+}

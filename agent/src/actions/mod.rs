@@ -1,29 +1,51 @@
-//! The steps of a rollback plan, one file per kind: `patch-configmap`,
-//! `restart-deployments`, `move-subjects`, `exec`, `webhook`. Each is
-//! idempotent, and [`Executor`] records each outcome in the ledger as it
-//! happens. Rollback plans and alert hooks both run steps through it.
+//! The steps of a rollback plan or a phase, one file per kind:
+//! `patch-configmap`, `restart-deployments`, `scale-deployment`,
+//! `move-subjects`, `ensure-stream`/`ensure-consumer`/`delete-stream`
+//! (`streams.rs`), `exec`, `webhook`; `wait-for` is the [`PhaseWait`] the
+//! caller gives. Each is idempotent, and [`Executor`] records each outcome
+//! in the ledger as it happens. Rollback plans, alert hooks and `apply` all
+//! run steps through it.
 
 mod configmap;
 mod exec;
 pub mod fence;
 mod move_subjects;
 mod restart;
+mod scale;
+pub mod streams;
 mod webhook;
 
-pub use configmap::patch_configmap;
-pub use exec::exec;
+pub use configmap::{key_values, patch_configmap};
+pub use exec::{already_done, exec};
 pub use move_subjects::move_subjects;
 pub use restart::{RESTARTED_AT, restart_deployments};
+pub use scale::{current_replicas, scale_deployment};
 pub use webhook::{origin, post_json};
 
 use crate::clients::SourceError;
 use crate::clients::kubernetes::{self as kube_client, Cluster};
 use crate::clients::nats::JetStream;
-use crate::config::{Config, DEFAULT_ROLLOUT_WAIT, DEFAULT_STEP_TIMEOUT, PlanConfig, StepConfig};
+use crate::config::{
+    Config, DEFAULT_ROLLOUT_WAIT, DEFAULT_STEP_TIMEOUT, DEFAULT_WAIT_FOR, PlanConfig, StepConfig,
+};
 use crate::ledger::{Journal, PlanOutcome, Record, StepOutcome};
 use crate::metrics::Metrics;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::watch;
+
+/// `wait-for`: re-collect until a phase (or one criterion of it) is go,
+/// within a timeout. `apply` gives one; plans cannot hold the step.
+pub trait PhaseWait: Send + Sync {
+    fn wait_for<'a>(
+        &'a self,
+        phase: &'a str,
+        criterion: Option<&'a str>,
+        timeout: std::time::Duration,
+        interval: Option<std::time::Duration>,
+    ) -> Pin<Box<dyn Future<Output = StepResult> + Send + 'a>>;
+}
 
 /// What a step did and what to say about it.
 pub type StepResult = Result<(StepOutcome, String), StepError>;
@@ -60,6 +82,9 @@ pub struct PlanRun {
     pub phase: String,
     /// The lease epoch the step runs under (set per step by the fence).
     pub epoch: Option<u64>,
+    /// A phase's forward steps (`apply`), not a rollback: a restart runs
+    /// only when an earlier step of the run changed something.
+    pub forward: bool,
 }
 
 /// Runs steps against the configured cluster, NATS and endpoints.
@@ -72,6 +97,10 @@ pub struct Executor {
     http: reqwest::Client,
     /// Checked before every step and alert hook; `None`: no lease to fence.
     fence: Option<fence::Fence>,
+    /// What `wait-for` steps wait with (`apply` only).
+    waiter: Option<Arc<dyn PhaseWait>>,
+    /// Print each step's outcome on stderr as it finishes (`apply`).
+    progress: bool,
 }
 
 impl Executor {
@@ -92,7 +121,36 @@ impl Executor {
             dry_run,
             http: reqwest::Client::new(),
             fence,
+            waiter: None,
+            progress: false,
         }
+    }
+
+    /// Prints each step's outcome on stderr as it finishes.
+    pub fn with_progress(mut self) -> Self {
+        self.progress = true;
+        self
+    }
+
+    /// Records an alert and runs the alert hooks for it.
+    pub async fn alert(&self, run: &PlanRun, message: String, hooks: &[StepConfig]) {
+        tracing::error!(phase = %run.phase, message = %message, "alert");
+        self.journal
+            .append(Record::Alert {
+                at: chrono::Utc::now(),
+                agent: self.agent.clone(),
+                incident: Some(run.incident.clone()),
+                trigger: Some(run.trigger.clone()),
+                message,
+            })
+            .await;
+        self.deliver_alert(run, hooks).await;
+    }
+
+    /// Gives `wait-for` steps something to wait with.
+    pub fn with_waiter(mut self, waiter: Arc<dyn PhaseWait>) -> Self {
+        self.waiter = Some(waiter);
+        self
     }
 
     /// The epoch a step may run under, or why it may not (a fenced step is
@@ -144,6 +202,8 @@ impl Executor {
             PlanOutcome::Done
         };
         let mut detail = format!("{} steps", plan.steps.len());
+        // Whether a step of this run changed something (forward restarts).
+        let mut changed = false;
         for (i, step) in plan.steps.iter().enumerate() {
             let stopped = *stop.borrow();
             if stopped {
@@ -184,8 +244,16 @@ impl Executor {
             };
             let run = &run;
             tracing::info!(plan = %run.plan, step = i + 1, action = step.action(), epoch = ?run.epoch, "step starting");
+            let skip_restart =
+                run.forward && !changed && matches!(step, StepConfig::RestartDeployments { .. });
             let result = tokio::select! {
-                r = self.run_step(step, run) => r,
+                r = async {
+                    if skip_restart {
+                        Ok((StepOutcome::Unchanged, "no earlier step of this apply changed anything; no restart".to_owned()))
+                    } else {
+                        self.run_step(step, run).await
+                    }
+                } => r,
                 _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
                     self.journal
                         .append(record_step(i, step, started, StepOutcome::Interrupted, "stopped by shutdown".into()))
@@ -199,9 +267,20 @@ impl Executor {
                 Ok(r) => r,
                 Err(e) => (StepOutcome::Failed, e.to_string()),
             };
+            changed |= step_outcome == StepOutcome::Done;
             self.metrics
                 .action(&run.plan, step.action(), step_outcome.as_str());
             tracing::info!(plan = %run.plan, step = i + 1, action = step.action(), outcome = ?step_outcome, detail = %step_detail, "step finished");
+            if self.progress {
+                eprintln!(
+                    "  {} step {} {}: {} — {}",
+                    run.plan,
+                    i + 1,
+                    step.action(),
+                    step_outcome.as_str(),
+                    crate::text::untrusted_line(&step_detail)
+                );
+            }
             self.journal
                 .append(record_step(
                     i,
@@ -292,8 +371,73 @@ impl Executor {
                 let js = JetStream::open(&self.config).await?;
                 move_subjects(&js, subjects, from, to).await
             }
-            StepConfig::Exec { command, timeout } => {
-                exec(command, timeout.map_or(DEFAULT_STEP_TIMEOUT, |t| t.0), run).await
+            StepConfig::Exec {
+                command,
+                timeout,
+                unless,
+            } => {
+                let timeout = timeout.map_or(DEFAULT_STEP_TIMEOUT, |t| t.0);
+                if let Some(unless) = unless
+                    && already_done(unless, timeout, &run.phase).await?
+                {
+                    return Ok((
+                        StepOutcome::Unchanged,
+                        format!("{} exited 0: already done", unless.join(" ")),
+                    ));
+                }
+                exec(command, timeout, run).await
+            }
+            StepConfig::EnsureStream { .. } => {
+                let specs = step
+                    .stream_specs(&self.config)
+                    .map_err(StepError::Refused)?;
+                let js = JetStream::open(&self.config).await?;
+                streams::ensure_streams(&js, &specs).await
+            }
+            StepConfig::EnsureConsumer { .. } => {
+                let specs = step
+                    .consumer_specs(&self.config)
+                    .map_err(StepError::Refused)?;
+                let js = JetStream::open(&self.config).await?;
+                streams::ensure_consumers(&js, &specs).await
+            }
+            StepConfig::DeleteStream { stream } => {
+                let js = JetStream::open(&self.config).await?;
+                streams::delete_stream(&js, stream).await
+            }
+            StepConfig::ScaleDeployment {
+                namespace,
+                name,
+                replicas,
+                wait,
+            } => {
+                let cluster = self.kube().await?;
+                scale_deployment(
+                    &cluster,
+                    namespace.as_deref(),
+                    name,
+                    *replicas,
+                    wait.map(|w| w.0),
+                )
+                .await
+            }
+            StepConfig::WaitFor {
+                phase,
+                criterion,
+                timeout,
+                interval,
+            } => {
+                let waiter = self.waiter.as_ref().ok_or_else(|| {
+                    StepError::Refused("`wait-for` runs only under `apply`".into())
+                })?;
+                waiter
+                    .wait_for(
+                        phase,
+                        criterion.as_deref(),
+                        timeout.map_or(DEFAULT_WAIT_FOR, |t| t.0),
+                        interval.map(|i| i.0),
+                    )
+                    .await
             }
             StepConfig::Webhook { url, timeout } => {
                 let timeout = timeout.map_or(DEFAULT_STEP_TIMEOUT, |t| t.0);
@@ -352,7 +496,53 @@ pub fn describe(step: &StepConfig) -> String {
             subjects.join(", "),
             from.join(", ")
         ),
-        StepConfig::Exec { command, .. } => format!("exec {}", command.join(" ")),
+        StepConfig::Exec {
+            command, unless, ..
+        } => match unless {
+            Some(u) => format!("exec {} unless {} exits 0", command.join(" "), u.join(" ")),
+            None => format!("exec {}", command.join(" ")),
+        },
         StepConfig::Webhook { url, .. } => format!("POST verdict to {}", origin(url)),
+        StepConfig::EnsureStream { gate, name, .. } => match (gate, name) {
+            (Some(g), Some(n)) => format!("ensure stream {n} as gate {g} specifies"),
+            (Some(g), None) => format!("ensure the streams gate {g} specifies"),
+            (None, n) => format!("ensure stream {}", n.as_deref().unwrap_or("?")),
+        },
+        StepConfig::EnsureConsumer {
+            gate, stream, name, ..
+        } => match gate {
+            Some(g) => format!("ensure the consumers gate {g} specifies"),
+            None => format!(
+                "ensure consumer {}/{}",
+                stream.as_deref().unwrap_or("?"),
+                name.as_deref().unwrap_or("?")
+            ),
+        },
+        StepConfig::DeleteStream { stream } => format!("delete stream {stream}"),
+        StepConfig::ScaleDeployment {
+            namespace,
+            name,
+            replicas,
+            ..
+        } => format!(
+            "scale deployment {}{name} to {replicas} replicas",
+            namespace
+                .as_deref()
+                .map(|n| format!("{n}/"))
+                .unwrap_or_default()
+        ),
+        StepConfig::WaitFor {
+            phase,
+            criterion,
+            timeout,
+            ..
+        } => format!(
+            "wait up to {} for {}{phase} to be go",
+            gatekeeper_model::format_duration(timeout.map_or(DEFAULT_WAIT_FOR, |t| t.0)),
+            criterion
+                .as_deref()
+                .map(|c| format!("{c} of "))
+                .unwrap_or_default()
+        ),
     }
 }

@@ -54,29 +54,7 @@ pub async fn restart_deployments(
         restarted.push(name.as_str());
     }
     let wait = wait.unwrap_or(DEFAULT_ROLLOUT_WAIT);
-    if !wait.is_zero() {
-        let deadline = tokio::time::Instant::now() + wait;
-        for name in names {
-            loop {
-                let d = api
-                    .get(name)
-                    .await
-                    .map_err(|e| StepError::Refused(format!("deployment {ns}/{name}: {e}")))?;
-                let (state, message) = rollout_status(&d);
-                match state {
-                    Rollout::Complete => break,
-                    Rollout::Failed => return Err(StepError::NotDone(message)),
-                    _ if tokio::time::Instant::now() >= deadline => {
-                        return Err(StepError::NotDone(format!(
-                            "rollout not finished after {}: {message}",
-                            gatekeeper_model::format_duration(wait)
-                        )));
-                    }
-                    _ => tokio::time::sleep(ROLLOUT_POLL).await,
-                }
-            }
-        }
-    }
+    wait_for_rollouts(&api, ns, names, wait).await?;
     let waited = if wait.is_zero() { "" } else { ", rolled out" };
     if restarted.is_empty() {
         Ok((
@@ -95,4 +73,39 @@ pub async fn restart_deployments(
             ),
         ))
     }
+}
+
+/// Waits up to `wait` (zero: not at all) for each Deployment's rollout to
+/// complete, as `kubectl rollout status` reads it.
+pub(super) async fn wait_for_rollouts(
+    api: &Api<Deployment>,
+    ns: &str,
+    names: &[String],
+    wait: Duration,
+) -> Result<(), StepError> {
+    if wait.is_zero() {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    for name in names {
+        loop {
+            let d = api
+                .get(name)
+                .await
+                .map_err(|e| StepError::Refused(format!("deployment {ns}/{name}: {e}")))?;
+            let (state, message) = rollout_status(&d);
+            match state {
+                Rollout::Complete => break,
+                Rollout::Failed => return Err(StepError::NotDone(message)),
+                _ if tokio::time::Instant::now() >= deadline => {
+                    return Err(StepError::NotDone(format!(
+                        "rollout not finished after {}: {message}",
+                        gatekeeper_model::format_duration(wait)
+                    )));
+                }
+                _ => tokio::time::sleep(ROLLOUT_POLL).await,
+            }
+        }
+    }
+    Ok(())
 }

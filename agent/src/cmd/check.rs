@@ -133,7 +133,7 @@ pub(super) fn collect_live(config: &Config) -> Result<Snapshot, AppError> {
 
 /// A one-shot check's sampling window: one collection every `interval` for
 /// `window`; the last is the current snapshot, the others its history.
-fn sample_live(
+pub(super) fn sample_live(
     config: &Config,
     window: Duration,
     interval: Duration,

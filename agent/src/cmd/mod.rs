@@ -3,6 +3,7 @@
 //! [`run`] only dispatches. Every reason a command could not evaluate is an
 //! [`AppError`] (exit 3); a verdict is an exit code, never an error.
 
+mod apply;
 mod attest;
 mod backtest;
 mod check;
@@ -79,6 +80,8 @@ pub fn run(cli: Cli) -> Result<u8, AppError> {
         Command::Gate(GatesCommand::Push(args)) => gate_trust::push(args),
         Command::Gate(GatesCommand::Pull(args)) => gate_trust::pull(args),
         Command::Backtest(args) => backtest::run(args),
+        Command::Plan(args) => apply::plan(args),
+        Command::Apply(args) => apply::apply(args),
         Command::VerifyAttestation(args) => verify_attestation::run(args),
     }
 }

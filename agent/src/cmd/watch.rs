@@ -74,7 +74,7 @@ fn precompile_gates(config: &Config, args: &ConfigArgs) {
 
 /// Installs SIGTERM and SIGINT handlers now (inside the runtime); the
 /// future resolves on the first of them.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+pub(super) fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

@@ -327,4 +327,20 @@ pub struct PhaseConfig {
     /// A live one-shot `check` first samples the sources for this long (every
     /// `--interval`), so rates and holds have a history window to read.
     pub sample: Option<DurationValue>,
+    /// `apply`: phases that must be go before any step runs (default: this
+    /// phase itself).
+    pub requires: Option<Vec<String>>,
+    /// `apply`: what it changes, in order (`plan` shows it first).
+    #[serde(default)]
+    pub steps: Vec<super::StepConfig>,
+    /// `apply`: the phase that must be go after the steps (the post-gates).
+    pub verify: Option<String>,
+    /// How long `apply` waits for `verify` (default 5m).
+    pub verify_timeout: Option<DurationValue>,
+    /// A `[watch.plans]` plan `apply` runs when a step fails or `verify`
+    /// does not go (the rollback); without it, it stops and alerts.
+    pub on_failure: Option<String>,
 }
+
+/// How long `apply` waits for the `verify` phase by default.
+pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(5 * 60);

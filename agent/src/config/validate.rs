@@ -2,8 +2,8 @@
 //! exclusive choices, ranges, duplicates.
 
 use super::{
-    Config, DurationValue, Invalid, KebabId, LimitsConfig, OneOrMany, PrometheusSourceConfig,
-    SourcesConfig, at, default_step, ledger, watch,
+    Config, DurationValue, Invalid, KebabId, LimitsConfig, OneOrMany, PhaseConfig,
+    PrometheusSourceConfig, SourcesConfig, StepPlace, at, default_step, ledger, steps, watch,
 };
 use crate::builtin;
 use crate::runtime::limits;
@@ -106,6 +106,7 @@ pub(super) fn validate(config: &Config) -> Result<(), Invalid> {
                 return Err((field, format!("gate `{gate}` is listed twice")));
             }
         }
+        validate_phase_steps(name, phase, config)?;
     }
     validate_sources(&config.sources)?;
     if let Some(ledger) = &config.ledger {
@@ -161,6 +162,52 @@ fn positive(d: &Option<DurationValue>, field: Vec<String>) -> Result<(), Invalid
 }
 
 /// `[sources.prometheus]`: one authentication, sane ranges and steps.
+/// `requires`, `steps`, `verify`, `on_failure`: what `apply` runs.
+fn validate_phase_steps(name: &str, phase: &PhaseConfig, config: &Config) -> Result<(), Invalid> {
+    let field = |f: &str| at(&["phases", name, f]);
+    for (i, required) in phase.requires.iter().flatten().enumerate() {
+        if !config.phases.contains_key(required) {
+            return Err((
+                at(&["phases", name, "requires", &i.to_string()]),
+                format!("no phase named `{required}`"),
+            ));
+        }
+    }
+    if let Some(verify) = &phase.verify
+        && !config.phases.contains_key(verify)
+    {
+        return Err((field("verify"), format!("no phase named `{verify}`")));
+    }
+    positive(&phase.verify_timeout, field("verify_timeout"))?;
+    if let Some(plan) = &phase.on_failure {
+        let plans = config.watch.as_ref().map(|w| &w.plans);
+        if !plans.is_some_and(|p| p.contains_key(plan)) {
+            return Err((
+                field("on_failure"),
+                format!("no plan named `{plan}` in [watch.plans]"),
+            ));
+        }
+    }
+    if phase.steps.is_empty()
+        && (phase.requires.is_some() || phase.verify.is_some() || phase.on_failure.is_some())
+    {
+        return Err((
+            field("steps"),
+            "`requires`, `verify` and `on_failure` are for `apply`: give the phase its steps"
+                .into(),
+        ));
+    }
+    for (i, step) in phase.steps.iter().enumerate() {
+        steps::validate_step(
+            step,
+            config,
+            &["phases", name, "steps", &i.to_string()],
+            StepPlace::Phase,
+        )?;
+    }
+    Ok(())
+}
+
 fn validate_prometheus(p: &PrometheusSourceConfig) -> Result<(), Invalid> {
     let f = |path: &[&str]| at(&[&["sources", "prometheus"], path].concat());
     http_url(p.url.expose(), f(&["url"]))?;

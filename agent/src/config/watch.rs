@@ -2,8 +2,8 @@
 //! (where verdicts, incidents, actions and attestations are kept).
 
 use super::KebabId;
-use super::ledger::js_name;
-use super::{DurationValue, Invalid, LedgerBackend, SourcesConfig, at};
+use super::steps::{StepConfig, StepPlace, validate_step};
+use super::{DurationValue, Invalid, LedgerBackend, at};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -143,56 +143,6 @@ pub struct PlanConfig {
     pub steps: Vec<StepConfig>,
 }
 
-/// One step of a plan. Every step is idempotent: run twice, it changes nothing more.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum StepConfig {
-    /// JSON merge patch of a ConfigMap's `data` (e.g. `EVENT_STREAM_MODE = "single"`).
-    PatchConfigMap {
-        namespace: Option<String>,
-        name: String,
-        data: BTreeMap<String, String>,
-    },
-    /// `kubectl rollout restart` (the `kubectl.kubernetes.io/restartedAt`
-    /// annotation), then wait for each rollout to finish (`wait`, default
-    /// 5m; `0s`: do not wait).
-    RestartDeployments {
-        namespace: Option<String>,
-        names: Vec<String>,
-        wait: Option<DurationValue>,
-    },
-    /// Read-modify-write of stream configs: remove `subjects` from every
-    /// stream in `from` first, then add them to `to`, so no two streams
-    /// ever overlap (nats-server refuses overlapping subjects).
-    MoveSubjects {
-        subjects: Vec<String>,
-        from: Vec<String>,
-        to: String,
-    },
-    /// Run a command (no shell) with the verdict in its environment.
-    Exec {
-        command: Vec<String>,
-        timeout: Option<DurationValue>,
-    },
-    /// POST the verdict JSON.
-    Webhook {
-        url: String,
-        timeout: Option<DurationValue>,
-    },
-}
-
-impl StepConfig {
-    pub fn action(&self) -> &'static str {
-        match self {
-            StepConfig::PatchConfigMap { .. } => "patch-config-map",
-            StepConfig::RestartDeployments { .. } => "restart-deployments",
-            StepConfig::MoveSubjects { .. } => "move-subjects",
-            StepConfig::Exec { .. } => "exec",
-            StepConfig::Webhook { .. } => "webhook",
-        }
-    }
-}
-
 pub(super) fn validate_watch(w: &WatchConfig, config: &super::Config) -> Result<(), Invalid> {
     for (field, d) in [
         ("interval", w.interval),
@@ -266,10 +216,14 @@ pub(super) fn validate_watch(w: &WatchConfig, config: &super::Config) -> Result<
                 ),
             ));
         }
-        if plan.on.is_empty() {
+        let on_failure = config
+            .phases
+            .values()
+            .any(|p| p.on_failure.as_deref() == Some(name.as_str()));
+        if plan.on.is_empty() && !on_failure {
             return Err((
                 at(&["watch", "plans", name, "on"]),
-                "name at least one trigger, as `<gate>/<trigger>`".into(),
+                "name at least one trigger, as `<gate>/<trigger>` (a plan only a phase's `on_failure` runs may have none)".into(),
             ));
         }
         let phase = plan.phase.as_deref().unwrap_or(w.phase());
@@ -317,8 +271,9 @@ pub(super) fn validate_watch(w: &WatchConfig, config: &super::Config) -> Result<
         for (i, step) in plan.steps.iter().enumerate() {
             validate_step(
                 step,
-                &config.sources,
+                config,
                 &["watch", "plans", name, "steps", &i.to_string()],
+                StepPlace::Plan,
             )?;
         }
     }
@@ -327,86 +282,7 @@ pub(super) fn validate_watch(w: &WatchConfig, config: &super::Config) -> Result<
         if !matches!(step, StepConfig::Exec { .. } | StepConfig::Webhook { .. }) {
             return Err((at(&field), "alert steps are `exec` or `webhook`".into()));
         }
-        validate_step(step, &config.sources, &field)?;
-    }
-    Ok(())
-}
-
-fn validate_step(
-    step: &StepConfig,
-    sources: &SourcesConfig,
-    field: &[&str],
-) -> Result<(), Invalid> {
-    let err = |name: &str, message: &str| {
-        let mut f = at(field);
-        f.push(name.to_owned());
-        Err((f, message.to_owned()))
-    };
-    match step {
-        StepConfig::PatchConfigMap { name, data, .. } => {
-            if sources.kubernetes.is_none() {
-                return err(
-                    "action",
-                    "needs [sources.kubernetes] (the cluster to patch)",
-                );
-            }
-            if name.is_empty() {
-                return err("name", "must not be empty");
-            }
-            if data.is_empty() {
-                return err("data", "set at least one key");
-            }
-        }
-        StepConfig::RestartDeployments { names, .. } => {
-            if sources.kubernetes.is_none() {
-                return err(
-                    "action",
-                    "needs [sources.kubernetes] (the cluster to patch)",
-                );
-            }
-            if names.is_empty() || names.iter().any(String::is_empty) {
-                return err("names", "name at least one Deployment");
-            }
-        }
-        StepConfig::MoveSubjects { subjects, from, to } => {
-            if sources.nats.is_none() {
-                return err("action", "needs [sources.nats] (the streams to update)");
-            }
-            if subjects.is_empty() {
-                return err("subjects", "name at least one subject");
-            }
-            if from.is_empty() {
-                return err("from", "name at least one stream");
-            }
-            if from.iter().chain([to]).any(|s| !js_name(s)) {
-                return err(
-                    "to",
-                    "stream names cannot be empty or hold spaces, `.`, `*`, `>`",
-                );
-            }
-            if from.contains(to) {
-                return err("to", "`to` cannot also be in `from`");
-            }
-        }
-        StepConfig::Exec { command, timeout } => {
-            if command.first().is_none_or(String::is_empty) {
-                return err(
-                    "command",
-                    "give the program and its arguments, e.g. [\"/bin/notify\", \"--now\"]",
-                );
-            }
-            if timeout.is_some_and(|t| t.0.is_zero()) {
-                return err("timeout", "must be greater than 0s");
-            }
-        }
-        StepConfig::Webhook { url, timeout } => {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return err("url", "must be an http:// or https:// URL");
-            }
-            if timeout.is_some_and(|t| t.0.is_zero()) {
-                return err("timeout", "must be greater than 0s");
-            }
-        }
+        validate_step(step, config, &field, StepPlace::Plan)?;
     }
     Ok(())
 }

@@ -69,6 +69,7 @@ pub fn fold_one(facts: &mut LedgerFacts, r: &Record) {
         }),
         Record::Step { .. }
         | Record::Plan { .. }
+        | Record::Apply { .. }
         | Record::Alert { .. }
         | Record::AlertDelivery { .. } => {}
     }

@@ -89,6 +89,18 @@ pub enum Record {
         trigger: Option<String>,
         message: String,
     },
+    /// `gatekeeper apply`: how a phase's run ended (its steps are `step`
+    /// records under the same `run`, its step sequence a `plan` record).
+    Apply {
+        run: String,
+        phase: String,
+        outcome: ApplyOutcome,
+        detail: String,
+        /// Who applied (`--by`, default the login name).
+        by: String,
+        at: Timestamp,
+        agent: String,
+    },
     Attestation {
         phase: String,
         criterion: String,
@@ -111,6 +123,7 @@ impl Record {
             Record::Alert { .. } => "alert",
             Record::AlertDelivery { .. } => "alert-delivery",
             Record::Attestation { .. } => "attestation",
+            Record::Apply { .. } => "apply",
         }
     }
 }
@@ -170,6 +183,36 @@ impl PlanOutcome {
             PlanOutcome::Vetoed => "vetoed",
             PlanOutcome::Cooldown => "cooldown",
             PlanOutcome::Fenced => "fenced",
+        }
+    }
+}
+
+/// How an `apply` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApplyOutcome {
+    /// The pre-gates were not go: nothing ran.
+    Blocked,
+    /// Every step ran and the verify phase went go.
+    Done,
+    /// A step failed (the `on_failure` plan ran, if there is one).
+    Failed,
+    /// The steps ran but the verify phase did not go in time.
+    NotVerified,
+    Interrupted,
+    /// `--dry-run`: the steps were recorded as `would-run`.
+    DryRun,
+}
+
+impl ApplyOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyOutcome::Blocked => "blocked",
+            ApplyOutcome::Done => "done",
+            ApplyOutcome::Failed => "failed",
+            ApplyOutcome::NotVerified => "not-verified",
+            ApplyOutcome::Interrupted => "interrupted",
+            ApplyOutcome::DryRun => "dry-run",
         }
     }
 }

@@ -171,6 +171,7 @@ impl Watcher {
         })
         .to_string();
         let run = PlanRun {
+            forward: false,
             incident,
             incident_at,
             plan: plan.clone(),
@@ -235,6 +236,7 @@ impl Watcher {
         }
         let body = serde_json::json!({ "alert": message, "incident": incident, "trigger": trigger, "agent": self.agent, "report": report }).to_string();
         let run = PlanRun {
+            forward: false,
             incident: incident.unwrap_or_default().to_owned(),
             incident_at: chrono::Utc::now(),
             plan: String::new(),

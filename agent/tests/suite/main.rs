@@ -2,6 +2,7 @@
 //! binary links wasmtime, kube and the rest: one link instead of fourteen).
 //! The tiers are in `tests/README.md`.
 
+mod apply;
 mod attestation;
 mod backtest;
 mod bad_configs;

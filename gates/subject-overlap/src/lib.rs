@@ -41,19 +41,7 @@ impl Default for Params {
     }
 }
 
-/// Whether some subject matches both patterns (`*` = one token, `>` = one or
-/// more trailing tokens).
-pub fn overlaps(a: &str, b: &str) -> bool {
-    let (a, b): (Vec<&str>, Vec<&str>) = (a.split('.').collect(), b.split('.').collect());
-    for i in 0..a.len().max(b.len()) {
-        match (a.get(i), b.get(i)) {
-            (Some(&">"), Some(_)) | (Some(_), Some(&">")) => return true,
-            (Some(x), Some(y)) if x == y || *x == "*" || *y == "*" => {}
-            _ => return false,
-        }
-    }
-    true
-}
+pub use gatekeeper_gate_sdk::model::subjects_overlap as overlaps;
 
 impl Gate for SubjectOverlap {
     fn metadata() -> Metadata {

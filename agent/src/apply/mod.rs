@@ -1,0 +1,456 @@
+//! `gatekeeper plan PHASE`: what `apply` would change, step by step and
+//! field by field, worked out against the live state as each earlier step
+//! would leave it (a stream a step creates exists for the next one). After
+//! every step that touches stream subjects, the planned topology is checked
+//! for overlapping subjects, which nats-server refuses (seed 002: the
+//! legacy stream had to leave `athlete-ally.>` before `AA_CORE_HOT` could
+//! take it): a phase whose steps would collide cannot be planned.
+//!
+//! The per-kind comparisons are the steps' own ([`crate::actions::streams`]),
+//! so what `plan` says is what the step does.
+
+use crate::actions::streams::{self, Change, Converge};
+use crate::actions::{already_done, current_replicas, describe};
+use crate::clients::kubernetes::{self as kube_client, Cluster};
+use crate::clients::nats::JetStream;
+use crate::config::{Config, DEFAULT_STEP_TIMEOUT, StepConfig};
+use gatekeeper_model::subjects_overlap;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What one step would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemState {
+    /// Already as the step wants it.
+    Done,
+    /// It would change these (one line each).
+    Changes(Vec<String>),
+    /// It runs every time (an `exec` without `unless`): no state tells.
+    Runs,
+    /// A notification (webhook): sent, changes nothing here.
+    Notifies,
+    /// `wait-for`: waits for gates, changes nothing.
+    Waits,
+    /// It cannot run as written (the server would refuse it, or the state
+    /// cannot be read).
+    Cannot(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanItem {
+    /// 1-based.
+    pub step: usize,
+    pub action: &'static str,
+    pub summary: String,
+    pub state: ItemState,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub phase: String,
+    pub items: Vec<PlanItem>,
+}
+
+impl Plan {
+    /// Some step would change something (or runs every time).
+    pub fn pending(&self) -> bool {
+        self.items
+            .iter()
+            .any(|i| matches!(i.state, ItemState::Changes(_) | ItemState::Runs))
+    }
+
+    /// The first step that cannot run, and why.
+    pub fn cannot(&self) -> Option<(&PlanItem, &str)> {
+        self.items.iter().find_map(|i| match &i.state {
+            ItemState::Cannot(why) => Some((i, why.as_str())),
+            _ => None,
+        })
+    }
+
+    /// The plan as text, `terraform plan`-like: one block per step.
+    pub fn render(&self) -> String {
+        let mut out = format!("plan for {} ({} steps):\n", self.phase, self.items.len());
+        for i in &self.items {
+            let (mark, note) = match &i.state {
+                ItemState::Done => ("=", "already done".to_owned()),
+                ItemState::Changes(_) => ("~", "changes".to_owned()),
+                ItemState::Runs => (
+                    "!",
+                    "runs (no `unless` check says whether it is done)".to_owned(),
+                ),
+                ItemState::Notifies => ("·", "notifies".to_owned()),
+                ItemState::Waits => ("…", "waits".to_owned()),
+                ItemState::Cannot(why) => ("x", format!("CANNOT: {why}")),
+            };
+            out.push_str(&format!(
+                "{mark} {}. {} — {}: {note}\n",
+                i.step, i.action, i.summary
+            ));
+            if let ItemState::Changes(lines) = &i.state {
+                for l in lines {
+                    out.push_str(&format!("      {l}\n"));
+                }
+            }
+        }
+        let changing = self
+            .items
+            .iter()
+            .filter(|i| matches!(i.state, ItemState::Changes(_) | ItemState::Runs))
+            .count();
+        out.push_str(&match self.cannot() {
+            Some((i, _)) => format!("cannot apply {}: step {} cannot run\n", self.phase, i.step),
+            None if changing == 0 => format!("{}: nothing to change\n", self.phase),
+            None => format!(
+                "{}: {changing} of {} steps would change something\n",
+                self.phase,
+                self.items.len()
+            ),
+        });
+        out
+    }
+}
+
+/// The state the steps so far would leave, read lazily from the servers.
+struct World<'a> {
+    config: &'a Config,
+    js: Option<Result<JetStream, String>>,
+    /// Every stream's config as it would be (`None`: listing failed).
+    streams: Option<Result<BTreeMap<String, Value>, String>>,
+    /// Streams a planned step creates (their consumers do not exist yet).
+    created: Vec<String>,
+    consumers: BTreeMap<(String, String), Option<Value>>,
+    kube: Option<Result<Cluster, String>>,
+    config_maps: BTreeMap<(String, String), BTreeMap<String, String>>,
+    replicas: BTreeMap<(String, String), i32>,
+    /// An earlier step changes something (a restart would run).
+    changed: bool,
+}
+
+impl<'a> World<'a> {
+    async fn js(&mut self) -> Result<JetStream, String> {
+        if self.js.is_none() {
+            self.js = Some(
+                JetStream::open(self.config)
+                    .await
+                    .map_err(|e| format!("NATS: {e}")),
+            );
+        }
+        self.js.clone().expect("set above")
+    }
+
+    async fn streams(&mut self) -> Result<&mut BTreeMap<String, Value>, String> {
+        if self.streams.is_none() {
+            let listed = match self.js().await {
+                Ok(js) => streams::stream_configs(&js)
+                    .await
+                    .map_err(|e| format!("NATS: listing streams: {}", e.message)),
+                Err(e) => Err(e),
+            };
+            self.streams = Some(listed);
+        }
+        match self.streams.as_mut().expect("set above") {
+            Ok(s) => Ok(s),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    async fn kube(&mut self) -> Result<Cluster, String> {
+        if self.kube.is_none() {
+            let connected = match &self.config.sources.kubernetes {
+                Some(source) => {
+                    kube_client::connect(source, &self.config.base_dir, DEFAULT_STEP_TIMEOUT)
+                        .await
+                        .map_err(|e| format!("Kubernetes: {e}"))
+                }
+                None => Err("no [sources.kubernetes]".into()),
+            };
+            self.kube = Some(connected);
+        }
+        self.kube.clone().expect("set above")
+    }
+
+    fn namespace(&self, cluster: &Cluster, ns: Option<&String>) -> String {
+        ns.cloned()
+            .unwrap_or_else(|| cluster.default_namespace.clone())
+    }
+
+    /// The first pair of streams whose subjects overlap, as a sentence.
+    async fn overlap(&mut self) -> Result<Option<String>, String> {
+        let streams = self.streams().await?;
+        let subjects: Vec<(&String, Vec<String>)> = streams
+            .iter()
+            .map(|(name, c)| (name, streams::subjects_of(c)))
+            .collect();
+        for (i, (a, sa)) in subjects.iter().enumerate() {
+            for (b, sb) in &subjects[i + 1..] {
+                for x in sa {
+                    if let Some(y) = sb.iter().find(|y| subjects_overlap(x, y)) {
+                        return Ok(Some(format!(
+                            "{a}'s `{x}` would overlap {b}'s `{y}`, which nats-server refuses (seed 002): move the subjects off the other stream in an earlier step"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn plan_step(&mut self, step: &StepConfig) -> ItemState {
+        match self.plan_step_inner(step).await {
+            Ok(state) => {
+                if matches!(state, ItemState::Changes(_) | ItemState::Runs) {
+                    self.changed = true;
+                }
+                state
+            }
+            Err(why) => ItemState::Cannot(why),
+        }
+    }
+
+    async fn plan_step_inner(&mut self, step: &StepConfig) -> Result<ItemState, String> {
+        let changes = |lines: Vec<String>| {
+            if lines.is_empty() {
+                ItemState::Done
+            } else {
+                ItemState::Changes(lines)
+            }
+        };
+        match step {
+            StepConfig::EnsureStream { .. } => {
+                let specs = step.stream_specs(self.config)?;
+                let mut lines = Vec::new();
+                for spec in &specs {
+                    let streams = self.streams().await?;
+                    let Change { converge, fields } =
+                        streams::stream_change(streams.get(&spec.name), spec)?;
+                    let shown = fields.iter().map(ToString::to_string).collect::<Vec<_>>();
+                    match converge {
+                        Converge::Create(c) => {
+                            lines.push(format!("+ create stream {}", spec.name));
+                            lines.extend(shown.iter().map(|f| format!("    {f}")));
+                            streams.insert(spec.name.clone(), c);
+                            self.created.push(spec.name.clone());
+                        }
+                        Converge::Update(c) => {
+                            lines.extend(
+                                shown.iter().map(|f| format!("~ stream {}: {f}", spec.name)),
+                            );
+                            streams.insert(spec.name.clone(), c);
+                        }
+                        Converge::Unchanged => {}
+                    }
+                }
+                if let Some(why) = self.overlap().await? {
+                    return Err(why);
+                }
+                Ok(changes(lines))
+            }
+            StepConfig::EnsureConsumer { .. } => {
+                let specs = step.consumer_specs(self.config)?;
+                let mut lines = Vec::new();
+                for spec in &specs {
+                    if !self.streams().await?.contains_key(&spec.stream) {
+                        return Err(format!(
+                            "stream {} does not exist and no earlier step creates it",
+                            spec.stream
+                        ));
+                    }
+                    let key = (spec.stream.clone(), spec.name.clone());
+                    if !self.consumers.contains_key(&key) {
+                        let current = if self.created.contains(&spec.stream) {
+                            None
+                        } else {
+                            let js = self.js().await?;
+                            streams::consumer_config(&js, &spec.stream, &spec.name)
+                                .await
+                                .map_err(|e| {
+                                    format!(
+                                        "NATS: consumer {}/{}: {}",
+                                        spec.stream, spec.name, e.message
+                                    )
+                                })?
+                        };
+                        self.consumers.insert(key.clone(), current);
+                    }
+                    let Change { converge, fields } =
+                        streams::consumer_change(self.consumers[&key].as_ref(), spec)?;
+                    let shown = fields.iter().map(ToString::to_string).collect::<Vec<_>>();
+                    match converge {
+                        Converge::Create(c) => {
+                            lines.push(format!("+ create consumer {}/{}", spec.stream, spec.name));
+                            lines.extend(shown.iter().map(|f| format!("    {f}")));
+                            self.consumers.insert(key, Some(c));
+                        }
+                        Converge::Update(c) => {
+                            lines.extend(
+                                shown.iter().map(|f| {
+                                    format!("~ consumer {}/{}: {f}", spec.stream, spec.name)
+                                }),
+                            );
+                            self.consumers.insert(key, Some(c));
+                        }
+                        Converge::Unchanged => {}
+                    }
+                }
+                Ok(changes(lines))
+            }
+            StepConfig::MoveSubjects { subjects, from, to } => {
+                let streams = self.streams().await?;
+                let mut lines = Vec::new();
+                for name in from {
+                    let Some(c) = streams.get_mut(name) else {
+                        continue;
+                    };
+                    let have = streams::subjects_of(c);
+                    let (gone, kept): (Vec<String>, Vec<String>) =
+                        have.into_iter().partition(|s| subjects.contains(s));
+                    if !gone.is_empty() {
+                        lines.push(format!("~ stream {name}: remove {}", gone.join(", ")));
+                        c["subjects"] = serde_json::json!(kept);
+                    }
+                }
+                let Some(c) = streams.get_mut(to) else {
+                    return Err(format!(
+                        "stream {to} does not exist and no earlier step creates it"
+                    ));
+                };
+                let mut have = streams::subjects_of(c);
+                let missing: Vec<String> = subjects
+                    .iter()
+                    .filter(|s| !have.contains(s))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    lines.push(format!("~ stream {to}: add {}", missing.join(", ")));
+                    have.extend(missing);
+                    c["subjects"] = serde_json::json!(have);
+                }
+                if let Some(why) = self.overlap().await? {
+                    return Err(why);
+                }
+                Ok(changes(lines))
+            }
+            StepConfig::DeleteStream { stream } => {
+                let streams = self.streams().await?;
+                Ok(match streams.remove(stream) {
+                    Some(_) => ItemState::Changes(vec![format!(
+                        "- delete stream {stream} and every message it holds"
+                    )]),
+                    None => ItemState::Done,
+                })
+            }
+            StepConfig::PatchConfigMap {
+                namespace,
+                name,
+                data,
+            } => {
+                let cluster = self.kube().await?;
+                let ns = self.namespace(&cluster, namespace.as_ref());
+                let key = (ns.clone(), name.clone());
+                if !self.config_maps.contains_key(&key) {
+                    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+                        kube::Api::namespaced(cluster.client.clone(), &ns);
+                    let cm = api.get(name).await.map_err(|e| {
+                        format!("configmap {ns}/{name}: {}", kube_client::describe(&e))
+                    })?;
+                    self.config_maps
+                        .insert(key.clone(), cm.data.unwrap_or_default());
+                }
+                let have = self.config_maps.get_mut(&key).expect("inserted above");
+                let mut lines = Vec::new();
+                for (k, v) in data {
+                    if have.get(k) != Some(v) {
+                        lines.push(format!(
+                            "~ configmap {ns}/{name}: {k}: {} → {v}",
+                            have.get(k).map_or("unset", String::as_str)
+                        ));
+                        have.insert(k.clone(), v.clone());
+                    }
+                }
+                Ok(changes(lines))
+            }
+            StepConfig::ScaleDeployment {
+                namespace,
+                name,
+                replicas,
+                ..
+            } => {
+                let cluster = self.kube().await?;
+                let ns = self.namespace(&cluster, namespace.as_ref());
+                let key = (ns.clone(), name.clone());
+                if !self.replicas.contains_key(&key) {
+                    let have = current_replicas(&cluster, Some(&ns), name)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    self.replicas.insert(key.clone(), have);
+                }
+                let have = self
+                    .replicas
+                    .insert(key, *replicas as i32)
+                    .expect("inserted above");
+                Ok(changes(if have == *replicas as i32 {
+                    Vec::new()
+                } else {
+                    vec![format!(
+                        "~ deployment {ns}/{name}: replicas {have} → {replicas}"
+                    )]
+                }))
+            }
+            StepConfig::RestartDeployments { names, .. } => Ok(if self.changed {
+                ItemState::Changes(vec![format!(
+                    "~ rollout restart {} (an earlier step changes something)",
+                    names.join(", ")
+                )])
+            } else {
+                ItemState::Done
+            }),
+            StepConfig::Exec {
+                unless: Some(unless),
+                timeout,
+                ..
+            } => {
+                let timeout = timeout.map_or(DEFAULT_STEP_TIMEOUT, |t| t.0);
+                match already_done(unless, timeout, "").await {
+                    Ok(true) => Ok(ItemState::Done),
+                    Ok(false) => Ok(ItemState::Changes(vec![format!(
+                        "! {} exits non-zero: the command runs",
+                        unless.join(" ")
+                    )])),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            StepConfig::Exec { unless: None, .. } => Ok(ItemState::Runs),
+            StepConfig::Webhook { .. } => Ok(ItemState::Notifies),
+            StepConfig::WaitFor { .. } => Ok(ItemState::Waits),
+        }
+    }
+}
+
+/// Plans `phase`'s steps against the live state.
+pub async fn plan_phase(config: &Config, phase: &str) -> Plan {
+    let mut world = World {
+        config,
+        js: None,
+        streams: None,
+        created: Vec::new(),
+        consumers: BTreeMap::new(),
+        kube: None,
+        config_maps: BTreeMap::new(),
+        replicas: BTreeMap::new(),
+        changed: false,
+    };
+    let mut items = Vec::new();
+    for (i, step) in config.phases[phase].steps.iter().enumerate() {
+        let state = world.plan_step(step).await;
+        items.push(PlanItem {
+            step: i + 1,
+            action: step.action(),
+            summary: describe(step),
+            state,
+        });
+    }
+    Plan {
+        phase: phase.to_owned(),
+        items,
+    }
+}

@@ -1,0 +1,555 @@
+//! `gatekeeper plan PHASE` and `gatekeeper apply PHASE`: a phase's forward
+//! steps, planned against the live state ([`crate::apply`]), then run the
+//! way `watch` runs a rollback: one actor at a time (the lease, or a file
+//! lock with a file ledger), each step recorded, SIGTERM recorded as an
+//! interrupted step. Around the steps: the pre-gates (`requires`, default
+//! the phase itself) must be go, and afterwards the `verify` phase must go
+//! within `verify_timeout`; when a step fails or verify does not go, the
+//! phase's `on_failure` plan runs (or an alert is raised).
+
+use super::check::{collect_live, sample_live};
+use super::watch::shutdown_signal;
+use super::{AppError, async_runtime, default_agent_name, emit, load_config, note};
+use crate::actions::{Executor, PhaseWait, PlanRun, StepError, StepResult};
+use crate::apply::plan_phase;
+use crate::cli::{ApplyArgs, EXIT_CANNOT_EVALUATE, EXIT_DEFER, EXIT_GO, EXIT_NO_GO, PlanArgs};
+use crate::collect;
+use crate::config::{Config, DEFAULT_VERIFY_TIMEOUT, LedgerBackend, PhaseConfig, PlanConfig};
+use crate::gate_set::GateSet;
+use crate::history::History;
+use crate::ledger::{ApplyOutcome, Journal, PlanOutcome, Record, StepOutcome};
+use crate::metrics::Metrics;
+use crate::recording::Recording;
+use crate::report::OutputFormat;
+use crate::verdict::PhaseReport;
+use crate::wait::{self, MAX_HISTORY, Round, WaitOptions};
+use crate::watch::lease::LeaseKeeper;
+use gatekeeper_model::{CriterionStatus, Decision, format_duration};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The phase's config, if it has steps.
+fn phase_with_steps<'c>(
+    config: &'c Config,
+    phase: &str,
+    command: &'static str,
+) -> Result<&'c PhaseConfig, AppError> {
+    config.phase_gates(phase)?;
+    let p = &config.phases[phase];
+    if p.steps.is_empty() {
+        return Err(AppError::Usage {
+            command,
+            message: format!("phase `{phase}` has no steps (`[phases.{phase}] steps = [...]`)"),
+        });
+    }
+    Ok(p)
+}
+
+pub(super) fn plan(args: PlanArgs) -> Result<u8, AppError> {
+    let config = load_config(&args.config)?;
+    phase_with_steps(&config, &args.phase, "plan")?;
+    let plan = async_runtime()?.block_on(plan_phase(&config, &args.phase));
+    emit(&plan.render())?;
+    Ok(if plan.cannot().is_some() {
+        EXIT_CANNOT_EVALUATE
+    } else if plan.pending() {
+        EXIT_DEFER
+    } else {
+        EXIT_GO
+    })
+}
+
+/// One apply at a time: the lease (key `apply`) with a NATS ledger, an
+/// exclusive lock on `<ledger file>.apply-lock` with a file ledger.
+enum Hold {
+    Lease {
+        stop: tokio::sync::watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    },
+    File(#[allow(dead_code)] std::fs::File),
+}
+
+async fn take_hold(
+    config: &Arc<Config>,
+    agent: &str,
+) -> Result<(Hold, Option<crate::actions::fence::Fence>), AppError> {
+    let busy = |message: String| AppError::Usage {
+        command: "apply",
+        message,
+    };
+    let ledger = config.ledger.clone().unwrap_or_default();
+    if ledger.backend(&config.sources) != LedgerBackend::Nats {
+        let path = config.ledger_file().with_extension("apply-lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|error| AppError::Write {
+                path: path.display().to_string(),
+                error,
+            })?;
+        return match file.try_lock() {
+            Ok(()) => Ok((Hold::File(file), None)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(busy(format!(
+                "another apply holds {}; one apply at a time",
+                path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(busy(format!("{}: cannot lock: {e}", path.display())))
+            }
+        };
+    }
+    let mut lease = LeaseKeeper::new(config, "apply", agent);
+    let state = lease.step().await;
+    if !state.acting {
+        return Err(busy(match (state.known, lease.holder()) {
+            (true, Some(holder)) => {
+                format!("another apply holds the lease (agent `{holder}`); one apply at a time")
+            }
+            (true, None) => "another apply took the lease first; one apply at a time".into(),
+            (false, _) => {
+                "cannot take the apply lease: NATS (the ledger's lease bucket) is not reachable"
+                    .into()
+            }
+        }));
+    }
+    let fence = lease.fence();
+    let renew_every = ledger.lease_ttl() / 3;
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(renew_every) => { lease.step().await; }
+                _ = stopped.changed() => break,
+            }
+        }
+        lease.release().await;
+    });
+    Ok((Hold::Lease { stop, task }, fence))
+}
+
+async fn release(hold: Hold) {
+    if let Hold::Lease { stop, task } = hold {
+        let _ = stop.send(true);
+        let _ = task.await;
+    }
+}
+
+/// `wait-for`: re-collect until the phase (or one criterion) is go.
+struct GateWaiter {
+    config: Arc<Config>,
+    gates: Arc<GateSet>,
+}
+
+fn criterion_status(report: &PhaseReport, id: &str) -> Option<CriterionStatus> {
+    report
+        .gates
+        .iter()
+        .flat_map(|g| &g.criteria)
+        .find(|c| c.id == id)
+        .map(|c| c.status)
+}
+
+impl PhaseWait for GateWaiter {
+    fn wait_for<'a>(
+        &'a self,
+        phase: &'a str,
+        criterion: Option<&'a str>,
+        timeout: Duration,
+        interval: Option<Duration>,
+    ) -> Pin<Box<dyn Future<Output = StepResult> + Send + 'a>> {
+        Box::pin(async move {
+            let names = self
+                .config
+                .phase_gates(phase)
+                .map_err(|e| StepError::Refused(e.to_string()))?
+                .to_vec();
+            let interval = interval.unwrap_or(Duration::from_secs(2));
+            let what = match criterion {
+                Some(c) => format!("{c} of {phase}"),
+                None => phase.to_owned(),
+            };
+            let start = Instant::now();
+            let mut history = History::new(MAX_HISTORY);
+            for rounds in 1.. {
+                let round_start = Instant::now();
+                let mut snapshot = collect::collect(&self.config).await;
+                snapshot.interval_ms = Some(interval.as_millis() as u64);
+                let report = tokio::task::block_in_place(|| {
+                    self.gates.evaluate_kept(phase, &names, &snapshot, &history)
+                });
+                let go = match criterion {
+                    None => report.verdict == Decision::Go,
+                    Some(c) => match criterion_status(&report, c) {
+                        Some(s) => s == CriterionStatus::Pass,
+                        None => {
+                            return Err(StepError::Refused(format!(
+                                "phase {phase} has no criterion `{c}`"
+                            )));
+                        }
+                    },
+                };
+                let elapsed = start.elapsed();
+                if go {
+                    return Ok((
+                        StepOutcome::Unchanged,
+                        format!(
+                            "{what} go after {rounds} round(s) ({})",
+                            format_duration(elapsed)
+                        ),
+                    ));
+                }
+                let line = wait::progress_line(&Round {
+                    number: rounds,
+                    elapsed,
+                    report: &report,
+                });
+                if elapsed + interval > timeout {
+                    return Err(StepError::NotDone(format!(
+                        "{what} not go after {}: {line}",
+                        format_duration(timeout)
+                    )));
+                }
+                note(&format!("  waiting: {line}"));
+                history.push(snapshot);
+                tokio::time::sleep(interval.saturating_sub(round_start.elapsed())).await;
+            }
+            unreachable!("the loop returns")
+        })
+    }
+}
+
+/// One live verdict of `phase`, sampled over the phase's `sample` window.
+fn evaluate_once(
+    config: &Config,
+    gates: &GateSet,
+    phase: &str,
+    interval: Duration,
+) -> Result<PhaseReport, AppError> {
+    let names = config.phase_gates(phase)?;
+    let window = config.phases[phase].sample.map(|d| d.0).unwrap_or_default();
+    let recording = if window.is_zero() {
+        Recording {
+            current: collect_live(config)?,
+            history: Vec::new(),
+        }
+    } else {
+        sample_live(config, window, interval)?
+    };
+    Ok(gates.evaluate_phase(phase, names, &recording))
+}
+
+fn confirm(args: &ApplyArgs) -> Result<(), AppError> {
+    use std::io::IsTerminal as _;
+    if args.yes || args.dry_run {
+        return Ok(());
+    }
+    let refuse = |message: &str| AppError::Usage {
+        command: "apply",
+        message: message.to_owned(),
+    };
+    if !std::io::stdin().is_terminal() {
+        return Err(refuse(
+            "apply changes live systems: pass --yes (or --dry-run) when not at a terminal",
+        ));
+    }
+    note(&format!("apply {}? type `yes` to go on:", args.phase));
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| refuse(&format!("cannot read the answer: {e}")))?;
+    if answer.trim() != "yes" {
+        return Err(refuse("not confirmed; nothing was changed"));
+    }
+    Ok(())
+}
+
+pub(super) fn apply(args: ApplyArgs) -> Result<u8, AppError> {
+    let config = Arc::new(load_config(&args.config)?);
+    let phase = args.phase.clone();
+    let phase_config = phase_with_steps(&config, &phase, "apply")?.clone();
+    let gates = Arc::new(GateSet::load_checked(&config)?);
+    let agent = args.agent.clone().unwrap_or_else(default_agent_name);
+    let by = args
+        .by
+        .clone()
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| agent.clone());
+    let runtime = async_runtime()?;
+    let (hold, fence) = runtime.block_on(take_hold(&config, &agent))?;
+    let result = apply_held(
+        &args,
+        &config,
+        &phase_config,
+        &gates,
+        &agent,
+        &by,
+        fence,
+        &runtime,
+    );
+    runtime.block_on(release(hold));
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_held(
+    args: &ApplyArgs,
+    config: &Arc<Config>,
+    phase_config: &PhaseConfig,
+    gates: &Arc<GateSet>,
+    agent: &str,
+    by: &str,
+    fence: Option<crate::actions::fence::Fence>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<u8, AppError> {
+    let phase = args.phase.as_str();
+    let plan = runtime.block_on(plan_phase(config, phase));
+    emit(&plan.render())?;
+    if let Some((item, why)) = plan.cannot() {
+        return Err(AppError::Usage {
+            command: "apply",
+            message: format!(
+                "{phase}: step {} ({}) cannot run: {why}; nothing was changed",
+                item.step, item.action
+            ),
+        });
+    }
+    confirm(args)?;
+    let metrics = Metrics::new();
+    let journal =
+        Arc::new(runtime.block_on(Journal::open(config.clone(), metrics.ledger_errors.clone())));
+    let started = chrono::Utc::now();
+    let run_id = format!("apply-{phase}-{}", started.format("%Y%m%dT%H%M%S%.3fZ"));
+    let finish = |outcome: ApplyOutcome, detail: String| {
+        note(&format!("apply {phase}: {} — {detail}", outcome.as_str()));
+        runtime.block_on(async {
+            journal
+                .append(Record::Apply {
+                    run: run_id.clone(),
+                    phase: phase.to_owned(),
+                    outcome,
+                    detail: detail.clone(),
+                    by: by.to_owned(),
+                    at: chrono::Utc::now(),
+                    agent: agent.to_owned(),
+                })
+                .await;
+            if outcome == ApplyOutcome::Done {
+                journal
+                    .append(Record::Attestation {
+                        phase: phase.to_owned(),
+                        criterion: "applied".into(),
+                        by: by.to_owned(),
+                        at: chrono::Utc::now(),
+                        note: Some(format!("{run_id}: {detail}")),
+                    })
+                    .await;
+            }
+            journal.flush().await;
+        });
+    };
+
+    // Pre-gates: every required phase go, or nothing runs.
+    let required = phase_config
+        .requires
+        .clone()
+        .unwrap_or_else(|| vec![phase.to_owned()]);
+    let mut pre_report = None;
+    for p in &required {
+        let report = evaluate_once(config, gates, p, args.interval)?;
+        note(&format!("pre-gate {p}: {}", report.verdict.as_str()));
+        if report.verdict != Decision::Go {
+            emit(&crate::report::render(&report, OutputFormat::Table, false))?;
+            finish(
+                ApplyOutcome::Blocked,
+                format!(
+                    "pre-gate {p} is {}; nothing was changed",
+                    report.verdict.as_str()
+                ),
+            );
+            return Ok(if report.verdict == Decision::Defer {
+                EXIT_DEFER
+            } else {
+                EXIT_NO_GO
+            });
+        }
+        pre_report = Some(report);
+    }
+    let verdict_json = pre_report
+        .map(|r| crate::report::render(&r, OutputFormat::Json, false))
+        .unwrap_or_default();
+
+    let executor = Arc::new(
+        Executor::new(
+            config.clone(),
+            journal.clone(),
+            metrics.clone(),
+            agent.to_owned(),
+            args.dry_run,
+            fence,
+        )
+        .with_waiter(Arc::new(GateWaiter {
+            config: config.clone(),
+            gates: gates.clone(),
+        }))
+        .with_progress(),
+    );
+    let run = PlanRun {
+        incident: run_id.clone(),
+        incident_at: started,
+        plan: phase.to_owned(),
+        trigger: "apply".into(),
+        verdict_json,
+        phase: phase.to_owned(),
+        epoch: None,
+        forward: true,
+    };
+    let steps = PlanConfig {
+        phase: Some(phase.to_owned()),
+        on: Vec::new(),
+        steps: phase_config.steps.clone(),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (outcome, detail) = runtime.block_on(async {
+        let signal = shutdown_signal().map_err(AppError::Signals)?;
+        tokio::spawn(async move {
+            signal.await;
+            let _ = stop_tx.send(true);
+        });
+        Ok::<_, AppError>(executor.run_plan(&run, &steps, stop_rx.clone()).await)
+    })?;
+    match outcome {
+        PlanOutcome::DryRun => {
+            finish(
+                ApplyOutcome::DryRun,
+                format!("{detail} recorded as would-run; nothing was changed"),
+            );
+            return Ok(EXIT_GO);
+        }
+        PlanOutcome::Interrupted | PlanOutcome::Fenced => {
+            finish(ApplyOutcome::Interrupted, detail.clone());
+            return Err(AppError::Usage {
+                command: "apply",
+                message: format!("{phase}: {detail}"),
+            });
+        }
+        PlanOutcome::Done => {}
+        _ => {
+            on_failure(
+                config,
+                phase_config,
+                &executor,
+                &run,
+                runtime,
+                stop_rx,
+                &detail,
+            );
+            finish(ApplyOutcome::Failed, detail.clone());
+            return Err(AppError::Usage {
+                command: "apply",
+                message: format!("{phase}: {detail}"),
+            });
+        }
+    }
+
+    // Post-gates: the verify phase must go within its timeout.
+    let Some(verify) = &phase_config.verify else {
+        finish(ApplyOutcome::Done, format!("{detail}; no verify phase"));
+        return Ok(EXIT_GO);
+    };
+    let timeout = phase_config
+        .verify_timeout
+        .map_or(DEFAULT_VERIFY_TIMEOUT, |t| t.0);
+    note(&format!(
+        "verifying: waiting up to {} for {verify} to be go",
+        format_duration(timeout)
+    ));
+    let names = config.phase_gates(verify)?;
+    let outcome = wait::wait_until_go(
+        gates,
+        verify,
+        names,
+        WaitOptions {
+            interval: args.interval,
+            timeout,
+        },
+        || runtime.block_on(collect::collect(config)),
+        |round| note(&format!("  verify: {}", wait::progress_line(round))),
+    );
+    if outcome.report.verdict == Decision::Go {
+        finish(
+            ApplyOutcome::Done,
+            format!("{detail}; {verify} go after {} round(s)", outcome.rounds),
+        );
+        return Ok(EXIT_GO);
+    }
+    emit(&crate::report::render(
+        &outcome.report,
+        OutputFormat::Table,
+        false,
+    ))?;
+    let why = format!(
+        "{verify} still {} after {}",
+        outcome.report.verdict.as_str(),
+        format_duration(timeout)
+    );
+    on_failure(
+        config,
+        phase_config,
+        &executor,
+        &run,
+        runtime,
+        stop_rx,
+        &why,
+    );
+    finish(ApplyOutcome::NotVerified, why);
+    Ok(EXIT_NO_GO)
+}
+
+/// A failed or unverified apply: the phase's `on_failure` plan, or an alert.
+fn on_failure(
+    config: &Config,
+    phase_config: &PhaseConfig,
+    executor: &Executor,
+    run: &PlanRun,
+    runtime: &tokio::runtime::Runtime,
+    stop: tokio::sync::watch::Receiver<bool>,
+    why: &str,
+) {
+    let wc = config.watch.clone().unwrap_or_default();
+    let Some(name) = &phase_config.on_failure else {
+        note(&format!(
+            "apply {}: {why}; no on_failure plan: stopping and alerting",
+            run.phase
+        ));
+        runtime.block_on(async {
+            executor
+                .alert(
+                    run,
+                    format!("apply {} failed: {why}; no on_failure plan ran", run.phase),
+                    &wc.alert,
+                )
+                .await
+        });
+        return;
+    };
+    note(&format!(
+        "apply {}: {why}; running on_failure plan {name}",
+        run.phase
+    ));
+    let plan = &wc.plans[name];
+    let rollback = PlanRun {
+        plan: name.clone(),
+        trigger: format!("apply/{}", run.phase),
+        forward: false,
+        ..run.clone()
+    };
+    let (outcome, detail) = runtime.block_on(executor.run_plan(&rollback, plan, stop));
+    note(&format!(
+        "on_failure plan {name}: {} — {detail}",
+        outcome.as_str()
+    ));
+}

@@ -1,0 +1,464 @@
+//! `gatekeeper plan` and `apply` through the binary on real nats-servers (2.9
+//! and 2.15): the seeds' phases 0–3 as steps (seed 004's commands, in the
+//! order seed 002 found nats-server accepts), applied phase by phase from
+//! the legacy topology, each gated before and verified after; a second
+//! apply changes nothing; a failing pre-gate blocks with nothing changed; a
+//! verify that does not go runs `on_failure`; a failing step stops the
+//! phase and is recorded; two applies at once: one acts.
+
+use gatekeeper_testsupport::{NatsServer, NatsVersion, js_request, wait_for};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatekeeper");
+const LEGACY: &str = "ATHLETE_ALLY_EVENTS";
+
+const CONFIG: &str = r#"
+[sources.nats]
+url = "nats://127.0.0.1:1"
+streams = ["ATHLETE_ALLY_EVENTS", "AA_*"]
+timeout = "5s"
+
+[ledger]
+backend = "file"
+file = "ledger.jsonl"
+
+[gates.legacy]
+builtin = "stream-topology"
+[[gates.legacy.params.streams]]
+name = "ATHLETE_ALLY_EVENTS"
+
+[gates.dlq-stream]
+builtin = "stream-topology"
+[[gates.dlq-stream.params.streams]]
+name = "AA_DLQ"
+subjects = ["dlq.>"]
+max_age = "14d"
+replicas = 1
+storage = "file"
+
+[gates.vendor-stream]
+builtin = "stream-topology"
+[[gates.vendor-stream.params.streams]]
+name = "AA_VENDOR_HOT"
+subjects = ["vendor.>"]
+max_age = "48h"
+replicas = 1
+storage = "file"
+
+[gates.core-stream]
+builtin = "stream-topology"
+[[gates.core-stream.params.streams]]
+name = "AA_CORE_HOT"
+subjects = ["athlete-ally.>", "sleep.*"]
+max_age = "48h"
+replicas = 1
+storage = "file"
+
+[gates.hrv-consumer]
+builtin = "consumer-config"
+[[gates.hrv-consumer.params.consumers]]
+stream = "AA_CORE_HOT"
+name = "normalize-hrv-durable"
+filter_subjects = ["athlete-ally.hrv.raw-received"]
+ack_policy = "explicit"
+deliver_policy = "all"
+max_deliver = 5
+ack_wait = "60s"
+max_ack_pending = 1000
+
+[gates.overlap]
+builtin = "subject-overlap"
+
+[gates.missing]
+builtin = "stream-topology"
+[[gates.missing.params.streams]]
+name = "NO_SUCH_STREAM"
+
+[phases.ready]
+gates = ["legacy", "overlap"]
+[phases.phase-0-done]
+gates = ["dlq-stream", "overlap"]
+[phases.phase-1-done]
+gates = ["dlq-stream", "vendor-stream", "overlap"]
+[phases.phase-2-done]
+gates = ["core-stream", "hrv-consumer", "vendor-stream", "overlap"]
+[phases.never]
+gates = ["missing"]
+
+[phases.phase-0]
+gates = ["dlq-stream"]
+requires = ["ready"]
+verify = "phase-0-done"
+verify_timeout = "20s"
+steps = [{ action = "ensure-stream", gate = "dlq-stream" }]
+
+[phases.phase-1]
+gates = ["vendor-stream"]
+requires = ["phase-0-done"]
+verify = "phase-1-done"
+verify_timeout = "20s"
+steps = [
+    { action = "ensure-stream", name = "ATHLETE_ALLY_EVENTS", subjects = ["athlete-ally.>", "sleep.*"] },
+    { action = "ensure-stream", gate = "vendor-stream" },
+    { action = "ensure-consumer", stream = "AA_VENDOR_HOT", name = "normalize-oura", filter_subjects = ["vendor.oura.>"], max_deliver = 5 },
+]
+
+# Seed 002's order: the legacy stream leaves athlete-ally.> first.
+[phases.phase-2]
+gates = ["core-stream"]
+requires = ["phase-1-done"]
+verify = "phase-2-done"
+verify_timeout = "20s"
+steps = [
+    { action = "ensure-stream", name = "ATHLETE_ALLY_EVENTS", subjects = ["legacy.>"] },
+    { action = "ensure-stream", gate = "core-stream" },
+    { action = "ensure-consumer", gate = "hrv-consumer" },
+    { action = "wait-for", phase = "phase-2-done", timeout = "20s", interval = "200ms" },
+]
+
+# Seed 004's order, which staging found nats-server refuses.
+[phases.phase-2-as-written]
+gates = ["core-stream"]
+steps = [
+    { action = "ensure-stream", gate = "core-stream" },
+    { action = "ensure-stream", name = "ATHLETE_ALLY_EVENTS", subjects = ["legacy.>"] },
+]
+
+[phases.phase-3]
+gates = ["core-stream"]
+requires = ["phase-2-done"]
+steps = [{ action = "delete-stream", stream = "ATHLETE_ALLY_EVENTS" }]
+
+[phases.memory-dlq]
+gates = ["dlq-stream"]
+steps = [{ action = "ensure-stream", name = "AA_DLQ", storage = "memory" }]
+
+[phases.unverifiable]
+gates = ["legacy"]
+requires = ["ready"]
+verify = "never"
+verify_timeout = "2s"
+on_failure = "give-back"
+steps = [{ action = "ensure-stream", name = "AA_SCRATCH", subjects = ["scratch.>"] }]
+
+[phases.broken-step]
+gates = ["legacy"]
+requires = ["ready"]
+steps = [
+    { action = "ensure-stream", name = "AA_SCRATCH2", subjects = ["scratch2.>"] },
+    { action = "exec", command = ["false"] },
+    { action = "ensure-stream", name = "AA_NEVER", subjects = ["never.>"] },
+]
+
+[phases.slow]
+gates = ["legacy"]
+requires = []
+steps = [{ action = "exec", command = ["sh", "-c", "touch started && sleep 3"] }]
+
+[watch.plans.give-back]
+on = []
+steps = [{ action = "delete-stream", stream = "AA_SCRATCH" }]
+"#;
+
+fn run(dir: &Path, nats: &NatsServer, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .args(["-c", "gatekeeper.toml"])
+        .current_dir(dir)
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("NATS_URL", nats.url())
+        .env_remove("NATS_MONITOR_URL")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run gatekeeper")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every stream's subjects (and whether it exists).
+fn streams(nats: &NatsServer) -> std::collections::BTreeMap<String, Vec<String>> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = async_nats::connect(nats.url()).await.unwrap();
+        let list = js_request(&c, "$JS.API.STREAM.LIST", json!({})).await;
+        list["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let subjects = s["config"]["subjects"]
+                    .as_array()
+                    .map(|a| a.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+                    .unwrap_or_default();
+                (s["config"]["name"].as_str().unwrap().to_owned(), subjects)
+            })
+            .collect()
+    })
+}
+
+fn legacy_topology(nats: &NatsServer) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = async_nats::connect(nats.url()).await.unwrap();
+        js_request(
+            &c,
+            &format!("$JS.API.STREAM.CREATE.{LEGACY}"),
+            json!({"name": LEGACY, "subjects": ["athlete-ally.>", "vendor.>", "sleep.*"], "storage": "file", "max_age": 0}),
+        )
+        .await;
+    });
+}
+
+fn ledger(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("ledger.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| v.get("record").cloned().unwrap_or(v))
+        .collect()
+}
+
+fn of_kind<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["kind"] == kind).collect()
+}
+
+fn phases_apply_and_converge(version: NatsVersion) {
+    let nats = NatsServer::start(version);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gatekeeper.toml"), CONFIG).unwrap();
+    legacy_topology(&nats);
+    let d = dir.path();
+
+    // Seed 004's order is refused at plan time, naming the collision.
+    let o = run(d, &nats, &["plan", "phase-2-as-written"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(
+            "AA_CORE_HOT's `athlete-ally.>` would overlap ATHLETE_ALLY_EVENTS's `athlete-ally.>`"
+        ) || out.contains(
+            "ATHLETE_ALLY_EVENTS's `athlete-ally.>` would overlap AA_CORE_HOT's `athlete-ally.>`"
+        ),
+        "{}",
+        text(&o)
+    );
+
+    // Phase 2 planned on the legacy topology: every step, field by field.
+    let o = run(d, &nats, &["plan", "phase-2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for line in [
+        "~ stream ATHLETE_ALLY_EVENTS: subjects: [athlete-ally.>, vendor.>, sleep.*] → [legacy.>]",
+        "+ create stream AA_CORE_HOT",
+        "subjects: [athlete-ally.>, sleep.*]",
+        "max_age: 48h",
+        "+ create consumer AA_CORE_HOT/normalize-hrv-durable",
+        "ack_wait: 1m",
+        "4. wait-for",
+    ] {
+        assert!(out.contains(line), "missing `{line}`:\n{}", text(&o));
+    }
+    // Nothing changed by planning.
+    assert_eq!(streams(&nats).len(), 1);
+
+    // A failing pre-gate blocks: phase 2 needs phase 1 done.
+    let o = run(d, &nats, &["apply", "phase-2", "--yes"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("pre-gate phase-1-done: no-go"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        streams(&nats)[LEGACY],
+        ["athlete-ally.>", "vendor.>", "sleep.*"],
+        "nothing changed"
+    );
+    assert!(of_kind(&ledger(d), "step").is_empty());
+    assert_eq!(of_kind(&ledger(d), "apply")[0]["outcome"], "blocked");
+
+    // Without --yes and without a terminal: refused, nothing changed.
+    let o = run(d, &nats, &["apply", "phase-0"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("pass --yes"), "{}", text(&o));
+
+    // Phases 0, 1, 2, each gated and verified; each applied a second time
+    // changes nothing, and plan says so first.
+    for (phase, steps) in [("phase-0", 1), ("phase-1", 3), ("phase-2", 4)] {
+        let o = run(
+            d,
+            &nats,
+            &["apply", phase, "--yes", "--by", "platform-lead"],
+        );
+        assert_eq!(o.status.code(), Some(0), "{phase}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(&format!("apply {phase}: done")),
+            "{}",
+            text(&o)
+        );
+        let o = run(d, &nats, &["plan", phase]);
+        assert_eq!(o.status.code(), Some(0), "{phase}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("nothing to change"),
+            "{}",
+            text(&o)
+        );
+        let before = ledger(d).len();
+        let o = run(d, &nats, &["apply", phase, "--yes"]);
+        assert_eq!(o.status.code(), Some(0), "{phase} again: {}", text(&o));
+        let records = ledger(d);
+        let again: Vec<&Value> = records[before..]
+            .iter()
+            .filter(|r| r["kind"] == "step")
+            .collect();
+        assert_eq!(again.len(), steps, "{again:?}");
+        assert!(
+            again.iter().all(|r| r["outcome"] == "unchanged"),
+            "{phase}: {again:?}"
+        );
+    }
+    let s = streams(&nats);
+    assert_eq!(s[LEGACY], ["legacy.>"]);
+    assert_eq!(s["AA_CORE_HOT"], ["athlete-ally.>", "sleep.*"]);
+    assert_eq!(s["AA_VENDOR_HOT"], ["vendor.>"]);
+    assert_eq!(s["AA_DLQ"], ["dlq.>"]);
+    // Phase 1 again now would give athlete-ally.> back to the legacy stream
+    // while AA_CORE_HOT holds it: refused at plan time, nothing changed.
+    let o = run(d, &nats, &["apply", "phase-1", "--yes"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(streams(&nats)[LEGACY], ["legacy.>"]);
+    let records = ledger(d);
+
+    // The ledger: each step with its outcome, detail and duration; who applied.
+    let steps = of_kind(&records, "step");
+    let created = steps
+        .iter()
+        .find(|r| r["plan"] == "phase-2" && r["action"] == "ensure-consumer")
+        .expect("phase-2's consumer step");
+    assert_eq!(created["outcome"], "done");
+    assert!(
+        created["detail"]
+            .as_str()
+            .unwrap()
+            .contains("created consumer AA_CORE_HOT/normalize-hrv-durable")
+    );
+    assert!(created["duration_ms"].is_u64());
+    let applied = of_kind(&records, "attestation");
+    assert!(
+        applied.iter().any(|a| a["phase"] == "phase-2"
+            && a["criterion"] == "applied"
+            && a["by"] == "platform-lead"),
+        "{applied:?}"
+    );
+
+    // A change nats-server cannot make in place is refused at plan time.
+    let o = run(d, &nats, &["plan", "memory-dlq"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("cannot change a stream's storage in place"),
+        "{}",
+        text(&o)
+    );
+
+    // Verify never goes: on_failure runs (it deletes what the step made).
+    let o = run(d, &nats, &["apply", "unverifiable", "--yes"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        !streams(&nats).contains_key("AA_SCRATCH"),
+        "on_failure removed it: {}",
+        text(&o)
+    );
+    let records = ledger(d);
+    let last_apply = of_kind(&records, "apply").last().copied().unwrap().clone();
+    assert_eq!(last_apply["outcome"], "not-verified");
+    assert!(
+        of_kind(&records, "plan")
+            .iter()
+            .any(|p| p["plan"] == "give-back"
+                && p["outcome"] == "done"
+                && p["trigger"] == "apply/unverifiable")
+    );
+
+    // A failing step stops the phase: the step after it never runs.
+    let o = run(d, &nats, &["apply", "broken-step", "--yes"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let s = streams(&nats);
+    assert!(
+        s.contains_key("AA_SCRATCH2") && !s.contains_key("AA_NEVER"),
+        "{s:?}"
+    );
+    let records = ledger(d);
+    let failed: Vec<(u64, String)> = of_kind(&records, "step")
+        .into_iter()
+        .filter(|r| r["plan"] == "broken-step")
+        .map(|r| {
+            (
+                r["step"].as_u64().unwrap(),
+                r["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(failed, [(1, "done".to_owned()), (2, "failed".to_owned())]);
+    assert_eq!(
+        of_kind(&records, "apply").last().unwrap()["outcome"],
+        "failed"
+    );
+    assert!(of_kind(&records, "alert").iter().any(|a| {
+        a["message"]
+            .as_str()
+            .unwrap()
+            .contains("no on_failure plan")
+    }));
+
+    // Phase 3: the legacy stream deleted; the next plan says it is gone.
+    let o = run(d, &nats, &["apply", "phase-3", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!streams(&nats).contains_key(LEGACY));
+    let o = run(d, &nats, &["plan", "phase-3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // Two applies at once: one acts, the other is refused at once.
+    let first = Command::new(BIN)
+        .args(["apply", "slow", "--yes", "-c", "gatekeeper.toml"])
+        .current_dir(d)
+        .env("XDG_CACHE_HOME", d.join("cache"))
+        .env("NATS_URL", nats.url())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first holds the lock once its step started.
+    wait_for("the first apply's step", Duration::from_secs(30), || {
+        d.join("started").exists().then_some(())
+    });
+    let o = run(d, &nats, &["apply", "slow", "--yes"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("another apply holds"), "{}", text(&o));
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+}
+
+#[test]
+fn phases_apply_and_converge_on_nats_2_9() {
+    phases_apply_and_converge(NatsVersion::V2_9);
+}
+
+#[test]
+fn phases_apply_and_converge_on_nats_2_15() {
+    phases_apply_and_converge(NatsVersion::V2_15);
+}
