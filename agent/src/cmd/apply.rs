@@ -17,7 +17,7 @@ use crate::collect;
 use crate::config::{Config, DEFAULT_VERIFY_TIMEOUT, LedgerBackend, PhaseConfig, PlanConfig};
 use crate::gate_set::GateSet;
 use crate::history::History;
-use crate::ledger::{ApplyOutcome, Journal, PlanOutcome, Record, StepOutcome};
+use crate::ledger::{APPLY_TRIGGER, ApplyOutcome, Journal, PlanOutcome, Record, StepOutcome};
 use crate::metrics::Metrics;
 use crate::recording::Recording;
 use crate::report::OutputFormat;
@@ -401,7 +401,7 @@ fn apply_held(
         incident: run_id.clone(),
         incident_at: started,
         plan: phase.to_owned(),
-        trigger: "apply".into(),
+        trigger: APPLY_TRIGGER.into(),
         verdict_json,
         phase: phase.to_owned(),
         epoch: None,

@@ -22,7 +22,7 @@ pub mod store;
 
 pub use fold::{VERDICT_RUN_GAP_MS, fold, fold_one};
 pub use journal::Journal;
-pub use record::{ApplyOutcome, GateRan, PlanOutcome, Record, StepOutcome};
+pub use record::{APPLY_TRIGGER, ApplyOutcome, GateRan, PlanOutcome, Record, StepOutcome};
 pub use store::Ledger;
 
 /// Why the ledger could not be read or written.

@@ -187,6 +187,10 @@ impl PlanOutcome {
     }
 }
 
+/// The `trigger` of the `plan` record of an apply's forward steps: not a
+/// rollback, so never a plan `watch` counts (cooldown, once per incident).
+pub const APPLY_TRIGGER: &str = "apply";
+
 /// How an `apply` ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -2,7 +2,7 @@
 //! in the ledger is ours now, with the plans it already ran.
 
 use super::incident::Incidents;
-use crate::ledger::{Journal, PlanOutcome, Record};
+use crate::ledger::{APPLY_TRIGGER, Journal, PlanOutcome, Record};
 use gatekeeper_model::Timestamp;
 
 /// After taking the lease: an incident opened and not closed in the ledger
@@ -29,18 +29,21 @@ pub(super) async fn adopt_open_incident(journal: &Journal, incidents: &mut Incid
     }
     // Plans that ran. Agents before alerts had a record kind of their own
     // wrote alert hooks as plan `alert`: those never count. Nor does a plan
-    // a stale holder was fenced from (its steps are idempotent: run again).
+    // a stale holder was fenced from (its steps are idempotent: run again),
+    // nor an apply's forward steps (not a rollback).
     let ran = |r: &Record| match r {
         Record::Plan {
             incident,
             plan,
+            trigger,
             outcome,
             at,
             ..
         } if !matches!(
             outcome,
             PlanOutcome::Vetoed | PlanOutcome::Cooldown | PlanOutcome::Fenced
-        ) && plan != crate::config::LEGACY_ALERT_PLAN =>
+        ) && plan != crate::config::LEGACY_ALERT_PLAN
+            && trigger != APPLY_TRIGGER =>
         {
             Some((incident.clone(), plan.clone(), *at))
         }

@@ -12,6 +12,7 @@ mod collect_kubernetes;
 mod collect_nats;
 mod collect_postgres;
 mod containment;
+mod demo_live;
 mod determinism;
 mod fence;
 mod gate_author;
