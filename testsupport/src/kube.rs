@@ -5,7 +5,8 @@
 //! for Deployments, Pods and ConfigMaps, JSON merge patches
 //! (`application/merge-patch+json`) of ConfigMaps and Deployments, and
 //! injects faults (HTTP status or delay) by path. A Deployment whose spec a
-//! patch changes gets a new `generation`, observed at once by a pretend
+//! patch changes gets a new `generation`, observed at once (with every replica
+//! the spec asks for updated and ready) by a pretend
 //! controller unless rollouts are held. It is not an API server: no watch,
 //! no creates or deletes, no auth.
 
@@ -276,9 +277,15 @@ fn patch(s: &mut Objects, segments: &[&str], headers: &HeaderMap, body: &[u8]) -
                         let generation = d.metadata.generation.unwrap_or(1) + 1;
                         d.metadata.generation = Some(generation);
                         if !hold {
-                            d.status
-                                .get_or_insert_with(Default::default)
-                                .observed_generation = Some(generation);
+                            // The pretend controller: every replica the
+                            // spec asks for is updated, ready and available.
+                            let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                            let status = d.status.get_or_insert_with(Default::default);
+                            status.observed_generation = Some(generation);
+                            status.replicas = Some(want);
+                            status.updated_replicas = Some(want);
+                            status.ready_replicas = Some(want);
+                            status.available_replicas = Some(want);
                         }
                     }
                     json(serde_json::to_value(&*d).expect("encodes"))

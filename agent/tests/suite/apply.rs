@@ -462,3 +462,247 @@ fn phases_apply_and_converge_on_nats_2_9() {
 fn phases_apply_and_converge_on_nats_2_15() {
     phases_apply_and_converge(NatsVersion::V2_15);
 }
+
+const KUBE_CONFIG: &str = r#"
+[sources.nats]
+url = "nats://127.0.0.1:1"
+streams = ["ATHLETE_ALLY_EVENTS"]
+
+[sources.kubernetes]
+kubeconfig = "KUBECONFIG"
+namespaces = ["staging"]
+deployments = "app.kubernetes.io/part-of=athlete-ally"
+
+[ledger]
+replicas = 1
+lease_ttl = "6s"
+
+[gates.legacy]
+builtin = "stream-topology"
+[[gates.legacy.params.streams]]
+name = "ATHLETE_ALLY_EVENTS"
+
+[phases.ready]
+gates = ["legacy"]
+
+# Staging's cutover (seed 001): the ConfigMap, a rolling restart, and the
+# canary's share of pods.
+[phases.cut-over]
+gates = ["legacy"]
+requires = ["ready"]
+steps = [
+    { action = "patch-config-map", name = "event-bus-config", data = { EVENT_STREAM_MODE = "multi" } },
+    { action = "restart-deployments", names = ["normalize-service"], wait = "10s" },
+    { action = "scale-deployment", name = "normalize-service", replicas = 5, wait = "10s" },
+]
+
+[phases.slow]
+gates = ["legacy"]
+requires = []
+steps = [{ action = "exec", command = ["sh", "-c", "touch started && exec sleep 60"], timeout = "2m" }]
+"#;
+
+/// Kubernetes steps through the real `kube::Client` against the fake API
+/// server (no cluster can run here), with the NATS ledger and its lease:
+/// plan shows each field, `--dry-run` changes nothing, apply converges, a
+/// second apply restarts nothing; two applies at once: the lease refuses the
+/// second; SIGTERM records the running step as interrupted and frees the
+/// lease at once.
+fn kubernetes_steps_and_the_lease(version: NatsVersion) {
+    use gatekeeper_testsupport::FakeKube;
+    let nats = NatsServer::start(version);
+    let kube = FakeKube::start();
+    kube.add_deployment(
+        serde_json::from_value(json!({
+            "metadata": {"name": "normalize-service", "namespace": "staging", "generation": 3,
+                         "labels": {"app.kubernetes.io/part-of": "athlete-ally"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "normalize-service"}},
+                     "template": {"metadata": {"labels": {"app": "normalize-service"}}}},
+            "status": {"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2,
+                       "readyReplicas": 2, "availableReplicas": 2}
+        }))
+        .unwrap(),
+    );
+    kube.add_config_map(
+        serde_json::from_value(json!({
+            "metadata": {"name": "event-bus-config", "namespace": "staging"},
+            "data": {"EVENT_STREAM_MODE": "single"}
+        }))
+        .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let kubeconfig = kube.kubeconfig(d, "staging");
+    std::fs::write(
+        d.join("gatekeeper.toml"),
+        KUBE_CONFIG.replace("KUBECONFIG", &kubeconfig.display().to_string()),
+    )
+    .unwrap();
+    legacy_topology(&nats);
+    let ledger = || -> Vec<Value> {
+        let o = run(d, &nats, &["ledger"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let mode = || {
+        kube.config_map("staging", "event-bus-config")
+            .unwrap()
+            .data
+            .unwrap()["EVENT_STREAM_MODE"]
+            .clone()
+    };
+    let replicas = || {
+        kube.deployment("staging", "normalize-service")
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas
+    };
+
+    let o = run(d, &nats, &["plan", "cut-over"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    for line in [
+        "~ configmap staging/event-bus-config: EVENT_STREAM_MODE: single → multi",
+        "~ rollout restart normalize-service (an earlier step changes something)",
+        "~ deployment staging/normalize-service: replicas 2 → 5",
+    ] {
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains(line),
+            "missing `{line}`: {}",
+            text(&o)
+        );
+    }
+
+    // A dry run records would-run steps and changes nothing.
+    let o = run(d, &nats, &["apply", "cut-over", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(mode(), "single");
+    assert_eq!(replicas(), Some(2));
+    let would: Vec<Value> = ledger()
+        .into_iter()
+        .filter(|r| r["kind"] == "step")
+        .collect();
+    assert_eq!(would.len(), 3);
+    assert!(
+        would.iter().all(|r| r["outcome"] == "would-run"),
+        "{would:?}"
+    );
+
+    let o = run(d, &nats, &["apply", "cut-over", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(mode(), "multi");
+    assert_eq!(replicas(), Some(5));
+    let restarted = kube
+        .deployment("staging", "normalize-service")
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .metadata
+        .unwrap()
+        .annotations
+        .unwrap();
+    assert!(
+        restarted.contains_key("kubectl.kubernetes.io/restartedAt"),
+        "{restarted:?}"
+    );
+
+    let o = run(d, &nats, &["plan", "cut-over"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let before = ledger().len();
+    let o = run(d, &nats, &["apply", "cut-over", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let again: Vec<Value> = ledger()[before..]
+        .iter()
+        .filter(|r| r["kind"] == "step")
+        .cloned()
+        .collect();
+    assert_eq!(again.len(), 3);
+    assert!(
+        again.iter().all(|r| r["outcome"] == "unchanged"),
+        "{again:?}"
+    );
+    assert!(
+        again[1]["detail"].as_str().unwrap().contains("no restart"),
+        "{again:?}"
+    );
+
+    // Two applies at once: the lease lets one act.
+    let first = Command::new(BIN)
+        .args([
+            "apply",
+            "slow",
+            "--yes",
+            "--agent",
+            "first",
+            "-c",
+            "gatekeeper.toml",
+        ])
+        .current_dir(d)
+        .env("XDG_CACHE_HOME", d.join("cache"))
+        .env("NATS_URL", nats.url())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the first apply's step", Duration::from_secs(30), || {
+        d.join("started").exists().then_some(())
+    });
+    let o = run(
+        d,
+        &nats,
+        &["apply", "cut-over", "--yes", "--agent", "second"],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("another apply holds the lease (agent `first`)"),
+        "{}",
+        text(&o)
+    );
+
+    // SIGTERM: the step is recorded as interrupted and the lease is free.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let records = ledger();
+    let step = records
+        .iter()
+        .rfind(|r| r["kind"] == "step" && r["plan"] == "slow")
+        .unwrap();
+    assert_eq!(step["outcome"], "interrupted", "{step}");
+    let applied = records.iter().rfind(|r| r["kind"] == "apply").unwrap();
+    assert_eq!(applied["outcome"], "interrupted", "{applied}");
+    let o = run(
+        d,
+        &nats,
+        &["apply", "cut-over", "--yes", "--agent", "third"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the lease was released: {}",
+        text(&o)
+    );
+}
+
+#[test]
+fn kubernetes_steps_and_the_lease_on_nats_2_9() {
+    kubernetes_steps_and_the_lease(NatsVersion::V2_9);
+}
+
+#[test]
+fn kubernetes_steps_and_the_lease_on_nats_2_15() {
+    kubernetes_steps_and_the_lease(NatsVersion::V2_15);
+}
