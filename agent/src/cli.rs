@@ -251,7 +251,7 @@ pub struct LedgerArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Only records of this kind (verdict, incident-opened, incident-closed,
-    /// step, plan, alert, alert-delivery, attestation).
+    /// step, plan, apply, alert, alert-delivery, attestation).
     #[arg(long)]
     pub kind: Option<String>,
 }
