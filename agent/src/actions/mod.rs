@@ -1,12 +1,14 @@
 //! The steps of a rollback plan or a phase, one file per kind:
 //! `patch-configmap`, `restart-deployments`, `scale-deployment`,
-//! `move-subjects`, `ensure-stream`/`ensure-consumer`/`delete-stream`
-//! (`streams.rs`), `exec`, `webhook`; `wait-for` is the [`PhaseWait`] the
+//! `move-subjects`, `ensure-stream`/`delete-stream` (`streams.rs`),
+//! `ensure-consumer` (`consumers.rs`), `exec`, `webhook`; `wait-for` is the [`PhaseWait`] the
 //! caller gives. Each is idempotent, and [`Executor`] records each outcome
 //! in the ledger as it happens. Rollback plans, alert hooks and `apply` all
 //! run steps through it.
 
 mod configmap;
+pub mod consumers;
+mod describe;
 mod exec;
 pub mod fence;
 mod move_subjects;
@@ -16,6 +18,7 @@ pub mod streams;
 mod webhook;
 
 pub use configmap::{key_values, patch_configmap};
+pub use describe::describe;
 pub use exec::{already_done, exec};
 pub use move_subjects::move_subjects;
 pub use restart::{RESTARTED_AT, restart_deployments};
@@ -26,7 +29,7 @@ use crate::clients::SourceError;
 use crate::clients::kubernetes::{self as kube_client, Cluster};
 use crate::clients::nats::JetStream;
 use crate::config::{
-    Config, DEFAULT_ROLLOUT_WAIT, DEFAULT_STEP_TIMEOUT, DEFAULT_WAIT_FOR, PlanConfig, StepConfig,
+    Config, DEFAULT_STEP_TIMEOUT, DEFAULT_WAIT_FOR, PlanConfig, SpecError, StepConfig,
 };
 use crate::ledger::{Journal, PlanOutcome, Record, StepOutcome};
 use crate::metrics::Metrics;
@@ -57,6 +60,12 @@ pub enum StepError {
     /// config, a kubeconfig that does not load, NATS down).
     #[error(transparent)]
     Connect(#[from] SourceError),
+    /// The step's stream or consumer spec cannot be read.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// A change nats-server cannot make in place.
+    #[error(transparent)]
+    NotInPlace(#[from] streams::NotInPlace),
     /// The target refused or failed the change.
     #[error("{0}")]
     Refused(String),
@@ -388,18 +397,14 @@ impl Executor {
                 exec(command, timeout, run).await
             }
             StepConfig::EnsureStream { .. } => {
-                let specs = step
-                    .stream_specs(&self.config)
-                    .map_err(StepError::Refused)?;
+                let specs = step.stream_specs(&self.config)?;
                 let js = JetStream::open(&self.config).await?;
                 streams::ensure_streams(&js, &specs).await
             }
             StepConfig::EnsureConsumer { .. } => {
-                let specs = step
-                    .consumer_specs(&self.config)
-                    .map_err(StepError::Refused)?;
+                let specs = step.consumer_specs(&self.config)?;
                 let js = JetStream::open(&self.config).await?;
-                streams::ensure_consumers(&js, &specs).await
+                consumers::ensure_consumers(&js, &specs).await
             }
             StepConfig::DeleteStream { stream } => {
                 let js = JetStream::open(&self.config).await?;
@@ -454,95 +459,5 @@ impl Executor {
             .as_ref()
             .ok_or_else(|| SourceError::Setup("no [sources.kubernetes]".into()))?;
         kube_client::connect(source, &self.config.base_dir, DEFAULT_STEP_TIMEOUT).await
-    }
-}
-
-/// What a step would do, for dry runs and logs.
-pub fn describe(step: &StepConfig) -> String {
-    match step {
-        StepConfig::PatchConfigMap {
-            namespace,
-            name,
-            data,
-        } => format!(
-            "merge-patch configmap {}{name}: {}",
-            namespace
-                .as_deref()
-                .map(|n| format!("{n}/"))
-                .unwrap_or_default(),
-            configmap::key_values(data)
-        ),
-        StepConfig::RestartDeployments {
-            namespace,
-            names,
-            wait,
-        } => format!(
-            "rollout restart {}{}{}",
-            namespace
-                .as_deref()
-                .map(|n| format!("{n}/"))
-                .unwrap_or_default(),
-            names.join(", "),
-            match wait.map_or(DEFAULT_ROLLOUT_WAIT, |w| w.0) {
-                w if w.is_zero() => String::new(),
-                w => format!(
-                    ", wait up to {} for rollout status",
-                    gatekeeper_model::format_duration(w)
-                ),
-            }
-        ),
-        StepConfig::MoveSubjects { subjects, from, to } => format!(
-            "remove {} from {}, then add them to {to}",
-            subjects.join(", "),
-            from.join(", ")
-        ),
-        StepConfig::Exec {
-            command, unless, ..
-        } => match unless {
-            Some(u) => format!("exec {} unless {} exits 0", command.join(" "), u.join(" ")),
-            None => format!("exec {}", command.join(" ")),
-        },
-        StepConfig::Webhook { url, .. } => format!("POST verdict to {}", origin(url)),
-        StepConfig::EnsureStream { gate, name, .. } => match (gate, name) {
-            (Some(g), Some(n)) => format!("ensure stream {n} as gate {g} specifies"),
-            (Some(g), None) => format!("ensure the streams gate {g} specifies"),
-            (None, n) => format!("ensure stream {}", n.as_deref().unwrap_or("?")),
-        },
-        StepConfig::EnsureConsumer {
-            gate, stream, name, ..
-        } => match gate {
-            Some(g) => format!("ensure the consumers gate {g} specifies"),
-            None => format!(
-                "ensure consumer {}/{}",
-                stream.as_deref().unwrap_or("?"),
-                name.as_deref().unwrap_or("?")
-            ),
-        },
-        StepConfig::DeleteStream { stream } => format!("delete stream {stream}"),
-        StepConfig::ScaleDeployment {
-            namespace,
-            name,
-            replicas,
-            ..
-        } => format!(
-            "scale deployment {}{name} to {replicas} replicas",
-            namespace
-                .as_deref()
-                .map(|n| format!("{n}/"))
-                .unwrap_or_default()
-        ),
-        StepConfig::WaitFor {
-            phase,
-            criterion,
-            timeout,
-            ..
-        } => format!(
-            "wait up to {} for {}{phase} to be go",
-            gatekeeper_model::format_duration(timeout.map_or(DEFAULT_WAIT_FOR, |t| t.0)),
-            criterion
-                .as_deref()
-                .map(|c| format!("{c} of "))
-                .unwrap_or_default()
-        ),
     }
 }

@@ -1,19 +1,17 @@
-//! `ensure-stream`, `ensure-consumer`, `delete-stream`: JetStream objects
-//! brought to a spec. What a step would change is worked out by one pure
-//! function per kind ([`stream_change`], [`consumer_change`]) from the
+//! `ensure-stream` and `delete-stream`: JetStream streams brought to a
+//! spec (consumers: `consumers.rs`). What a step would change is worked out
+//! by one pure function per kind ([`stream_change`],
+//! [`super::consumers::consumer_change`]) from the
 //! object's current config, so `plan` (on the state it expects after the
 //! steps before) and the step itself (on the live state) say the same.
 
 use super::{StepError, StepResult};
 use crate::clients::nats::{ERR_STREAM_NOT_FOUND, JetStream, JsError};
-use crate::config::{ConsumerSpec, StreamSpec};
+use crate::config::StreamSpec;
 use crate::ledger::StepOutcome;
 use gatekeeper_model::format_duration;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-/// JetStream's "consumer not found".
-pub const ERR_CONSUMER_NOT_FOUND: u16 = 10014;
 
 /// One field a step changes: `max_age: 24h → 48h`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +31,13 @@ impl std::fmt::Display for FieldChange {
     }
 }
 
+/// A change nats-server cannot make in place (a stream's storage or
+/// retention, a consumer's ack or deliver policy): the message says what
+/// to do instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotInPlace(pub String);
+
 /// What converging an object to its spec takes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Converge {
@@ -50,11 +55,11 @@ pub struct Change {
     pub fields: Vec<FieldChange>,
 }
 
-fn list(v: &[String]) -> String {
+pub(super) fn list(v: &[String]) -> String {
     format!("[{}]", v.join(", "))
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
+pub(super) fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -64,18 +69,18 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn same_set(a: &[String], b: &[String]) -> bool {
+pub(super) fn same_set(a: &[String], b: &[String]) -> bool {
     let (mut a, mut b) = (a.to_vec(), b.to_vec());
     a.sort();
     b.sort();
     a == b
 }
 
-fn nanos(d: Duration) -> u64 {
+pub(super) fn nanos(d: Duration) -> u64 {
     d.as_nanos().min(i64::MAX as u128) as u64
 }
 
-fn shown_nanos(v: Option<&Value>) -> String {
+pub(super) fn shown_nanos(v: Option<&Value>) -> String {
     match v.and_then(Value::as_u64) {
         Some(0) | None => "unlimited".into(),
         Some(n) => format_duration(Duration::from_nanos(n)),
@@ -89,7 +94,7 @@ pub fn subjects_of(config: &Value) -> Vec<String> {
 
 /// What bringing a stream (`current`: its config, `None` when absent) to
 /// `spec` takes. Fields nats-server cannot change in place are an error.
-pub fn stream_change(current: Option<&Value>, spec: &StreamSpec) -> Result<Change, String> {
+pub fn stream_change(current: Option<&Value>, spec: &StreamSpec) -> Result<Change, NotInPlace> {
     let mut e = Edit::new(current, json!({"name": spec.name}));
     if let Some(subjects) = &spec.subjects {
         let have = strings(e.config.get("subjects"));
@@ -144,10 +149,10 @@ pub fn stream_change(current: Option<&Value>, spec: &StreamSpec) -> Result<Chang
             .unwrap_or("")
             .to_owned();
         if e.exists && have != *want && key != "discard" {
-            return Err(format!(
+            return Err(NotInPlace(format!(
                 "stream {}: {key} is {have}, the spec says {want}: nats-server cannot change a stream's {key} in place (create a new stream and move the subjects to it)",
                 spec.name
-            ));
+            )));
         }
         let field = match key {
             "storage" => "storage",
@@ -161,14 +166,14 @@ pub fn stream_change(current: Option<&Value>, spec: &StreamSpec) -> Result<Chang
 }
 
 /// A config being brought to a spec, and the fields that changed.
-struct Edit {
-    config: Value,
-    fields: Vec<FieldChange>,
-    exists: bool,
+pub(super) struct Edit {
+    pub(super) config: Value,
+    pub(super) fields: Vec<FieldChange>,
+    pub(super) exists: bool,
 }
 
 impl Edit {
-    fn new(current: Option<&Value>, fresh: Value) -> Edit {
+    pub(super) fn new(current: Option<&Value>, fresh: Value) -> Edit {
         Edit {
             config: current.cloned().unwrap_or(fresh),
             fields: Vec::new(),
@@ -177,7 +182,7 @@ impl Edit {
     }
 
     /// Sets `key` to `want` when the object is new or the value differs.
-    fn set(
+    pub(super) fn set(
         &mut self,
         key: &str,
         field: &'static str,
@@ -196,7 +201,7 @@ impl Edit {
         }
     }
 
-    fn finish(self) -> Change {
+    pub(super) fn finish(self) -> Change {
         let converge = match (self.exists, self.fields.is_empty()) {
             (false, _) => Converge::Create(self.config),
             (true, true) => Converge::Unchanged,
@@ -209,123 +214,11 @@ impl Edit {
     }
 }
 
-/// The filter subjects a consumer config names (`filter_subject` or, on
-/// 2.10+, `filter_subjects`).
-fn filters_of(config: &Value) -> Vec<String> {
-    let mut v = strings(config.get("filter_subjects"));
-    if let Some(one) = config.get("filter_subject").and_then(Value::as_str)
-        && !one.is_empty()
-    {
-        v.push(one.to_owned());
-    }
-    v
-}
-
-/// What bringing a durable pull consumer to `spec` takes (`current`: its
-/// config). The ack and deliver policies cannot change in place.
-pub fn consumer_change(current: Option<&Value>, spec: &ConsumerSpec) -> Result<Change, String> {
-    let fresh = json!({
-        "durable_name": spec.name,
-        "ack_policy": "explicit",
-        "deliver_policy": "all",
-    });
-    let mut e = Edit::new(current, fresh);
-    for (key, field, want) in [
-        ("ack_policy", "ack_policy", &spec.ack_policy),
-        ("deliver_policy", "deliver_policy", &spec.deliver_policy),
-    ] {
-        let have = e
-            .config
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let want = match want {
-            Some(w) => w.clone(),
-            None => have.clone(),
-        };
-        if e.exists && have != want {
-            return Err(format!(
-                "consumer {}/{}: {key} is {have}, the spec says {want}: nats-server cannot change a consumer's {key} in place (delete the consumer and create it again once it is drained)",
-                spec.stream, spec.name
-            ));
-        }
-        e.set(key, field, json!(want), have, want.clone(), false);
-    }
-    if let Some(filters) = &spec.filter_subjects {
-        let have = filters_of(&e.config);
-        if !e.exists || !same_set(&have, filters) {
-            if let Some(obj) = e.config.as_object_mut() {
-                obj.remove("filter_subject");
-                obj.remove("filter_subjects");
-            }
-            let (key, value) = match filters.as_slice() {
-                [one] => ("filter_subject", json!(one)),
-                many => ("filter_subjects", json!(many)),
-            };
-            e.set(
-                key,
-                "filter_subjects",
-                value,
-                list(&have),
-                list(filters),
-                true,
-            );
-        }
-    }
-    for (key, field, want) in [
-        ("max_deliver", "max_deliver", spec.max_deliver),
-        ("max_ack_pending", "max_ack_pending", spec.max_ack_pending),
-    ] {
-        let Some(want) = want else { continue };
-        let have = e.config.get(key).and_then(Value::as_i64);
-        let from = have.map_or("unset".into(), |h| h.to_string());
-        e.set(
-            key,
-            field,
-            json!(want),
-            from,
-            want.to_string(),
-            have != Some(want),
-        );
-    }
-    if let Some(wait) = spec.ack_wait {
-        let have = e.config.get("ack_wait").cloned();
-        let differs = have.as_ref().and_then(Value::as_u64) != Some(nanos(wait));
-        let from = shown_nanos(have.as_ref());
-        e.set(
-            "ack_wait",
-            "ack_wait",
-            json!(nanos(wait)),
-            from,
-            format_duration(wait),
-            differs,
-        );
-    }
-    Ok(e.finish())
-}
-
 /// A stream's config, or `None` when it does not exist.
 pub async fn stream_config(js: &JetStream, name: &str) -> Result<Option<Value>, JsError> {
     match js.stream_config(name).await {
         Ok(c) => Ok(Some(c)),
         Err(e) if e.code == ERR_STREAM_NOT_FOUND => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// A consumer's config, or `None` when it (or its stream) does not exist.
-pub async fn consumer_config(
-    js: &JetStream,
-    stream: &str,
-    name: &str,
-) -> Result<Option<Value>, JsError> {
-    let info: Result<Value, JsError> = js
-        .api(&format!("CONSUMER.INFO.{stream}.{name}"), json!({}))
-        .await;
-    match info {
-        Ok(i) => Ok(i.get("config").cloned()),
-        Err(e) if e.code == ERR_CONSUMER_NOT_FOUND || e.code == ERR_STREAM_NOT_FOUND => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -350,7 +243,7 @@ pub async fn stream_configs(
     }
 }
 
-fn shown(fields: &[FieldChange]) -> String {
+pub(super) fn shown(fields: &[FieldChange]) -> String {
     fields
         .iter()
         .map(ToString::to_string)
@@ -365,7 +258,7 @@ pub async fn ensure_streams(js: &JetStream, specs: &[StreamSpec]) -> StepResult 
         let current = stream_config(js, &spec.name)
             .await
             .map_err(|e| StepError::Refused(format!("stream {}: {}", spec.name, e.message)))?;
-        let change = stream_change(current.as_ref(), spec).map_err(StepError::Refused)?;
+        let change = stream_change(current.as_ref(), spec)?;
         let refused =
             |e: JsError| StepError::Refused(format!("stream {}: {}", spec.name, e.message));
         match &change.converge {
@@ -399,41 +292,6 @@ pub async fn ensure_streams(js: &JetStream, specs: &[StreamSpec]) -> StepResult 
     }))
 }
 
-/// Brings each durable consumer to its spec, in order.
-pub async fn ensure_consumers(js: &JetStream, specs: &[ConsumerSpec]) -> StepResult {
-    let mut done = Vec::new();
-    for spec in specs {
-        let at = format!("consumer {}/{}", spec.stream, spec.name);
-        let current = consumer_config(js, &spec.stream, &spec.name)
-            .await
-            .map_err(|e| StepError::Refused(format!("{at}: {}", e.message)))?;
-        let change = consumer_change(current.as_ref(), spec).map_err(StepError::Refused)?;
-        let config = match &change.converge {
-            Converge::Create(c) | Converge::Update(c) => c.clone(),
-            Converge::Unchanged => continue,
-        };
-        let _: Value = js
-            .api(
-                &format!("CONSUMER.DURABLE.CREATE.{}.{}", spec.stream, spec.name),
-                json!({"stream_name": spec.stream, "config": config}),
-            )
-            .await
-            .map_err(|e| StepError::Refused(format!("{at}: {}", e.message)))?;
-        let verb = if current.is_some() { "" } else { "created " };
-        done.push(format!("{verb}{at} ({})", shown(&change.fields)));
-    }
-    Ok(outcome(done, || {
-        format!(
-            "{} already as specified",
-            specs
-                .iter()
-                .map(|s| format!("{}/{}", s.stream, s.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    }))
-}
-
 /// Deletes a stream (and its messages); a stream already gone is unchanged.
 pub async fn delete_stream(js: &JetStream, stream: &str) -> StepResult {
     let deleted: Result<Value, JsError> =
@@ -451,7 +309,10 @@ pub async fn delete_stream(js: &JetStream, stream: &str) -> StepResult {
     }
 }
 
-fn outcome(done: Vec<String>, unchanged: impl FnOnce() -> String) -> (StepOutcome, String) {
+pub(super) fn outcome(
+    done: Vec<String>,
+    unchanged: impl FnOnce() -> String,
+) -> (StepOutcome, String) {
     if done.is_empty() {
         (StepOutcome::Unchanged, unchanged())
     } else {
@@ -521,48 +382,8 @@ mod tests {
         memory["storage"] = json!("memory");
         let e = stream_change(Some(&memory), &spec()).unwrap_err();
         assert!(
-            e.contains("cannot change a stream's storage in place"),
+            e.0.contains("cannot change a stream's storage in place"),
             "{e}"
-        );
-    }
-
-    #[test]
-    fn a_consumer_converges_and_its_policies_cannot_change() {
-        let spec = ConsumerSpec {
-            stream: "AA_CORE_HOT".into(),
-            name: "normalize-hrv-durable".into(),
-            filter_subjects: Some(vec!["athlete-ally.hrv.raw-received".into()]),
-            ack_policy: Some("explicit".into()),
-            deliver_policy: Some("all".into()),
-            max_deliver: Some(5),
-            ack_wait: Some(Duration::from_secs(60)),
-            max_ack_pending: Some(1000),
-        };
-        let c = consumer_change(None, &spec).unwrap();
-        let Converge::Create(config) = &c.converge else {
-            panic!()
-        };
-        assert_eq!(
-            config["filter_subject"],
-            json!("athlete-ally.hrv.raw-received")
-        );
-        assert_eq!(config["ack_wait"], json!(60_000_000_000u64));
-        let mut live = config.clone();
-        assert_eq!(
-            consumer_change(Some(&live), &spec).unwrap().converge,
-            Converge::Unchanged
-        );
-        live["ack_wait"] = json!(30_000_000_000u64);
-        let c = consumer_change(Some(&live), &spec).unwrap();
-        assert_eq!(
-            c.fields.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            ["ack_wait: 30s → 1m"]
-        );
-        live["ack_policy"] = json!("none");
-        assert!(
-            consumer_change(Some(&live), &spec)
-                .unwrap_err()
-                .contains("ack_policy is none")
         );
     }
 }

@@ -9,11 +9,12 @@
 //! The per-kind comparisons are the steps' own ([`crate::actions::streams`]),
 //! so what `plan` says is what the step does.
 
-use crate::actions::streams::{self, Change, Converge};
+use crate::actions::consumers;
+use crate::actions::streams::{self, Change, Converge, NotInPlace};
 use crate::actions::{already_done, current_replicas, describe};
 use crate::clients::kubernetes::{self as kube_client, Cluster};
 use crate::clients::nats::JetStream;
-use crate::config::{Config, DEFAULT_STEP_TIMEOUT, StepConfig};
+use crate::config::{Config, DEFAULT_STEP_TIMEOUT, SpecError, StepConfig};
 use gatekeeper_model::subjects_overlap;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -110,16 +111,33 @@ impl Plan {
     }
 }
 
+/// Why a step cannot be planned: the plan shows it as `CANNOT`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unplannable {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    NotInPlace(#[from] NotInPlace),
+    /// The state it depends on could not be read (NATS or the cluster
+    /// down, a command that would not start).
+    #[error("{0}")]
+    Unreadable(String),
+    /// The state the steps before would leave makes it fail (subjects
+    /// overlapping, a stream nothing creates).
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// The state the steps so far would leave, read lazily from the servers.
 struct World<'a> {
     config: &'a Config,
-    js: Option<Result<JetStream, String>>,
+    js: Option<Result<JetStream, Unplannable>>,
     /// Every stream's config as it would be (`None`: listing failed).
-    streams: Option<Result<BTreeMap<String, Value>, String>>,
+    streams: Option<Result<BTreeMap<String, Value>, Unplannable>>,
     /// Streams a planned step creates (their consumers do not exist yet).
     created: Vec<String>,
     consumers: BTreeMap<(String, String), Option<Value>>,
-    kube: Option<Result<Cluster, String>>,
+    kube: Option<Result<Cluster, Unplannable>>,
     config_maps: BTreeMap<(String, String), BTreeMap<String, String>>,
     replicas: BTreeMap<(String, String), i32>,
     /// An earlier step changes something (a restart would run).
@@ -127,23 +145,23 @@ struct World<'a> {
 }
 
 impl<'a> World<'a> {
-    async fn js(&mut self) -> Result<JetStream, String> {
+    async fn js(&mut self) -> Result<JetStream, Unplannable> {
         if self.js.is_none() {
             self.js = Some(
                 JetStream::open(self.config)
                     .await
-                    .map_err(|e| format!("NATS: {e}")),
+                    .map_err(|e| Unplannable::Unreadable(format!("NATS: {e}"))),
             );
         }
         self.js.clone().expect("set above")
     }
 
-    async fn streams(&mut self) -> Result<&mut BTreeMap<String, Value>, String> {
+    async fn streams(&mut self) -> Result<&mut BTreeMap<String, Value>, Unplannable> {
         if self.streams.is_none() {
             let listed = match self.js().await {
-                Ok(js) => streams::stream_configs(&js)
-                    .await
-                    .map_err(|e| format!("NATS: listing streams: {}", e.message)),
+                Ok(js) => streams::stream_configs(&js).await.map_err(|e| {
+                    Unplannable::Unreadable(format!("NATS: listing streams: {}", e.message))
+                }),
                 Err(e) => Err(e),
             };
             self.streams = Some(listed);
@@ -154,15 +172,15 @@ impl<'a> World<'a> {
         }
     }
 
-    async fn kube(&mut self) -> Result<Cluster, String> {
+    async fn kube(&mut self) -> Result<Cluster, Unplannable> {
         if self.kube.is_none() {
             let connected = match &self.config.sources.kubernetes {
                 Some(source) => {
                     kube_client::connect(source, &self.config.base_dir, DEFAULT_STEP_TIMEOUT)
                         .await
-                        .map_err(|e| format!("Kubernetes: {e}"))
+                        .map_err(|e| Unplannable::Unreadable(format!("Kubernetes: {e}")))
                 }
-                None => Err("no [sources.kubernetes]".into()),
+                None => Err(Unplannable::Unreadable("no [sources.kubernetes]".into())),
             };
             self.kube = Some(connected);
         }
@@ -175,7 +193,7 @@ impl<'a> World<'a> {
     }
 
     /// The first pair of streams whose subjects overlap, as a sentence.
-    async fn overlap(&mut self) -> Result<Option<String>, String> {
+    async fn overlap(&mut self) -> Result<Option<String>, Unplannable> {
         let streams = self.streams().await?;
         let subjects: Vec<(&String, Vec<String>)> = streams
             .iter()
@@ -203,11 +221,11 @@ impl<'a> World<'a> {
                 }
                 state
             }
-            Err(why) => ItemState::Cannot(why),
+            Err(why) => ItemState::Cannot(why.to_string()),
         }
     }
 
-    async fn plan_step_inner(&mut self, step: &StepConfig) -> Result<ItemState, String> {
+    async fn plan_step_inner(&mut self, step: &StepConfig) -> Result<ItemState, Unplannable> {
         let changes = |lines: Vec<String>| {
             if lines.is_empty() {
                 ItemState::Done
@@ -241,7 +259,7 @@ impl<'a> World<'a> {
                     }
                 }
                 if let Some(why) = self.overlap().await? {
-                    return Err(why);
+                    return Err(Unplannable::Refused(why));
                 }
                 Ok(changes(lines))
             }
@@ -250,10 +268,10 @@ impl<'a> World<'a> {
                 let mut lines = Vec::new();
                 for spec in &specs {
                     if !self.streams().await?.contains_key(&spec.stream) {
-                        return Err(format!(
+                        return Err(Unplannable::Refused(format!(
                             "stream {} does not exist and no earlier step creates it",
                             spec.stream
-                        ));
+                        )));
                     }
                     let key = (spec.stream.clone(), spec.name.clone());
                     if !self.consumers.contains_key(&key) {
@@ -261,19 +279,19 @@ impl<'a> World<'a> {
                             None
                         } else {
                             let js = self.js().await?;
-                            streams::consumer_config(&js, &spec.stream, &spec.name)
+                            consumers::consumer_config(&js, &spec.stream, &spec.name)
                                 .await
                                 .map_err(|e| {
-                                    format!(
+                                    Unplannable::Unreadable(format!(
                                         "NATS: consumer {}/{}: {}",
                                         spec.stream, spec.name, e.message
-                                    )
+                                    ))
                                 })?
                         };
                         self.consumers.insert(key.clone(), current);
                     }
                     let Change { converge, fields } =
-                        streams::consumer_change(self.consumers[&key].as_ref(), spec)?;
+                        consumers::consumer_change(self.consumers[&key].as_ref(), spec)?;
                     let shown = fields.iter().map(ToString::to_string).collect::<Vec<_>>();
                     match converge {
                         Converge::Create(c) => {
@@ -310,9 +328,9 @@ impl<'a> World<'a> {
                     }
                 }
                 let Some(c) = streams.get_mut(to) else {
-                    return Err(format!(
+                    return Err(Unplannable::Refused(format!(
                         "stream {to} does not exist and no earlier step creates it"
-                    ));
+                    )));
                 };
                 let mut have = streams::subjects_of(c);
                 let missing: Vec<String> = subjects
@@ -326,7 +344,7 @@ impl<'a> World<'a> {
                     c["subjects"] = serde_json::json!(have);
                 }
                 if let Some(why) = self.overlap().await? {
-                    return Err(why);
+                    return Err(Unplannable::Refused(why));
                 }
                 Ok(changes(lines))
             }
@@ -351,7 +369,10 @@ impl<'a> World<'a> {
                     let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
                         kube::Api::namespaced(cluster.client.clone(), &ns);
                     let cm = api.get(name).await.map_err(|e| {
-                        format!("configmap {ns}/{name}: {}", kube_client::describe(&e))
+                        Unplannable::Unreadable(format!(
+                            "configmap {ns}/{name}: {}",
+                            kube_client::describe(&e)
+                        ))
                     })?;
                     self.config_maps
                         .insert(key.clone(), cm.data.unwrap_or_default());
@@ -381,7 +402,7 @@ impl<'a> World<'a> {
                 if !self.replicas.contains_key(&key) {
                     let have = current_replicas(&cluster, Some(&ns), name)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| Unplannable::Unreadable(e.to_string()))?;
                     self.replicas.insert(key.clone(), have);
                 }
                 let have = self
@@ -416,7 +437,7 @@ impl<'a> World<'a> {
                         "! {} exits non-zero: the command runs",
                         unless.join(" ")
                     )])),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(Unplannable::Unreadable(e.to_string())),
                 }
             }
             StepConfig::Exec { unless: None, .. } => Ok(ItemState::Runs),

@@ -7,28 +7,26 @@
 //! within `verify_timeout`; when a step fails or verify does not go, the
 //! phase's `on_failure` plan runs (or an alert is raised).
 
+use super::apply_hold::{release, take_hold};
+use super::apply_wait::GateWaiter;
 use super::check::{collect_live, sample_live};
 use super::watch::shutdown_signal;
 use super::{AppError, async_runtime, default_agent_name, emit, load_config, note};
-use crate::actions::{Executor, PhaseWait, PlanRun, StepError, StepResult};
+use crate::actions::{Executor, PlanRun};
 use crate::apply::plan_phase;
 use crate::cli::{ApplyArgs, EXIT_CANNOT_EVALUATE, EXIT_DEFER, EXIT_GO, EXIT_NO_GO, PlanArgs};
 use crate::collect;
-use crate::config::{Config, DEFAULT_VERIFY_TIMEOUT, LedgerBackend, PhaseConfig, PlanConfig};
+use crate::config::{Config, DEFAULT_VERIFY_TIMEOUT, PhaseConfig, PlanConfig};
 use crate::gate_set::GateSet;
-use crate::history::History;
-use crate::ledger::{APPLY_TRIGGER, ApplyOutcome, Journal, PlanOutcome, Record, StepOutcome};
+use crate::ledger::{APPLY_TRIGGER, ApplyOutcome, Journal, PlanOutcome, Record};
 use crate::metrics::Metrics;
 use crate::recording::Recording;
 use crate::report::OutputFormat;
 use crate::verdict::PhaseReport;
-use crate::wait::{self, MAX_HISTORY, Round, WaitOptions};
-use crate::watch::lease::LeaseKeeper;
-use gatekeeper_model::{CriterionStatus, Decision, format_duration};
-use std::future::Future;
-use std::pin::Pin;
+use crate::wait::{self, WaitOptions};
+use gatekeeper_model::{Decision, format_duration};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The phase's config, if it has steps.
 fn phase_with_steps<'c>(
@@ -59,167 +57,6 @@ pub(super) fn plan(args: PlanArgs) -> Result<u8, AppError> {
     } else {
         EXIT_GO
     })
-}
-
-/// One apply at a time: the lease (key `apply`) with a NATS ledger, an
-/// exclusive lock on `<ledger file>.apply-lock` with a file ledger.
-enum Hold {
-    Lease {
-        stop: tokio::sync::watch::Sender<bool>,
-        task: tokio::task::JoinHandle<()>,
-    },
-    File(#[allow(dead_code)] std::fs::File),
-}
-
-async fn take_hold(
-    config: &Arc<Config>,
-    agent: &str,
-) -> Result<(Hold, Option<crate::actions::fence::Fence>), AppError> {
-    let busy = |message: String| AppError::Usage {
-        command: "apply",
-        message,
-    };
-    let ledger = config.ledger.clone().unwrap_or_default();
-    if ledger.backend(&config.sources) != LedgerBackend::Nats {
-        let path = config.ledger_file().with_extension("apply-lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|error| AppError::Write {
-                path: path.display().to_string(),
-                error,
-            })?;
-        return match file.try_lock() {
-            Ok(()) => Ok((Hold::File(file), None)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(busy(format!(
-                "another apply holds {}; one apply at a time",
-                path.display()
-            ))),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(busy(format!("{}: cannot lock: {e}", path.display())))
-            }
-        };
-    }
-    let mut lease = LeaseKeeper::new(config, "apply", agent);
-    let state = lease.step().await;
-    if !state.acting {
-        return Err(busy(match (state.known, lease.holder()) {
-            (true, Some(holder)) => {
-                format!("another apply holds the lease (agent `{holder}`); one apply at a time")
-            }
-            (true, None) => "another apply took the lease first; one apply at a time".into(),
-            (false, _) => {
-                "cannot take the apply lease: NATS (the ledger's lease bucket) is not reachable"
-                    .into()
-            }
-        }));
-    }
-    let fence = lease.fence();
-    let renew_every = ledger.lease_ttl() / 3;
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(renew_every) => { lease.step().await; }
-                _ = stopped.changed() => break,
-            }
-        }
-        lease.release().await;
-    });
-    Ok((Hold::Lease { stop, task }, fence))
-}
-
-async fn release(hold: Hold) {
-    if let Hold::Lease { stop, task } = hold {
-        let _ = stop.send(true);
-        let _ = task.await;
-    }
-}
-
-/// `wait-for`: re-collect until the phase (or one criterion) is go.
-struct GateWaiter {
-    config: Arc<Config>,
-    gates: Arc<GateSet>,
-}
-
-fn criterion_status(report: &PhaseReport, id: &str) -> Option<CriterionStatus> {
-    report
-        .gates
-        .iter()
-        .flat_map(|g| &g.criteria)
-        .find(|c| c.id == id)
-        .map(|c| c.status)
-}
-
-impl PhaseWait for GateWaiter {
-    fn wait_for<'a>(
-        &'a self,
-        phase: &'a str,
-        criterion: Option<&'a str>,
-        timeout: Duration,
-        interval: Option<Duration>,
-    ) -> Pin<Box<dyn Future<Output = StepResult> + Send + 'a>> {
-        Box::pin(async move {
-            let names = self
-                .config
-                .phase_gates(phase)
-                .map_err(|e| StepError::Refused(e.to_string()))?
-                .to_vec();
-            let interval = interval.unwrap_or(Duration::from_secs(2));
-            let what = match criterion {
-                Some(c) => format!("{c} of {phase}"),
-                None => phase.to_owned(),
-            };
-            let start = Instant::now();
-            let mut history = History::new(MAX_HISTORY);
-            for rounds in 1.. {
-                let round_start = Instant::now();
-                let mut snapshot = collect::collect(&self.config).await;
-                snapshot.interval_ms = Some(interval.as_millis() as u64);
-                let report = tokio::task::block_in_place(|| {
-                    self.gates.evaluate_kept(phase, &names, &snapshot, &history)
-                });
-                let go = match criterion {
-                    None => report.verdict == Decision::Go,
-                    Some(c) => match criterion_status(&report, c) {
-                        Some(s) => s == CriterionStatus::Pass,
-                        None => {
-                            return Err(StepError::Refused(format!(
-                                "phase {phase} has no criterion `{c}`"
-                            )));
-                        }
-                    },
-                };
-                let elapsed = start.elapsed();
-                if go {
-                    return Ok((
-                        StepOutcome::Unchanged,
-                        format!(
-                            "{what} go after {rounds} round(s) ({})",
-                            format_duration(elapsed)
-                        ),
-                    ));
-                }
-                let line = wait::progress_line(&Round {
-                    number: rounds,
-                    elapsed,
-                    report: &report,
-                });
-                if elapsed + interval > timeout {
-                    return Err(StepError::NotDone(format!(
-                        "{what} not go after {}: {line}",
-                        format_duration(timeout)
-                    )));
-                }
-                note(&format!("  waiting: {line}"));
-                history.push(snapshot);
-                tokio::time::sleep(interval.saturating_sub(round_start.elapsed())).await;
-            }
-            unreachable!("the loop returns")
-        })
-    }
 }
 
 /// One live verdict of `phase`, sampled over the phase's `sample` window.

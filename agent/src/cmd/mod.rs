@@ -4,6 +4,8 @@
 //! [`AppError`] (exit 3); a verdict is an exit code, never an error.
 
 mod apply;
+mod apply_hold;
+mod apply_wait;
 mod attest;
 mod backtest;
 mod check;

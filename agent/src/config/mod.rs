@@ -11,12 +11,14 @@
 //! - [`values`]: validated values: durations, sizes, secrets, kebab-case ids.
 //! - `load`: reading, profiles and environment overrides.
 //! - `locate`: mapping a field back to its line (and profile).
-//! - `validate`: what the types alone cannot check.
+//! - `validate`: what the types alone cannot check; `step_check` the same
+//!   for plan and phase steps.
 
 mod ledger;
 mod load;
 mod locate;
 pub mod schema;
+mod step_check;
 mod steps;
 mod trust;
 mod validate;
@@ -27,7 +29,8 @@ pub use ledger::*;
 pub use load::{Environment, ProcessEnv};
 pub use locate::ParamsByProfile;
 pub use schema::*;
-pub use steps::{ConsumerSpec, DEFAULT_WAIT_FOR, StepConfig, StepPlace, StreamSpec};
+pub use step_check::StepPlace;
+pub use steps::{ConsumerSpec, DEFAULT_WAIT_FOR, SpecError, StepConfig, StreamSpec};
 pub use trust::{TrustConfig, TrustKeyConfig, TrustKeyError};
 pub use values::*;
 pub use watch::*;

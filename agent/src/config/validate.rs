@@ -3,7 +3,7 @@
 
 use super::{
     Config, DurationValue, Invalid, KebabId, LimitsConfig, OneOrMany, PhaseConfig,
-    PrometheusSourceConfig, SourcesConfig, StepPlace, at, default_step, ledger, steps, watch,
+    PrometheusSourceConfig, SourcesConfig, StepPlace, at, default_step, ledger, step_check, watch,
 };
 use crate::builtin;
 use crate::runtime::limits;
@@ -198,7 +198,7 @@ fn validate_phase_steps(name: &str, phase: &PhaseConfig, config: &Config) -> Res
         ));
     }
     for (i, step) in phase.steps.iter().enumerate() {
-        steps::validate_step(
+        step_check::validate_step(
             step,
             config,
             &["phases", name, "steps", &i.to_string()],

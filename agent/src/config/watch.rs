@@ -2,7 +2,8 @@
 //! (where verdicts, incidents, actions and attestations are kept).
 
 use super::KebabId;
-use super::steps::{StepConfig, StepPlace, validate_step};
+use super::step_check::{StepPlace, validate_step};
+use super::steps::StepConfig;
 use super::{DurationValue, Invalid, LedgerBackend, at};
 use serde::Deserialize;
 use std::collections::BTreeMap;
