@@ -1,13 +1,10 @@
 //! `ensure-consumer`: a durable pull consumer brought to a spec, the same
 //! way `streams.rs` brings a stream: one pure function says what changes.
 
-use super::streams::{
-    Change, Converge, Edit, NotInPlace, list, nanos, outcome, same_set, shown, shown_nanos, strings,
-};
+use super::streams::{Change, Converge, Edit, NotInPlace, list, outcome, same_set, shown, strings};
 use super::{StepError, StepResult};
 use crate::clients::nats::{ERR_STREAM_NOT_FOUND, JetStream, JsError};
 use crate::config::ConsumerSpec;
-use gatekeeper_model::format_duration;
 use serde_json::{Value, json};
 
 /// JetStream's "consumer not found".
@@ -94,17 +91,7 @@ pub fn consumer_change(current: Option<&Value>, spec: &ConsumerSpec) -> Result<C
         );
     }
     if let Some(wait) = spec.ack_wait {
-        let have = e.config.get("ack_wait").cloned();
-        let differs = have.as_ref().and_then(Value::as_u64) != Some(nanos(wait));
-        let from = shown_nanos(have.as_ref());
-        e.set(
-            "ack_wait",
-            "ack_wait",
-            json!(nanos(wait)),
-            from,
-            format_duration(wait),
-            differs,
-        );
+        e.set_duration("ack_wait", wait);
     }
     Ok(e.finish())
 }

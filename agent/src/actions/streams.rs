@@ -76,11 +76,11 @@ pub(super) fn same_set(a: &[String], b: &[String]) -> bool {
     a == b
 }
 
-pub(super) fn nanos(d: Duration) -> u64 {
+fn nanos(d: Duration) -> u64 {
     d.as_nanos().min(i64::MAX as u128) as u64
 }
 
-pub(super) fn shown_nanos(v: Option<&Value>) -> String {
+fn shown_nanos(v: Option<&Value>) -> String {
     match v.and_then(Value::as_u64) {
         Some(0) | None => "unlimited".into(),
         Some(n) => format_duration(Duration::from_nanos(n)),
@@ -109,17 +109,7 @@ pub fn stream_change(current: Option<&Value>, spec: &StreamSpec) -> Result<Chang
         );
     }
     if let Some(age) = spec.max_age {
-        let have = e.config.get("max_age").cloned();
-        let differs = have.as_ref().and_then(Value::as_u64) != Some(nanos(age));
-        let from = shown_nanos(have.as_ref());
-        e.set(
-            "max_age",
-            "max_age",
-            json!(nanos(age)),
-            from,
-            format_duration(age),
-            differs,
-        );
+        e.set_duration("max_age", age);
     }
     if let Some(r) = spec.replicas {
         let have = e
@@ -199,6 +189,21 @@ impl Edit {
             });
             self.config[key] = want;
         }
+    }
+
+    /// Sets a duration field (nanoseconds in the config, `48h` shown).
+    pub(super) fn set_duration(&mut self, key: &'static str, want: Duration) {
+        let have = self.config.get(key).cloned();
+        let differs = have.as_ref().and_then(Value::as_u64) != Some(nanos(want));
+        let from = shown_nanos(have.as_ref());
+        self.set(
+            key,
+            key,
+            json!(nanos(want)),
+            from,
+            format_duration(want),
+            differs,
+        );
     }
 
     pub(super) fn finish(self) -> Change {

@@ -258,6 +258,20 @@ fn apply_held(
         });
         Ok::<_, AppError>(executor.run_plan(&run, &steps, stop_rx.clone()).await)
     })?;
+    // A failed step or an unverified phase: `on_failure` runs, then the
+    // apply's outcome is recorded.
+    let failed = |outcome: ApplyOutcome, why: String| {
+        on_failure(
+            config,
+            phase_config,
+            &executor,
+            &run,
+            runtime,
+            stop_rx.clone(),
+            &why,
+        );
+        finish(outcome, why);
+    };
     match outcome {
         PlanOutcome::DryRun => {
             finish(
@@ -275,16 +289,7 @@ fn apply_held(
         }
         PlanOutcome::Done => {}
         _ => {
-            on_failure(
-                config,
-                phase_config,
-                &executor,
-                &run,
-                runtime,
-                stop_rx,
-                &detail,
-            );
-            finish(ApplyOutcome::Failed, detail.clone());
+            failed(ApplyOutcome::Failed, detail.clone());
             return Err(AppError::Usage {
                 command: "apply",
                 message: format!("{phase}: {detail}"),
@@ -333,16 +338,7 @@ fn apply_held(
         outcome.report.verdict.as_str(),
         format_duration(timeout)
     );
-    on_failure(
-        config,
-        phase_config,
-        &executor,
-        &run,
-        runtime,
-        stop_rx,
-        &why,
-    );
-    finish(ApplyOutcome::NotVerified, why);
+    failed(ApplyOutcome::NotVerified, why);
     Ok(EXIT_NO_GO)
 }
 
