@@ -16,12 +16,48 @@ use std::time::{Duration, Instant};
 /// Snapshots of earlier rounds kept as history.
 pub const MAX_HISTORY: usize = 120;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WaitOptions {
     /// Time between the start of one round and the next.
     pub interval: Duration,
-    /// Give up after this long (the last round's verdict stands).
+    /// Give up after this long (the last round, at the deadline, stands).
     pub timeout: Duration,
+    /// A stop request (SIGTERM) the wait gives way to at once.
+    pub stop: Stop,
+}
+
+/// A stop request (SIGTERM, SIGINT) that waits and sampling windows give
+/// way to within 50 ms. The default never stops.
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Option<tokio::sync::watch::Receiver<bool>>);
+
+impl Stop {
+    pub fn new(requested: tokio::sync::watch::Receiver<bool>) -> Self {
+        Stop(Some(requested))
+    }
+
+    pub fn requested(&self) -> bool {
+        self.0.as_ref().is_some_and(|r| *r.borrow())
+    }
+
+    /// Sleeps `d`, or less when a stop is requested. True: stop.
+    pub fn sleep(&self, d: Duration) -> bool {
+        if self.0.is_none() {
+            std::thread::sleep(d);
+            return false;
+        }
+        let end = Instant::now() + d;
+        loop {
+            if self.requested() {
+                return true;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+    }
 }
 
 /// What one round found, for the progress line.
@@ -39,10 +75,13 @@ pub struct WaitOutcome {
     pub recording: Recording,
     pub rounds: usize,
     pub timed_out: bool,
+    /// A stop request ended the wait before go or the timeout.
+    pub interrupted: bool,
 }
 
-/// Runs rounds until go or `options.timeout`. `collect` gives each round's
-/// snapshot; `progress` is told about every round that is not go.
+/// Runs rounds until go or `options.timeout` (a last round at the deadline
+/// when the interval would pass it), or a stop request. `collect` gives each
+/// round's snapshot; `progress` is told about every round that is not go.
 pub fn wait_until_go(
     gates: &GateSet,
     phase: &str,
@@ -61,10 +100,12 @@ pub fn wait_until_go(
         current.interval_ms = Some(options.interval.as_millis() as u64);
         let report = gates.evaluate_kept(phase, gate_names, &current, &history);
         let elapsed = start.elapsed();
-        let timed_out = elapsed + options.interval > options.timeout;
-        if report.verdict == Decision::Go || timed_out {
+        let left = options.timeout.saturating_sub(elapsed);
+        let stopped = options.stop.requested();
+        if report.verdict == Decision::Go || left.is_zero() || stopped {
             return WaitOutcome {
-                timed_out: report.verdict != Decision::Go,
+                timed_out: report.verdict != Decision::Go && !stopped,
+                interrupted: report.verdict != Decision::Go && stopped,
                 report,
                 recording: Recording {
                     current,
@@ -79,16 +120,24 @@ pub fn wait_until_go(
             report: &report,
         });
         history.push(current);
-        std::thread::sleep(options.interval.saturating_sub(round_start.elapsed()));
+        // The next round, or one at the deadline if that comes first.
+        let pause = options
+            .interval
+            .saturating_sub(round_start.elapsed())
+            .min(left);
+        // A stop during the pause ends the wait at the next round's check.
+        options.stop.sleep(pause);
     }
 }
 
 /// Collects every `interval` until the snapshots span `window` (by their own
 /// `taken_at`, the clock gates use): the last snapshot is current, the earlier
 /// ones (at most [`MAX_HISTORY`], the newest kept) its history.
+/// A stop request ends the window early (the caller asks `stop`).
 pub fn sample(
     window: Duration,
     interval: Duration,
+    stop: &Stop,
     mut collect: impl FnMut() -> Snapshot,
 ) -> Recording {
     let start = Instant::now();
@@ -114,7 +163,9 @@ pub fn sample(
         && start.elapsed() < give_up
     {
         next += interval;
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        if stop.sleep(next.saturating_duration_since(Instant::now())) {
+            break;
+        }
         history.push(std::mem::replace(&mut current, collect()));
     }
     Recording {
@@ -207,6 +258,7 @@ gates = ["dlq"]
         let r = sample(
             Duration::from_millis(300),
             Duration::from_millis(100),
+            &Stop::default(),
             clock,
         );
         assert!(
@@ -225,6 +277,7 @@ gates = ["dlq"]
         let r = sample(
             Duration::from_millis(1300),
             Duration::from_millis(1),
+            &Stop::default(),
             || {
                 n.set(n.get() + 1);
                 clock()
@@ -252,6 +305,7 @@ gates = ["dlq"]
             WaitOptions {
                 interval: Duration::ZERO,
                 timeout: Duration::from_secs(60),
+                stop: Stop::default(),
             },
             || {
                 round += 1;
@@ -287,12 +341,65 @@ gates = ["dlq"]
             &names,
             WaitOptions {
                 interval: Duration::from_secs(1),
-                timeout: Duration::from_millis(1),
+                timeout: Duration::ZERO,
+                stop: Stop::default(),
             },
             || snapshot(0, false),
             |_| panic!("no progress line after the last round"),
         );
         assert_eq!(outcome.report.verdict, Decision::NoGo);
         assert_eq!((outcome.rounds, outcome.timed_out), (1, true));
+    }
+
+    #[test]
+    fn an_interval_past_the_deadline_still_checks_at_the_deadline() {
+        let config = Config::parse(CONFIG, "t.toml", None).unwrap();
+        let names = vec!["dlq".to_owned()];
+        let gates = GateSet::load(&config, Some(&names));
+        let mut round = 0;
+        let outcome = wait_until_go(
+            &gates,
+            "phase-0",
+            &names,
+            WaitOptions {
+                interval: Duration::from_secs(3600),
+                timeout: Duration::from_millis(200),
+                stop: Stop::default(),
+            },
+            || {
+                round += 1;
+                snapshot(round, round == 2)
+            },
+            |_| {},
+        );
+        assert_eq!(outcome.report.verdict, Decision::Go);
+        assert_eq!((outcome.rounds, outcome.timed_out), (2, false));
+    }
+
+    #[test]
+    fn a_stop_request_ends_the_wait_as_interrupted() {
+        let config = Config::parse(CONFIG, "t.toml", None).unwrap();
+        let names = vec!["dlq".to_owned()];
+        let gates = GateSet::load(&config, Some(&names));
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let outcome = wait_until_go(
+            &gates,
+            "phase-0",
+            &names,
+            WaitOptions {
+                interval: Duration::from_secs(3600),
+                timeout: Duration::from_secs(7200),
+                stop: Stop::new(rx),
+            },
+            || snapshot(0, false),
+            |_| {
+                tx.send(true).unwrap();
+            },
+        );
+        assert_eq!(outcome.report.verdict, Decision::NoGo);
+        assert_eq!(
+            (outcome.rounds, outcome.timed_out, outcome.interrupted),
+            (2, false, true)
+        );
     }
 }

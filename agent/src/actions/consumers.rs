@@ -112,6 +112,22 @@ pub async fn consumer_config(
     }
 }
 
+/// nats-server before 2.10 keeps one filter subject per consumer and drops
+/// a list without an error: a spec of several is refused there.
+pub fn filters_unsupported(server_version: &str, spec: &ConsumerSpec) -> Option<String> {
+    let several = spec.filter_subjects.as_ref().is_some_and(|f| f.len() > 1);
+    let mut parts = server_version
+        .trim_start_matches('v')
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (several && (major, minor) < (2, 10)).then(|| {
+        format!(
+            "nats-server {server_version} keeps one filter subject per consumer; several (`filter_subjects`) need 2.10 or later"
+        )
+    })
+}
+
 /// Brings each durable consumer to its spec, in order.
 pub async fn ensure_consumers(js: &JetStream, specs: &[ConsumerSpec]) -> StepResult {
     let mut done = Vec::new();
@@ -125,6 +141,9 @@ pub async fn ensure_consumers(js: &JetStream, specs: &[ConsumerSpec]) -> StepRes
             Converge::Create(c) | Converge::Update(c) => c.clone(),
             Converge::Unchanged => continue,
         };
+        if let Some(why) = filters_unsupported(&js.client().server_info().version, spec) {
+            return Err(StepError::Refused(format!("{at}: {why}")));
+        }
         let _: Value = js
             .api(
                 &format!("CONSUMER.DURABLE.CREATE.{}.{}", spec.stream, spec.name),
@@ -132,6 +151,18 @@ pub async fn ensure_consumers(js: &JetStream, specs: &[ConsumerSpec]) -> StepRes
             )
             .await
             .map_err(|e| StepError::Refused(format!("{at}: {}", e.message)))?;
+        // Read back: a server that rewrote or dropped a field (a value it
+        // clamps) must not pass for done.
+        let kept = consumer_config(js, &spec.stream, &spec.name)
+            .await
+            .map_err(|e| StepError::Refused(format!("{at}: reading it back: {}", e.message)))?;
+        let again = consumer_change(kept.as_ref(), spec)?;
+        if !again.fields.is_empty() {
+            return Err(StepError::Refused(format!(
+                "{at}: the server did not keep {}",
+                shown(&again.fields)
+            )));
+        }
         let verb = if current.is_some() { "" } else { "created " };
         done.push(format!("{verb}{at} ({})", shown(&change.fields)));
     }

@@ -282,7 +282,22 @@ pub async fn ensure_streams(js: &JetStream, specs: &[StreamSpec]) -> StepResult 
                 js.update_stream(config).await.map_err(refused)?;
                 done.push(format!("stream {}: {}", spec.name, shown(&change.fields)));
             }
-            Converge::Unchanged => {}
+            Converge::Unchanged => continue,
+        }
+        // Read back: a server that rewrote a field must not pass for done.
+        let kept = stream_config(js, &spec.name).await.map_err(|e| {
+            StepError::Refused(format!(
+                "stream {}: reading it back: {}",
+                spec.name, e.message
+            ))
+        })?;
+        let again = stream_change(kept.as_ref(), spec)?;
+        if !again.fields.is_empty() {
+            return Err(StepError::Refused(format!(
+                "stream {}: the server did not keep {}",
+                spec.name,
+                shown(&again.fields)
+            )));
         }
     }
     Ok(outcome(done, || {

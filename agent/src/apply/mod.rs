@@ -19,97 +19,8 @@ use gatekeeper_model::subjects_overlap;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// What one step would do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ItemState {
-    /// Already as the step wants it.
-    Done,
-    /// It would change these (one line each).
-    Changes(Vec<String>),
-    /// It runs every time (an `exec` without `unless`): no state tells.
-    Runs,
-    /// A notification (webhook): sent, changes nothing here.
-    Notifies,
-    /// `wait-for`: waits for gates, changes nothing.
-    Waits,
-    /// It cannot run as written (the server would refuse it, or the state
-    /// cannot be read).
-    Cannot(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct PlanItem {
-    /// 1-based.
-    pub step: usize,
-    pub action: &'static str,
-    pub summary: String,
-    pub state: ItemState,
-}
-
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub phase: String,
-    pub items: Vec<PlanItem>,
-}
-
-impl Plan {
-    /// Some step would change something (or runs every time).
-    pub fn pending(&self) -> bool {
-        self.items
-            .iter()
-            .any(|i| matches!(i.state, ItemState::Changes(_) | ItemState::Runs))
-    }
-
-    /// The first step that cannot run, and why.
-    pub fn cannot(&self) -> Option<(&PlanItem, &str)> {
-        self.items.iter().find_map(|i| match &i.state {
-            ItemState::Cannot(why) => Some((i, why.as_str())),
-            _ => None,
-        })
-    }
-
-    /// The plan as text, `terraform plan`-like: one block per step.
-    pub fn render(&self) -> String {
-        let mut out = format!("plan for {} ({} steps):\n", self.phase, self.items.len());
-        for i in &self.items {
-            let (mark, note) = match &i.state {
-                ItemState::Done => ("=", "already done".to_owned()),
-                ItemState::Changes(_) => ("~", "changes".to_owned()),
-                ItemState::Runs => (
-                    "!",
-                    "runs (no `unless` check says whether it is done)".to_owned(),
-                ),
-                ItemState::Notifies => ("·", "notifies".to_owned()),
-                ItemState::Waits => ("…", "waits".to_owned()),
-                ItemState::Cannot(why) => ("x", format!("CANNOT: {why}")),
-            };
-            out.push_str(&format!(
-                "{mark} {}. {} — {}: {note}\n",
-                i.step, i.action, i.summary
-            ));
-            if let ItemState::Changes(lines) = &i.state {
-                for l in lines {
-                    out.push_str(&format!("      {l}\n"));
-                }
-            }
-        }
-        let changing = self
-            .items
-            .iter()
-            .filter(|i| matches!(i.state, ItemState::Changes(_) | ItemState::Runs))
-            .count();
-        out.push_str(&match self.cannot() {
-            Some((i, _)) => format!("cannot apply {}: step {} cannot run\n", self.phase, i.step),
-            None if changing == 0 => format!("{}: nothing to change\n", self.phase),
-            None => format!(
-                "{}: {changing} of {} steps would change something\n",
-                self.phase,
-                self.items.len()
-            ),
-        });
-        out
-    }
-}
+mod plan;
+pub use plan::{ItemState, Plan, PlanItem};
 
 /// Why a step cannot be planned: the plan shows it as `CANNOT`.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -131,6 +42,8 @@ pub enum Unplannable {
 /// The state the steps so far would leave, read lazily from the servers.
 struct World<'a> {
     config: &'a Config,
+    /// The phase planned: `unless` checks see it as the step will.
+    phase: &'a str,
     js: Option<Result<JetStream, Unplannable>>,
     /// Every stream's config as it would be (`None`: listing failed).
     streams: Option<Result<BTreeMap<String, Value>, Unplannable>>,
@@ -192,13 +105,23 @@ impl<'a> World<'a> {
             .unwrap_or_else(|| cluster.default_namespace.clone())
     }
 
-    /// The first pair of streams whose subjects overlap, as a sentence.
+    /// The first pair of subjects that overlap, in one stream or across
+    /// two, as a sentence.
     async fn overlap(&mut self) -> Result<Option<String>, Unplannable> {
         let streams = self.streams().await?;
         let subjects: Vec<(&String, Vec<String>)> = streams
             .iter()
             .map(|(name, c)| (name, streams::subjects_of(c)))
             .collect();
+        for (name, list) in &subjects {
+            for (i, x) in list.iter().enumerate() {
+                if let Some(y) = list[i + 1..].iter().find(|y| subjects_overlap(x, y)) {
+                    return Ok(Some(format!(
+                        "{name} would hold both `{x}` and `{y}`, which overlap: nats-server refuses that"
+                    )));
+                }
+            }
+        }
         for (i, (a, sa)) in subjects.iter().enumerate() {
             for (b, sb) in &subjects[i + 1..] {
                 for x in sa {
@@ -271,6 +194,14 @@ impl<'a> World<'a> {
                         return Err(Unplannable::Refused(format!(
                             "stream {} does not exist and no earlier step creates it",
                             spec.stream
+                        )));
+                    }
+                    let js = self.js().await?;
+                    let version = js.client().server_info().version;
+                    if let Some(why) = consumers::filters_unsupported(&version, spec) {
+                        return Err(Unplannable::Refused(format!(
+                            "consumer {}/{}: {why}",
+                            spec.stream, spec.name
                         )));
                     }
                     let key = (spec.stream.clone(), spec.name.clone());
@@ -431,7 +362,8 @@ impl<'a> World<'a> {
                 ..
             } => {
                 let timeout = timeout.map_or(DEFAULT_STEP_TIMEOUT, |t| t.0);
-                match already_done(unless, timeout, "").await {
+                program_found(&unless[0])?;
+                match already_done(unless, timeout, self.phase).await {
                     Ok(true) => Ok(ItemState::Done),
                     Ok(false) => Ok(ItemState::Changes(vec![format!(
                         "! {} exits non-zero: the command runs",
@@ -440,10 +372,36 @@ impl<'a> World<'a> {
                     Err(e) => Err(Unplannable::Unreadable(e.to_string())),
                 }
             }
-            StepConfig::Exec { unless: None, .. } => Ok(ItemState::Runs),
+            StepConfig::Exec {
+                unless: None,
+                command,
+                ..
+            } => {
+                program_found(&command[0])?;
+                Ok(ItemState::Runs)
+            }
             StepConfig::Webhook { .. } => Ok(ItemState::Notifies),
             StepConfig::WaitFor { .. } => Ok(ItemState::Waits),
         }
+    }
+}
+
+/// An `exec` program that would not start: a path that is not a file, or
+/// a name on no `PATH` directory (relative paths resolve against the
+/// working directory, as the step's do).
+fn program_found(program: &str) -> Result<(), Unplannable> {
+    let found = if program.contains('/') {
+        std::path::Path::new(program).is_file()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(Unplannable::Refused(format!(
+            "`{program}` is not a file and not on PATH: the command would not start"
+        )))
     }
 }
 
@@ -451,6 +409,7 @@ impl<'a> World<'a> {
 pub async fn plan_phase(config: &Config, phase: &str) -> Plan {
     let mut world = World {
         config,
+        phase,
         js: None,
         streams: None,
         created: Vec::new(),

@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::recording::Recording;
 use crate::report::OutputFormat;
 use crate::verdict::PhaseReport;
-use crate::wait::{self, WaitOptions};
+use crate::wait::{self, Stop, WaitOptions};
 use gatekeeper_model::{Decision, format_duration};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +65,7 @@ fn evaluate_once(
     gates: &GateSet,
     phase: &str,
     interval: Duration,
+    stop: &Stop,
 ) -> Result<PhaseReport, AppError> {
     let names = config.phase_gates(phase)?;
     let window = config.phases[phase].sample.map(|d| d.0).unwrap_or_default();
@@ -74,12 +75,12 @@ fn evaluate_once(
             history: Vec::new(),
         }
     } else {
-        sample_live(config, window, interval)?
+        sample_live(config, window, interval, stop)?
     };
     Ok(gates.evaluate_phase(phase, names, &recording))
 }
 
-fn confirm(args: &ApplyArgs) -> Result<(), AppError> {
+fn confirm(args: &ApplyArgs, stop: &Stop) -> Result<(), AppError> {
     use std::io::IsTerminal as _;
     if args.yes || args.dry_run {
         return Ok(());
@@ -94,10 +95,19 @@ fn confirm(args: &ApplyArgs) -> Result<(), AppError> {
         ));
     }
     note(&format!("apply {}? type `yes` to go on:", args.phase));
-    let mut answer = String::new();
-    std::io::stdin()
-        .read_line(&mut answer)
-        .map_err(|e| refuse(&format!("cannot read the answer: {e}")))?;
+    // Read on a thread of its own, so a signal ends the wait for an answer.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let _ = tx.send(std::io::stdin().read_line(&mut answer).map(|_| answer));
+    });
+    let answer = loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(read) => break read.map_err(|e| refuse(&format!("cannot read the answer: {e}")))?,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !stop.requested() => {}
+            Err(_) => return Err(refuse("stopped before an answer; nothing was changed")),
+        }
+    };
     if answer.trim() != "yes" {
         return Err(refuse("not confirmed; nothing was changed"));
     }
@@ -115,17 +125,34 @@ pub(super) fn apply(args: ApplyArgs) -> Result<u8, AppError> {
         .clone()
         .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| agent.clone());
+    if agent.trim().is_empty() || by.trim().is_empty() {
+        return Err(AppError::Usage {
+            command: "apply",
+            message: "--agent and --by name who acts: they cannot be empty".into(),
+        });
+    }
     let runtime = async_runtime()?;
+    // SIGTERM and SIGINT from here on: every wait gives way, the outcome is
+    // recorded, the lock or lease is released.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signal = {
+        let _in = runtime.enter();
+        shutdown_signal().map_err(AppError::Signals)?
+    };
+    runtime.spawn(async move {
+        signal.await;
+        let _ = stop_tx.send(true);
+    });
     let (hold, fence) = runtime.block_on(take_hold(&config, &agent))?;
     let result = apply_held(
         &args,
         &config,
         &phase_config,
         &gates,
-        &agent,
-        &by,
+        (&agent, &by),
         fence,
         &runtime,
+        stop_rx,
     );
     runtime.block_on(release(hold));
     result
@@ -137,12 +164,17 @@ fn apply_held(
     config: &Arc<Config>,
     phase_config: &PhaseConfig,
     gates: &Arc<GateSet>,
-    agent: &str,
-    by: &str,
+    (agent, by): (&str, &str),
     fence: Option<crate::actions::fence::Fence>,
     runtime: &tokio::runtime::Runtime,
+    stop_rx: tokio::sync::watch::Receiver<bool>,
 ) -> Result<u8, AppError> {
     let phase = args.phase.as_str();
+    let stop = Stop::new(stop_rx.clone());
+    let stopped = |when: &str| AppError::Usage {
+        command: "apply",
+        message: format!("{phase}: stopped by a signal {when}; nothing was changed"),
+    };
     let plan = runtime.block_on(plan_phase(config, phase));
     emit(&plan.render())?;
     if let Some((item, why)) = plan.cannot() {
@@ -154,10 +186,25 @@ fn apply_held(
             ),
         });
     }
-    confirm(args)?;
+    if stop.requested() {
+        return Err(stopped("while planning"));
+    }
+    confirm(args, &stop)?;
     let metrics = Metrics::new();
     let journal =
         Arc::new(runtime.block_on(Journal::open(config.clone(), metrics.ledger_errors.clone())));
+    // Every step is recorded: a ledger that cannot be read (down, its chain
+    // broken) or written stops the apply before anything changes.
+    let ledger_unusable = |why: String| AppError::Usage {
+        command: "apply",
+        message: format!(
+            "{phase}: the ledger ({}) {why}; apply records every step there, so nothing was changed",
+            runtime.block_on(journal.describe())
+        ),
+    };
+    if let Err(e) = runtime.block_on(journal.read()) {
+        return Err(ledger_unusable(format!("cannot be read: {e}")));
+    }
     let started = chrono::Utc::now();
     let run_id = format!("apply-{phase}-{}", started.format("%Y%m%dT%H%M%S%.3fZ"));
     let finish = |outcome: ApplyOutcome, detail: String| {
@@ -194,9 +241,28 @@ fn apply_held(
         .requires
         .clone()
         .unwrap_or_else(|| vec![phase.to_owned()]);
+    let errors_before = metrics.ledger_errors.get();
+    finish(
+        ApplyOutcome::Started,
+        if required.is_empty() {
+            "no pre-gates (`requires = []`): the steps run ungated".into()
+        } else {
+            format!("pre-gates {}", required.join(", "))
+        },
+    );
+    if metrics.ledger_errors.get() != errors_before {
+        return Err(ledger_unusable("refused the apply's first record".into()));
+    }
     let mut pre_report = None;
     for p in &required {
-        let report = evaluate_once(config, gates, p, args.interval)?;
+        let report = evaluate_once(config, gates, p, args.interval, &stop)?;
+        if stop.requested() {
+            finish(
+                ApplyOutcome::Interrupted,
+                "stopped by a signal during the pre-gates; nothing was changed".into(),
+            );
+            return Err(stopped("during the pre-gates"));
+        }
         note(&format!("pre-gate {p}: {}", report.verdict.as_str()));
         if report.verdict != Decision::Go {
             emit(&crate::report::render(&report, OutputFormat::Table, false))?;
@@ -249,15 +315,7 @@ fn apply_held(
         on: Vec::new(),
         steps: phase_config.steps.clone(),
     };
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (outcome, detail) = runtime.block_on(async {
-        let signal = shutdown_signal().map_err(AppError::Signals)?;
-        tokio::spawn(async move {
-            signal.await;
-            let _ = stop_tx.send(true);
-        });
-        Ok::<_, AppError>(executor.run_plan(&run, &steps, stop_rx.clone()).await)
-    })?;
+    let (outcome, detail) = runtime.block_on(executor.run_plan(&run, &steps, stop_rx.clone()));
     // A failed step or an unverified phase: `on_failure` runs, then the
     // apply's outcome is recorded.
     let failed = |outcome: ApplyOutcome, why: String| {
@@ -317,10 +375,21 @@ fn apply_held(
         WaitOptions {
             interval: args.interval,
             timeout,
+            stop: stop.clone(),
         },
         || runtime.block_on(collect::collect(config)),
         |round| note(&format!("  verify: {}", wait::progress_line(round))),
     );
+    if outcome.interrupted {
+        let why = format!(
+            "{detail}; stopped by a signal while verifying {verify}: the steps are applied, not verified, and on_failure did not run"
+        );
+        finish(ApplyOutcome::Interrupted, why.clone());
+        return Err(AppError::Usage {
+            command: "apply",
+            message: format!("{phase}: {why}"),
+        });
+    }
     if outcome.report.verdict == Decision::Go {
         finish(
             ApplyOutcome::Done,

@@ -37,11 +37,41 @@ pub(super) async fn take_hold(
                 error,
             })?;
         return match file.try_lock() {
-            Ok(()) => Ok((Hold::File(file), None)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(busy(format!(
-                "another apply holds {}; one apply at a time",
-                path.display()
-            ))),
+            Ok(()) => {
+                // A lock file removed or replaced since it was opened locks
+                // nothing another apply would see: refuse rather than run
+                // beside it.
+                use std::os::unix::fs::MetadataExt as _;
+                let same = |a: &std::fs::Metadata, b: &std::fs::Metadata| {
+                    (a.dev(), a.ino()) == (b.dev(), b.ino())
+                };
+                match (file.metadata(), std::fs::metadata(&path)) {
+                    (Ok(held), Ok(now)) if same(&held, &now) => {}
+                    _ => {
+                        return Err(busy(format!(
+                            "{} was removed or replaced while it was being locked; try again",
+                            path.display()
+                        )));
+                    }
+                }
+                // Who holds it, for the one refused.
+                let _ = file.set_len(0);
+                let _ = std::io::Write::write_all(&mut &file, agent.as_bytes());
+                Ok((Hold::File(file), None))
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = crate::text::untrusted_line(holder.trim());
+                Err(busy(format!(
+                    "another apply{} holds {}; one apply at a time",
+                    if holder.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (agent `{holder}`)")
+                    },
+                    path.display()
+                )))
+            }
             Err(std::fs::TryLockError::Error(e)) => {
                 Err(busy(format!("{}: cannot lock: {e}", path.display())))
             }

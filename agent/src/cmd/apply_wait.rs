@@ -85,7 +85,8 @@ impl PhaseWait for GateWaiter {
                     elapsed,
                     report: &report,
                 });
-                if elapsed + interval > timeout {
+                let left = timeout.saturating_sub(elapsed);
+                if left.is_zero() {
                     return Err(StepError::NotDone(format!(
                         "{what} not go after {}: {line}",
                         format_duration(timeout)
@@ -93,7 +94,8 @@ impl PhaseWait for GateWaiter {
                 }
                 note(&format!("  waiting: {line}"));
                 history.push(snapshot);
-                tokio::time::sleep(interval.saturating_sub(round_start.elapsed())).await;
+                // The next round, or one at the deadline if that comes first.
+                tokio::time::sleep(interval.saturating_sub(round_start.elapsed()).min(left)).await;
             }
             unreachable!("the loop returns")
         })

@@ -31,6 +31,7 @@ pub(super) fn run(args: CheckArgs) -> Result<u8, AppError> {
         let options = WaitOptions {
             interval: args.interval,
             timeout: args.timeout,
+            stop: wait::Stop::default(),
         };
         let outcome = wait_live(&config, &gates, phase, gate_names, options)?;
         if let Some(dir) = &args.record {
@@ -51,7 +52,7 @@ pub(super) fn run(args: CheckArgs) -> Result<u8, AppError> {
                         history: Vec::new(),
                     }
                 } else {
-                    sample_live(&config, window, args.interval)?
+                    sample_live(&config, window, args.interval, &wait::Stop::default())?
                 };
                 if let Some(dir) = &args.record {
                     record_recording(dir, phase, &recording)?;
@@ -137,6 +138,7 @@ pub(super) fn sample_live(
     config: &Config,
     window: Duration,
     interval: Duration,
+    stop: &wait::Stop,
 ) -> Result<Recording, AppError> {
     let runtime = async_runtime()?;
     note(&format!(
@@ -144,7 +146,7 @@ pub(super) fn sample_live(
         format_duration(window),
         format_duration(interval),
     ));
-    Ok(wait::sample(window, interval, || {
+    Ok(wait::sample(window, interval, stop, || {
         runtime.block_on(collect::collect(config))
     }))
 }
@@ -158,6 +160,7 @@ fn wait_live(
     options: WaitOptions,
 ) -> Result<wait::WaitOutcome, AppError> {
     let runtime = async_runtime()?;
+    let timeout = options.timeout;
     let outcome = wait::wait_until_go(
         gates,
         phase,
@@ -171,7 +174,7 @@ fn wait_live(
             "{phase}: still {} after {} rounds; gave up at --timeout {}",
             outcome.report.verdict.as_str(),
             outcome.rounds,
-            format_duration(options.timeout)
+            format_duration(timeout)
         ));
     }
     Ok(outcome)

@@ -40,13 +40,29 @@ pub(super) fn validate_step(
         }
     };
     let stream_name = |name: &str, value: &str| {
-        if js_name(value) {
+        if js_name(value) && value.len() <= MAX_NAME_BYTES {
             Ok(())
         } else {
             err(
                 name,
-                "stream and consumer names cannot be empty or hold spaces, `.`, `*`, `>`",
+                "stream and consumer names cannot be empty, longer than 255 bytes, or hold spaces, `.`, `*`, `>`",
             )
+        }
+    };
+    // The ledger's stream and the lease's bucket are Gatekeeper's own: a
+    // step that changed or deleted them would erase the audit trail.
+    let ledger = config.ledger.clone().unwrap_or_default();
+    let lease_stream = format!("KV_{}", ledger.lease_bucket());
+    let protected = |name: &str, value: &str| {
+        if value == ledger.stream() || value == lease_stream {
+            err(
+                name,
+                &format!(
+                    "`{value}` is Gatekeeper's own (the ledger's stream or the lease's bucket): a step cannot change or delete it"
+                ),
+            )
+        } else {
+            Ok(())
         }
     };
     match step {
@@ -96,6 +112,13 @@ pub(super) fn validate_step(
             if from.contains(to) {
                 return err("to", "`to` cannot also be in `from`");
             }
+            for s in from {
+                protected("from", s)?;
+            }
+            protected("to", to)?;
+            if let Some(m) = subject_problem(subjects) {
+                return err("subjects", &m);
+            }
         }
         StepConfig::Exec {
             command,
@@ -125,15 +148,7 @@ pub(super) fn validate_step(
             }
             positive("timeout", timeout)?;
         }
-        StepConfig::EnsureStream {
-            gate,
-            max_age,
-            replicas,
-            storage,
-            retention,
-            discard,
-            ..
-        } => {
+        StepConfig::EnsureStream { gate, .. } => {
             if sources.nats.is_none() {
                 return needs_nats();
             }
@@ -141,42 +156,48 @@ pub(super) fn validate_step(
                 Ok(specs) => specs,
                 Err(m) => return err(if gate.is_some() { "gate" } else { "name" }, &m.0),
             };
+            // A spec from a gate is checked as strictly as one written
+            // inline; its errors name the gate and the stream.
+            let field = |name: &'static str| if gate.is_some() { "gate" } else { name };
             for s in &specs {
                 stream_name("name", &s.name)?;
-                if s.subjects
-                    .as_ref()
-                    .is_some_and(|v| v.is_empty() || v.iter().any(String::is_empty))
+                protected("name", &s.name)?;
+                let at = |m: &str| match gate {
+                    Some(g) => format!("gate `{g}` stream {}: {m}", s.name),
+                    None => m.to_owned(),
+                };
+                if let Some(subjects) = &s.subjects
+                    && let Some(m) = subject_problem(subjects)
                 {
-                    return err("subjects", "name at least one subject, none empty");
+                    return err(field("subjects"), &at(&m));
                 }
-            }
-            positive("max_age", max_age)?;
-            if *replicas == Some(0) || replicas.is_some_and(|r| r > 5) {
-                return err("replicas", "must be 1 to 5");
-            }
-            for (name, value, allowed) in [
-                ("storage", storage, &["file", "memory"][..]),
-                (
-                    "retention",
-                    retention,
-                    &["limits", "interest", "workqueue"][..],
-                ),
-                ("discard", discard, &["old", "new"][..]),
-            ] {
-                if let Some(v) = value
-                    && !allowed.contains(&v.as_str())
-                {
-                    return err(name, &format!("must be one of {}", allowed.join(", ")));
+                if s.max_age.is_some_and(|d| d.is_zero()) {
+                    return err(field("max_age"), &at("max_age must be greater than 0s"));
+                }
+                if s.replicas.is_some_and(|r| !(1..=5).contains(&r)) {
+                    return err(field("replicas"), &at("replicas must be 1 to 5"));
+                }
+                for (name, value, allowed) in [
+                    ("storage", &s.storage, &["file", "memory"][..]),
+                    (
+                        "retention",
+                        &s.retention,
+                        &["limits", "interest", "workqueue"][..],
+                    ),
+                    ("discard", &s.discard, &["old", "new"][..]),
+                ] {
+                    if let Some(v) = value
+                        && !allowed.contains(&v.as_str())
+                    {
+                        return err(
+                            field(name),
+                            &at(&format!("{name} must be one of {}", allowed.join(", "))),
+                        );
+                    }
                 }
             }
         }
-        StepConfig::EnsureConsumer {
-            gate,
-            ack_policy,
-            deliver_policy,
-            ack_wait,
-            ..
-        } => {
+        StepConfig::EnsureConsumer { gate, .. } => {
             if sources.nats.is_none() {
                 return needs_nats();
             }
@@ -184,23 +205,56 @@ pub(super) fn validate_step(
                 Ok(specs) => specs,
                 Err(m) => return err(if gate.is_some() { "gate" } else { "name" }, &m.0),
             };
+            let field = |name: &'static str| if gate.is_some() { "gate" } else { name };
             for c in &specs {
                 stream_name("stream", &c.stream)?;
                 stream_name("name", &c.name)?;
-            }
-            positive("ack_wait", ack_wait)?;
-            for (name, value, allowed) in [
-                ("ack_policy", ack_policy, &["explicit", "none", "all"][..]),
-                (
-                    "deliver_policy",
-                    deliver_policy,
-                    &["all", "last", "new", "last_per_subject"][..],
-                ),
-            ] {
-                if let Some(v) = value
-                    && !allowed.contains(&v.as_str())
+                protected("stream", &c.stream)?;
+                let at = |m: &str| match gate {
+                    Some(g) => format!("gate `{g}` consumer {}/{}: {m}", c.stream, c.name),
+                    None => m.to_owned(),
+                };
+                if let Some(filters) = &c.filter_subjects
+                    && let Some(m) = subject_problem(filters)
                 {
-                    return err(name, &format!("must be one of {}", allowed.join(", ")));
+                    return err(field("filter_subjects"), &at(&m));
+                }
+                if c.ack_wait.is_some_and(|d| d.is_zero()) {
+                    return err(field("ack_wait"), &at("ack_wait must be greater than 0s"));
+                }
+                // nats-server rewrites 0 and anything below -1 (to -1 or its
+                // default), so such a spec would never read back as done.
+                for (name, value) in [
+                    ("max_deliver", c.max_deliver),
+                    ("max_ack_pending", c.max_ack_pending),
+                ] {
+                    if value.is_some_and(|v| v == 0 || v < -1) {
+                        return err(
+                            field(name),
+                            &at(&format!("{name} must be -1 (unlimited) or at least 1")),
+                        );
+                    }
+                }
+                for (name, value, allowed) in [
+                    (
+                        "ack_policy",
+                        &c.ack_policy,
+                        &["explicit", "none", "all"][..],
+                    ),
+                    (
+                        "deliver_policy",
+                        &c.deliver_policy,
+                        &["all", "last", "new", "last_per_subject"][..],
+                    ),
+                ] {
+                    if let Some(v) = value
+                        && !allowed.contains(&v.as_str())
+                    {
+                        return err(
+                            field(name),
+                            &at(&format!("{name} must be one of {}", allowed.join(", "))),
+                        );
+                    }
                 }
             }
         }
@@ -209,6 +263,7 @@ pub(super) fn validate_step(
                 return needs_nats();
             }
             stream_name("stream", stream)?;
+            protected("stream", stream)?;
         }
         StepConfig::WaitFor {
             phase,
@@ -233,4 +288,46 @@ pub(super) fn validate_step(
         }
     }
     Ok(())
+}
+
+/// The longest stream or consumer name nats-server takes.
+const MAX_NAME_BYTES: usize = 255;
+
+/// The subjects of a stream or a consumer's filters as nats-server takes
+/// them: tokens not empty, `*` and `>` only as whole tokens, `>` only last,
+/// no whitespace, nothing of the JetStream API, no
+/// duplicates, none overlapping another of the same list. `None`: fine.
+pub(super) fn subject_problem(subjects: &[String]) -> Option<String> {
+    if subjects.is_empty() {
+        return Some("name at least one subject".into());
+    }
+    for s in subjects {
+        let tokens: Vec<&str> = s.split('.').collect();
+        let bad_token = tokens.iter().enumerate().any(|(i, t)| {
+            t.is_empty()
+                || t.chars().any(char::is_whitespace)
+                || (t.len() > 1 && (t.contains('*') || t.contains('>')))
+                || (*t == ">" && i + 1 != tokens.len())
+        });
+        if bad_token {
+            return Some(format!(
+                "`{s}` is not a subject nats-server takes (empty tokens, whitespace, or `*`/`>` inside a token or `>` before the end)"
+            ));
+        }
+        if gatekeeper_model::subjects_overlap(s, "$JS.API.>") {
+            return Some(format!(
+                "`{s}` takes in the JetStream API (`$JS.API.>`), which nats-server refuses in a stream"
+            ));
+        }
+    }
+    for (i, a) in subjects.iter().enumerate() {
+        for b in &subjects[i + 1..] {
+            if gatekeeper_model::subjects_overlap(a, b) {
+                return Some(format!(
+                    "`{a}` and `{b}` overlap (or repeat): nats-server refuses a list where one subject takes in another"
+                ));
+            }
+        }
+    }
+    None
 }

@@ -195,6 +195,9 @@ pub const APPLY_TRIGGER: &str = "apply";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ApplyOutcome {
+    /// Written first, before the pre-gates: a ledger that refuses it stops
+    /// the apply; an apply killed outright leaves it without an end.
+    Started,
     /// The pre-gates were not go: nothing ran.
     Blocked,
     /// Every step ran and the verify phase went go.
@@ -211,6 +214,7 @@ pub enum ApplyOutcome {
 impl ApplyOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
+            ApplyOutcome::Started => "started",
             ApplyOutcome::Blocked => "blocked",
             ApplyOutcome::Done => "done",
             ApplyOutcome::Failed => "failed",

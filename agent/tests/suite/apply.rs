@@ -285,7 +285,18 @@ fn phases_apply_and_converge(version: NatsVersion) {
         "nothing changed"
     );
     assert!(of_kind(&ledger(d), "step").is_empty());
-    assert_eq!(of_kind(&ledger(d), "apply")[0]["outcome"], "blocked");
+    // The first record says the apply started (a ledger that refuses it
+    // stops the apply); the second how it ended.
+    let records = ledger(d);
+    let applies = of_kind(&records, "apply");
+    assert_eq!(
+        applies
+            .iter()
+            .map(|a| a["outcome"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["started", "blocked"]
+    );
+    assert_eq!(applies[0]["detail"], "pre-gates phase-1-done");
 
     // Without --yes and without a terminal: refused, nothing changed.
     let o = run(d, &nats, &["apply", "phase-0"]);
@@ -429,7 +440,15 @@ fn phases_apply_and_converge(version: NatsVersion) {
 
     // Two applies at once: one acts, the other is refused at once.
     let first = Command::new(BIN)
-        .args(["apply", "slow", "--yes", "-c", "gatekeeper.toml"])
+        .args([
+            "apply",
+            "slow",
+            "--yes",
+            "--agent",
+            "first",
+            "-c",
+            "gatekeeper.toml",
+        ])
         .current_dir(d)
         .env("XDG_CACHE_HOME", d.join("cache"))
         .env("NATS_URL", nats.url())
@@ -443,7 +462,11 @@ fn phases_apply_and_converge(version: NatsVersion) {
     });
     let o = run(d, &nats, &["apply", "slow", "--yes"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert!(text(&o).contains("another apply holds"), "{}", text(&o));
+    assert!(
+        text(&o).contains("another apply (agent `first`) holds ledger.apply-lock"),
+        "{}",
+        text(&o)
+    );
     let first = first.wait_with_output().unwrap();
     assert_eq!(
         first.status.code(),
@@ -451,6 +474,168 @@ fn phases_apply_and_converge(version: NatsVersion) {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
+}
+
+/// What a careless phase or a hostile moment must not get past: subjects
+/// nats-server would refuse, several consumer filters on a 2.9 server, an
+/// unwritable ledger, a command's children outliving its step, a signal
+/// while verifying.
+const HOSTILE_PHASES: &str = r#"
+[phases.crowded]
+gates = ["legacy"]
+requires = []
+steps = [{ action = "move-subjects", subjects = ["athlete-ally.hrv.x"], from = ["AA_NONE"], to = "ATHLETE_ALLY_EVENTS" }]
+
+[phases.two-filters]
+gates = ["legacy"]
+requires = []
+steps = [{ action = "ensure-consumer", stream = "ATHLETE_ALLY_EVENTS", name = "two", filter_subjects = ["athlete-ally.a", "athlete-ally.b"] }]
+
+[phases.scratch]
+gates = ["legacy"]
+requires = []
+steps = [{ action = "ensure-stream", name = "AA_SCRATCH3", subjects = ["scratch3.>"] }]
+
+[phases.lingering]
+gates = ["legacy"]
+requires = []
+steps = [{ action = "exec", timeout = "1s", command = ["sh", "-c", "sleep 60 & echo $! > grandchild; sleep 60"] }]
+
+[phases.verify-forever]
+gates = ["legacy"]
+requires = []
+verify = "never"
+verify_timeout = "10m"
+on_failure = "give-back"
+steps = [{ action = "exec", command = ["touch", "stepped"] }]
+"#;
+
+fn apply_fails_closed(version: NatsVersion) {
+    let nats = NatsServer::start(version);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = format!("{CONFIG}{HOSTILE_PHASES}");
+    std::fs::write(d.join("gatekeeper.toml"), &config).unwrap();
+    legacy_topology(&nats);
+
+    // A subject moved into a stream that already takes it in: one stream
+    // would hold overlapping subjects, which nats-server refuses.
+    let o = run(d, &nats, &["plan", "crowded"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "ATHLETE_ALLY_EVENTS would hold both `athlete-ally.>` and `athlete-ally.hrv.x`"
+        ),
+        "{}",
+        text(&o)
+    );
+
+    // Several filters: 2.9 would keep none of them (the consumer would get
+    // every subject), so 2.9 refuses at plan time; 2.10+ takes them.
+    let o = run(d, &nats, &["plan", "two-filters"]);
+    if version == NatsVersion::V2_9 {
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        assert!(
+            text(&o).contains("keeps one filter subject per consumer"),
+            "{}",
+            text(&o)
+        );
+    } else {
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let o = run(d, &nats, &["apply", "two-filters", "--yes"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let o = run(d, &nats, &["plan", "two-filters"]);
+        assert_eq!(o.status.code(), Some(0), "read back as done: {}", text(&o));
+    }
+
+    // A ledger that cannot be written: nothing runs.
+    std::fs::create_dir(d.join("ledger-dir")).unwrap();
+    std::fs::write(
+        d.join("unwritable.toml"),
+        config.replace("file = \"ledger.jsonl\"", "file = \"ledger-dir\""),
+    )
+    .unwrap();
+    let o = Command::new(BIN)
+        .args(["apply", "scratch", "--yes", "-c", "unwritable.toml"])
+        .current_dir(d)
+        .env("XDG_CACHE_HOME", d.join("cache"))
+        .env("NATS_URL", nats.url())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("apply records every step there, so nothing was changed"),
+        "{}",
+        text(&o)
+    );
+    assert!(!streams(&nats).contains_key("AA_SCRATCH3"));
+
+    // A command killed at its timeout takes its children with it.
+    let o = run(d, &nats, &["apply", "lingering", "--yes"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let pid = std::fs::read_to_string(d.join("grandchild")).unwrap();
+    let proc_dir = Path::new("/proc").join(pid.trim());
+    wait_for(
+        "the step's background child to be gone",
+        Duration::from_secs(10),
+        || {
+            let state = std::fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
+            // Gone, or a zombie waiting for init to reap it.
+            (state.is_empty() || state.contains(") Z ")).then_some(())
+        },
+    );
+
+    // SIGTERM while verifying: the wait ends at once, the apply is recorded
+    // interrupted, and on_failure does not run on the operator's stop.
+    let child = Command::new(BIN)
+        .args(["apply", "verify-forever", "--yes", "-c", "gatekeeper.toml"])
+        .current_dir(d)
+        .env("XDG_CACHE_HOME", d.join("cache"))
+        .env("NATS_URL", nats.url())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the apply to be verifying", Duration::from_secs(30), || {
+        ledger(d)
+            .iter()
+            .any(|r| r["kind"] == "step" && r["plan"] == "verify-forever")
+            .then_some(())
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let records = ledger(d);
+    let applied = records.iter().rfind(|r| r["kind"] == "apply").unwrap();
+    assert_eq!(applied["outcome"], "interrupted", "{applied}");
+    assert!(
+        applied["detail"]
+            .as_str()
+            .unwrap()
+            .contains("stopped by a signal while verifying never"),
+        "{applied}"
+    );
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["kind"] == "plan" && r["trigger"] == "apply/verify-forever"),
+        "no on_failure plan ran"
+    );
+}
+
+#[test]
+fn apply_fails_closed_on_nats_2_9() {
+    apply_fails_closed(NatsVersion::V2_9);
+}
+
+#[test]
+fn apply_fails_closed_on_nats_2_15() {
+    apply_fails_closed(NatsVersion::V2_15);
 }
 
 #[test]
