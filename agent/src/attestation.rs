@@ -87,6 +87,34 @@ fn report_value(report: &PhaseReport) -> serde_json::Value {
     serde_json::to_value(report).expect("a report encodes")
 }
 
+/// Where two JSON values first differ, as `path: stated → replayed`.
+fn first_difference(
+    stated: &serde_json::Value,
+    replayed: &serde_json::Value,
+    path: String,
+) -> Option<String> {
+    use serde_json::Value;
+    match (stated, replayed) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            keys.into_iter().find_map(|k| {
+                first_difference(
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                    format!("{path}.{k}"),
+                )
+            })
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .find_map(|(i, (x, y))| first_difference(x, y, format!("{path}[{i}]"))),
+        (a, b) if a == b => None,
+        (a, b) => Some(format!("{path}: {a} → {b}")),
+    }
+}
+
 /// The gates of `names` as the set loaded them.
 pub fn gates_used(gates: &GateSet, names: &[String]) -> Vec<GateUsed> {
     names
@@ -154,8 +182,15 @@ pub enum Mismatch {
     Config { expected: String, actual: String },
     #[error("gate `{gate}`: {what}")]
     Gate { gate: String, what: String },
-    #[error("re-evaluated, the report differs (sha256 {actual}, the statement says {expected})")]
-    Report { expected: String, actual: String },
+    #[error(
+        "re-evaluated, the report differs at {first} (sha256 {actual}, the statement says {expected})"
+    )]
+    Report {
+        expected: String,
+        actual: String,
+        /// The first difference: `gates[0].criteria[1].status: "unknown" → "pass"`.
+        first: String,
+    },
 }
 
 impl Statement {
@@ -242,11 +277,14 @@ impl Statement {
                 });
             }
         }
-        let actual = canonical_sha256(&report_value(report));
+        let replayed = report_value(report);
+        let actual = canonical_sha256(&replayed);
         if actual != p.report_sha256 {
             return Err(Mismatch::Report {
                 expected: p.report_sha256.clone(),
                 actual,
+                first: first_difference(&p.report, &replayed, "report".into())
+                    .unwrap_or_else(|| "(no field: the encoding)".into()),
             });
         }
         Ok(())
@@ -259,4 +297,28 @@ struct PhaseReportView {
     phase: String,
     verdict: String,
     snapshot_digest: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_difference;
+    use serde_json::json;
+
+    #[test]
+    fn the_first_difference_names_its_path_and_both_values() {
+        let stated = json!({"verdict": "no-go", "gates": [{"criteria": [{"id": "a", "status": "unknown"}]}]});
+        let replayed =
+            json!({"verdict": "no-go", "gates": [{"criteria": [{"id": "a", "status": "pass"}]}]});
+        assert_eq!(
+            first_difference(&stated, &replayed, "report".into()).as_deref(),
+            Some(r#"report.gates[0].criteria[0].status: "unknown" → "pass""#)
+        );
+        assert_eq!(first_difference(&stated, &stated, "report".into()), None);
+        let longer = json!({"verdict": "no-go", "gates": []});
+        assert!(
+            first_difference(&stated, &longer, "report".into())
+                .unwrap()
+                .starts_with("report.gates: [")
+        );
+    }
 }
