@@ -42,7 +42,8 @@ fn live_demo(nats: NatsVersion) {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let of = |kind: &'static str| records.iter().filter(move |r| r["kind"] == kind);
-    // Every phase applied in order, each verified.
+    // Every phase applied in order (each run's `started` record first),
+    // each verified.
     let applied: Vec<(String, String)> = of("apply")
         .map(|r| {
             (
@@ -54,11 +55,16 @@ fn live_demo(nats: NatsVersion) {
     assert_eq!(
         applied,
         [
-            ("phase-0".to_owned(), "done".to_owned()),
-            ("phase-1".to_owned(), "done".to_owned()),
-            ("phase-2".to_owned(), "done".to_owned()),
-            ("phase-3".to_owned(), "blocked".to_owned()),
-        ],
+            ("phase-0", "started"),
+            ("phase-0", "done"),
+            ("phase-1", "started"),
+            ("phase-1", "done"),
+            ("phase-2", "started"),
+            ("phase-2", "done"),
+            ("phase-3", "started"),
+            ("phase-3", "blocked"),
+        ]
+        .map(|(p, o)| (p.to_owned(), o.to_owned())),
         "{timeline}"
     );
     // The canary shares, in order.
