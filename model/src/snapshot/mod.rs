@@ -348,6 +348,24 @@ impl<T> Source<T> {
 mod tests {
     use super::*;
 
+    /// A recording is replayed from its JSON: every measured float must
+    /// come back bit for bit, or the replayed snapshot's digest (and a
+    /// gate's reading) differs from the live one. serde_json's default
+    /// parser is off by one ulp for about one float in eight; the
+    /// workspace enables `float_roundtrip`.
+    #[test]
+    fn measured_floats_survive_a_recording_bit_for_bit() {
+        let mut snap = Snapshot::empty(Timestamp::default());
+        snap.postgres = Source::ok(PostgresFacts {
+            ping_ms: Some(385.668_291_941_494_43),
+            ..PostgresFacts::default()
+        });
+        let json = serde_json::to_string(&snap).unwrap();
+        let back: Snapshot = serde_json::from_str(&json).unwrap();
+        let ping = back.postgres.facts.unwrap().ping_ms.unwrap();
+        assert_eq!(ping.to_bits(), 385.668_291_941_494_43f64.to_bits());
+    }
+
     #[test]
     fn source_states_name_every_source_as_the_json_does() {
         let mut snap = Snapshot::empty(Timestamp::default());
