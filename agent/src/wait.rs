@@ -291,11 +291,17 @@ gates = ["dlq"]
         );
     }
 
-    #[test]
-    fn waits_through_no_go_rounds_until_go_keeping_them_as_history() {
+    /// The `dlq` gate of [`CONFIG`], loaded, and the names to wait on.
+    fn dlq_gates() -> (Vec<String>, GateSet) {
         let config = Config::parse(CONFIG, "t.toml", None).unwrap();
         let names = vec!["dlq".to_owned()];
         let gates = GateSet::load(&config, Some(&names));
+        (names, gates)
+    }
+
+    #[test]
+    fn waits_through_no_go_rounds_until_go_keeping_them_as_history() {
+        let (names, gates) = dlq_gates();
         let mut round = 0;
         let mut lines = Vec::new();
         let outcome = wait_until_go(
@@ -332,9 +338,7 @@ gates = ["dlq"]
 
     #[test]
     fn gives_up_at_the_timeout_with_the_last_verdict() {
-        let config = Config::parse(CONFIG, "t.toml", None).unwrap();
-        let names = vec!["dlq".to_owned()];
-        let gates = GateSet::load(&config, Some(&names));
+        let (names, gates) = dlq_gates();
         let outcome = wait_until_go(
             &gates,
             "phase-0",
@@ -353,9 +357,7 @@ gates = ["dlq"]
 
     #[test]
     fn an_interval_past_the_deadline_still_checks_at_the_deadline() {
-        let config = Config::parse(CONFIG, "t.toml", None).unwrap();
-        let names = vec!["dlq".to_owned()];
-        let gates = GateSet::load(&config, Some(&names));
+        let (names, gates) = dlq_gates();
         let mut round = 0;
         let outcome = wait_until_go(
             &gates,
@@ -378,9 +380,7 @@ gates = ["dlq"]
 
     #[test]
     fn a_stop_request_ends_the_wait_as_interrupted() {
-        let config = Config::parse(CONFIG, "t.toml", None).unwrap();
-        let names = vec!["dlq".to_owned()];
-        let gates = GateSet::load(&config, Some(&names));
+        let (names, gates) = dlq_gates();
         let (tx, rx) = tokio::sync::watch::channel(false);
         let outcome = wait_until_go(
             &gates,

@@ -35,12 +35,7 @@ pub fn consumer_change(current: Option<&Value>, spec: &ConsumerSpec) -> Result<C
         ("ack_policy", "ack_policy", &spec.ack_policy),
         ("deliver_policy", "deliver_policy", &spec.deliver_policy),
     ] {
-        let have = e
-            .config
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
+        let have = e.text(key);
         let want = match want {
             Some(w) => w.clone(),
             None => have.clone(),

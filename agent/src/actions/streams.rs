@@ -132,12 +132,7 @@ pub fn stream_change(current: Option<&Value>, spec: &StreamSpec) -> Result<Chang
         ("discard", &spec.discard),
     ] {
         let Some(want) = want else { continue };
-        let have = e
-            .config
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
+        let have = e.text(key);
         if e.exists && have != *want && key != "discard" {
             return Err(NotInPlace(format!(
                 "stream {}: {key} is {have}, the spec says {want}: nats-server cannot change a stream's {key} in place (create a new stream and move the subjects to it)",
@@ -189,6 +184,15 @@ impl Edit {
             });
             self.config[key] = want;
         }
+    }
+
+    /// A text field of the config as it is (`""` when unset).
+    pub(super) fn text(&self, key: &str) -> String {
+        self.config
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
     }
 
     /// Sets a duration field (nanoseconds in the config, `48h` shown).

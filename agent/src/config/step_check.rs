@@ -177,23 +177,16 @@ pub(super) fn validate_step(
                 if s.replicas.is_some_and(|r| !(1..=5).contains(&r)) {
                     return err(field("replicas"), &at("replicas must be 1 to 5"));
                 }
-                for (name, value, allowed) in [
-                    ("storage", &s.storage, &["file", "memory"][..]),
+                if let Some((name, m)) = not_allowed(&[
+                    ("storage", &s.storage, &["file", "memory"]),
                     (
                         "retention",
                         &s.retention,
-                        &["limits", "interest", "workqueue"][..],
+                        &["limits", "interest", "workqueue"],
                     ),
-                    ("discard", &s.discard, &["old", "new"][..]),
-                ] {
-                    if let Some(v) = value
-                        && !allowed.contains(&v.as_str())
-                    {
-                        return err(
-                            field(name),
-                            &at(&format!("{name} must be one of {}", allowed.join(", "))),
-                        );
-                    }
+                    ("discard", &s.discard, &["old", "new"]),
+                ]) {
+                    return err(field(name), &at(&m));
                 }
             }
         }
@@ -235,26 +228,15 @@ pub(super) fn validate_step(
                         );
                     }
                 }
-                for (name, value, allowed) in [
-                    (
-                        "ack_policy",
-                        &c.ack_policy,
-                        &["explicit", "none", "all"][..],
-                    ),
+                if let Some((name, m)) = not_allowed(&[
+                    ("ack_policy", &c.ack_policy, &["explicit", "none", "all"]),
                     (
                         "deliver_policy",
                         &c.deliver_policy,
-                        &["all", "last", "new", "last_per_subject"][..],
+                        &["all", "last", "new", "last_per_subject"],
                     ),
-                ] {
-                    if let Some(v) = value
-                        && !allowed.contains(&v.as_str())
-                    {
-                        return err(
-                            field(name),
-                            &at(&format!("{name} must be one of {}", allowed.join(", "))),
-                        );
-                    }
+                ]) {
+                    return err(field(name), &at(&m));
                 }
             }
         }
@@ -288,6 +270,22 @@ pub(super) fn validate_step(
         }
     }
     Ok(())
+}
+
+/// The first value set to something not among its choices, as its field
+/// and the message (`storage must be one of file, memory`).
+fn not_allowed(
+    values: &[(&'static str, &Option<String>, &[&str])],
+) -> Option<(&'static str, String)> {
+    values.iter().find_map(|(name, value, allowed)| {
+        let v = value.as_deref()?;
+        (!allowed.contains(&v)).then(|| {
+            (
+                *name,
+                format!("{name} must be one of {}", allowed.join(", ")),
+            )
+        })
+    })
 }
 
 /// The longest stream or consumer name nats-server takes.

@@ -163,17 +163,32 @@ on = []
 steps = [{ action = "delete-stream", stream = "AA_SCRATCH" }]
 "#;
 
-fn run(dir: &Path, nats: &NatsServer, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .args(["-c", "gatekeeper.toml"])
+/// `gatekeeper ARGS -c CONFIG` in `dir`, on `nats`.
+fn gatekeeper(dir: &Path, nats: &NatsServer, config: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .args(["-c", config])
         .current_dir(dir)
         .env("XDG_CACHE_HOME", dir.join("cache"))
         .env("NATS_URL", nats.url())
         .env_remove("NATS_MONITOR_URL")
-        .env_remove("RUST_LOG")
+        .env_remove("RUST_LOG");
+    c
+}
+
+fn run(dir: &Path, nats: &NatsServer, args: &[&str]) -> Output {
+    gatekeeper(dir, nats, "gatekeeper.toml", args)
         .output()
         .expect("run gatekeeper")
+}
+
+/// An apply left running (stderr kept), to race or to signal.
+fn spawn_apply(dir: &Path, nats: &NatsServer, args: &[&str]) -> std::process::Child {
+    gatekeeper(dir, nats, "gatekeeper.toml", args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start gatekeeper")
 }
 
 fn text(o: &Output) -> String {
@@ -439,23 +454,7 @@ fn phases_apply_and_converge(version: NatsVersion) {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
     // Two applies at once: one acts, the other is refused at once.
-    let first = Command::new(BIN)
-        .args([
-            "apply",
-            "slow",
-            "--yes",
-            "--agent",
-            "first",
-            "-c",
-            "gatekeeper.toml",
-        ])
-        .current_dir(d)
-        .env("XDG_CACHE_HOME", d.join("cache"))
-        .env("NATS_URL", nats.url())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let first = spawn_apply(d, &nats, &["apply", "slow", "--yes", "--agent", "first"]);
     // The first holds the lock once its step started.
     wait_for("the first apply's step", Duration::from_secs(30), || {
         d.join("started").exists().then_some(())
@@ -555,11 +554,7 @@ fn apply_fails_closed(version: NatsVersion) {
         config.replace("file = \"ledger.jsonl\"", "file = \"ledger-dir\""),
     )
     .unwrap();
-    let o = Command::new(BIN)
-        .args(["apply", "scratch", "--yes", "-c", "unwritable.toml"])
-        .current_dir(d)
-        .env("XDG_CACHE_HOME", d.join("cache"))
-        .env("NATS_URL", nats.url())
+    let o = gatekeeper(d, &nats, "unwritable.toml", &["apply", "scratch", "--yes"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
@@ -587,15 +582,7 @@ fn apply_fails_closed(version: NatsVersion) {
 
     // SIGTERM while verifying: the wait ends at once, the apply is recorded
     // interrupted, and on_failure does not run on the operator's stop.
-    let child = Command::new(BIN)
-        .args(["apply", "verify-forever", "--yes", "-c", "gatekeeper.toml"])
-        .current_dir(d)
-        .env("XDG_CACHE_HOME", d.join("cache"))
-        .env("NATS_URL", nats.url())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_apply(d, &nats, &["apply", "verify-forever", "--yes"]);
     wait_for("the apply to be verifying", Duration::from_secs(30), || {
         ledger(d)
             .iter()
@@ -816,23 +803,7 @@ fn kubernetes_steps_and_the_lease(version: NatsVersion) {
     );
 
     // Two applies at once: the lease lets one act.
-    let first = Command::new(BIN)
-        .args([
-            "apply",
-            "slow",
-            "--yes",
-            "--agent",
-            "first",
-            "-c",
-            "gatekeeper.toml",
-        ])
-        .current_dir(d)
-        .env("XDG_CACHE_HOME", d.join("cache"))
-        .env("NATS_URL", nats.url())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let first = spawn_apply(d, &nats, &["apply", "slow", "--yes", "--agent", "first"]);
     wait_for("the first apply's step", Duration::from_secs(30), || {
         d.join("started").exists().then_some(())
     });
